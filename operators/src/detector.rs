@@ -1,0 +1,14 @@
+//! The one interface every detector implements, so the Sigma rules and the GPT scorer sit
+//! side by side in the pipeline.
+
+use schemas::{DetectionFinding, Envelope};
+
+/// Turns decoded logs into findings. A detector sees every log of the merged stream in
+/// event-time order and returns the findings the log raises (usually none).
+pub trait Detector: Send {
+    /// A short, stable name for metrics and logs (`sigma`, `gpt`).
+    fn name(&self) -> &str;
+
+    /// The findings `envelope` raises.
+    fn detect(&mut self, envelope: &Envelope) -> Vec<DetectionFinding>;
+}

@@ -1,0 +1,35 @@
+//! Pure stream logic for cyberlm: synchronous, deterministic and testable without Kafka
+//! or a model.
+//!
+//! Today: the [`Detector`] interface every detector implements, Sigma rule evaluation
+//! over the three sources ([`sigma`]) and MITRE ATT&CK id handling ([`attack`]).
+//!
+//! ```
+//! use operators::sigma::{RuleSet, RuleOverrides};
+//! use operators::Detector;
+//!
+//! let rule = r#"
+//! title: CloudTrail logging stopped
+//! id: 4db60cc0-36fb-4c1d-a7f8-5d3c6e2d1f11
+//! tags: [attack.t1562.008]
+//! level: high
+//! logsource: {product: aws, service: cloudtrail}
+//! detection:
+//!   selection: {eventSource: cloudtrail.amazonaws.com, eventName: StopLogging}
+//!   condition: selection
+//! "#;
+//! let rules = RuleSet::from_yaml_documents([("stop.yml", rule)], &RuleOverrides::default()).unwrap();
+//! let mut detector = operators::sigma::SigmaDetector::new(rules);
+//! let log = br#"{"eventTime":"2024-07-30T21:31:21Z","eventSource":"cloudtrail.amazonaws.com",
+//!   "eventName":"StopLogging","userIdentity":{"type":"IAMUser","userName":"mallory"}}"#;
+//! let envelope = schemas::decode(schemas::Source::CloudTrail, log).unwrap();
+//! let findings = detector.detect(&envelope);
+//! assert_eq!(findings[0].finding_info.attacks[0].technique_uid, "T1562.008");
+//! ```
+#![deny(missing_docs)]
+
+pub mod attack;
+mod detector;
+pub mod sigma;
+
+pub use detector::Detector;

@@ -1,0 +1,184 @@
+//! The three log sources and where each keeps the fields the pipeline needs.
+//!
+//! Field paths are listed in order of preference; each covers one export shape seen in
+//! the real data: Log Analytics / Sentinel (`TimeGenerated`, `UserPrincipalName`), the
+//! Graph API (`createdDateTime`, `userPrincipalName`) and Azure Monitor diagnostic export
+//! (`time`, `properties.*`) for Entra ID; the Cloud audit REST shape for Confluence; the
+//! CloudTrail record for AWS.
+
+use crate::error::DecodeError;
+use crate::path::FieldPath;
+
+/// A log source cyberlm reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Source {
+    /// Entra ID (Azure AD) sign-in logs.
+    Azure,
+    /// Confluence audit records.
+    Confluence,
+    /// AWS CloudTrail records.
+    CloudTrail,
+}
+
+impl Source {
+    /// Every source, in a fixed order.
+    pub const ALL: [Source; 3] = [Source::Azure, Source::Confluence, Source::CloudTrail];
+
+    /// The short name used in file names, topics, config and the text format.
+    pub fn name(self) -> &'static str {
+        match self {
+            Source::Azure => "azure",
+            Source::Confluence => "confluence",
+            Source::CloudTrail => "cloudtrail",
+        }
+    }
+
+    /// Where this source keeps its event time, user, location and volatile ids.
+    pub fn spec(self) -> &'static SourceSpec {
+        match self {
+            Source::Azure => &AZURE,
+            Source::Confluence => &CONFLUENCE,
+            Source::CloudTrail => &CLOUDTRAIL,
+        }
+    }
+}
+
+impl std::fmt::Display for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for Source {
+    type Err = DecodeError;
+
+    fn from_str(name: &str) -> Result<Self, Self::Err> {
+        match name.to_ascii_lowercase().as_str() {
+            "azure" | "entra" | "entraid" | "signin" => Ok(Source::Azure),
+            "confluence" => Ok(Source::Confluence),
+            "cloudtrail" | "aws" => Ok(Source::CloudTrail),
+            _ => Err(DecodeError::UnknownSource {
+                name: name.to_string(),
+            }),
+        }
+    }
+}
+
+/// Where one source keeps the fields the pipeline reads. Each list is in order of
+/// preference; the first path present wins.
+#[derive(Debug)]
+pub struct SourceSpec {
+    /// The event time.
+    pub event_time: &'static [FieldPath],
+    /// The acting user (a UPN, IAM user name or role session name).
+    pub user: &'static [FieldPath],
+    /// The ISO 3166 country code of the request, where the source records one.
+    pub country: &'static [FieldPath],
+    /// City, state and coordinates: the fields a location model owns.
+    pub location: &'static [FieldPath],
+    /// The source's own unique id for the event, where it has one.
+    pub event_id: &'static [FieldPath],
+    /// Fields that differ on every event (ids, timestamps, durations): they carry no
+    /// behaviour, so scoring ignores them.
+    pub volatile: &'static [FieldPath],
+}
+
+static AZURE: SourceSpec = SourceSpec {
+    event_time: &[
+        FieldPath("TimeGenerated"),
+        FieldPath("createdDateTime"),
+        FieldPath("properties.createdDateTime"),
+        FieldPath("properties.activityDateTime"),
+        FieldPath("time"),
+    ],
+    user: &[
+        FieldPath("UserPrincipalName"),
+        FieldPath("properties.userPrincipalName"),
+        FieldPath("properties.initiatedBy.user.userPrincipalName"),
+        FieldPath("properties.servicePrincipalName"),
+        FieldPath("identity"),
+    ],
+    country: &[
+        FieldPath("Location"),
+        FieldPath("LocationDetails.countryOrRegion"),
+        FieldPath("location.countryOrRegion"),
+        FieldPath("properties.location.countryOrRegion"),
+    ],
+    location: &[
+        FieldPath("LocationDetails.city"),
+        FieldPath("LocationDetails.state"),
+        FieldPath("LocationDetails.countryOrRegion"),
+        FieldPath("LocationDetails.geoCoordinates.latitude"),
+        FieldPath("LocationDetails.geoCoordinates.longitude"),
+    ],
+    event_id: &[FieldPath("Id"), FieldPath("properties.id")],
+    volatile: &[
+        FieldPath("TimeGenerated"),
+        FieldPath("CreatedDateTime"),
+        FieldPath("Id"),
+        FieldPath("CorrelationId"),
+        FieldPath("OriginalRequestId"),
+        FieldPath("UniqueTokenIdentifier"),
+        FieldPath("SessionId"),
+        FieldPath("DurationMs"),
+        FieldPath("ProcessingTimeInMilliseconds"),
+        FieldPath("time"),
+        FieldPath("correlationId"),
+        FieldPath("properties.id"),
+        FieldPath("properties.correlationId"),
+        FieldPath("properties.createdDateTime"),
+        FieldPath("properties.activityDateTime"),
+        FieldPath("properties.uniqueTokenIdentifier"),
+        FieldPath("properties.originalRequestId"),
+    ],
+};
+
+static CONFLUENCE: SourceSpec = SourceSpec {
+    event_time: &[FieldPath("creationDate")],
+    user: &[
+        FieldPath("author.username"),
+        FieldPath("author.accountId"),
+        FieldPath("author.displayName"),
+    ],
+    country: &[],
+    location: &[],
+    event_id: &[],
+    volatile: &[FieldPath("creationDate")],
+};
+
+static CLOUDTRAIL: SourceSpec = SourceSpec {
+    event_time: &[FieldPath("eventTime")],
+    user: &[
+        FieldPath("userIdentity.userName"),
+        FieldPath("userIdentity.arn"),
+        FieldPath("userIdentity.principalId"),
+        FieldPath("userIdentity.invokedBy"),
+    ],
+    country: &[],
+    location: &[],
+    event_id: &[FieldPath("eventID")],
+    volatile: &[
+        FieldPath("eventTime"),
+        FieldPath("eventID"),
+        FieldPath("requestID"),
+        FieldPath("sharedEventID"),
+        FieldPath("userIdentity.accessKeyId"),
+        FieldPath("userIdentity.sessionContext.attributes.creationDate"),
+        FieldPath("responseElements.credentials"),
+        FieldPath("tlsDetails.clientProvidedHostHeader"),
+    ],
+};
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip() {
+        for source in Source::ALL {
+            assert_eq!(source.name().parse::<Source>().unwrap(), source);
+        }
+        let error = "syslog".parse::<Source>().unwrap_err();
+        assert!(error.to_string().contains("syslog"));
+    }
+}
