@@ -38,3 +38,36 @@ pub fn shared_events(relative: &str, unwrap: Option<&str>) -> Vec<serde_json::Va
         })
         .collect()
 }
+
+/// The `cyberlm` binary cargo built beside this test (`target/<profile>/cyberlm`). The
+/// pipeline package's own integration tests make cargo build it in the same run.
+pub fn cyberlm_bin() -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    let profile_dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("test executables live in target/<profile>/deps");
+    let bin = profile_dir.join(format!("cyberlm{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        bin.exists(),
+        "{} is missing: run the tests with `cargo test --workspace` (or `cargo build -p pipeline` first)",
+        bin.display()
+    );
+    bin
+}
+
+/// Runs `cyberlm` with `args` in the repository root and returns its standard output;
+/// panics with its standard error if it fails.
+pub fn run_cyberlm(args: &[&str]) -> String {
+    let output = std::process::Command::new(cyberlm_bin())
+        .args(args)
+        .current_dir(repo_root())
+        .output()
+        .expect("cyberlm starts");
+    assert!(
+        output.status.success(),
+        "cyberlm {args:?} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}

@@ -53,7 +53,10 @@ mod tests {
     #[test]
     fn reads_techniques_from_tags() {
         assert_eq!(technique_from_tag("attack.t1580").as_deref(), Some("T1580"));
-        assert_eq!(technique_from_tag("attack.t1110.003").as_deref(), Some("T1110.003"));
+        assert_eq!(
+            technique_from_tag("attack.t1110.003").as_deref(),
+            Some("T1110.003")
+        );
         assert_eq!(technique_from_tag("attack.persistence"), None);
         assert_eq!(technique_from_tag("attack.ta0001").as_deref(), None);
         assert_eq!(technique_from_tag("cve.2021-1"), None);
@@ -70,7 +73,11 @@ mod tests {
             ("T1580", "T1530", false),
         ];
         for (rule, technique, expected) in cases {
-            assert_eq!(covers(rule, technique), expected, "{rule} covers {technique}");
+            assert_eq!(
+                covers(rule, technique),
+                expected,
+                "{rule} covers {technique}"
+            );
         }
     }
 }

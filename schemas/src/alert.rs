@@ -192,7 +192,9 @@ mod tests {
                 analytic_uid: "rule-1".into(),
                 analytic_name: "AWS CloudTrail Important Change".into(),
                 analytic_type: "Rule".into(),
-                attacks: vec![MitreAttack { technique_uid: "T1562.008".into() }],
+                attacks: vec![MitreAttack {
+                    technique_uid: "T1562.008".into(),
+                }],
             },
         );
         let ocsf = finding.to_ocsf();
@@ -200,7 +202,10 @@ mod tests {
         assert_eq!(ocsf["type_uid"], 200401);
         assert_eq!(ocsf["severity_id"], 4);
         assert_eq!(ocsf["time"], 1704067200000_i64);
-        assert_eq!(ocsf["finding_info"]["attacks"][0]["technique"]["uid"], "T1562.008");
+        assert_eq!(
+            ocsf["finding_info"]["attacks"][0]["technique"]["uid"],
+            "T1562.008"
+        );
         assert_eq!(ocsf["evidences"][0]["data"]["event_id"], "e1");
         assert_eq!(ocsf["evidences"][0]["actor"]["user"]["name"], "bob");
     }

@@ -98,9 +98,7 @@ fn recognise(json: &Value) -> Option<Source> {
 
 fn decode_parsed(source: Source, json: Value, bytes: &[u8]) -> Result<Envelope, DecodeError> {
     if !json.is_object() {
-        return Err(DecodeError::NotAnObject {
-            found: kind(&json),
-        });
+        return Err(DecodeError::NotAnObject { found: kind(&json) });
     }
     let spec = source.spec();
     let (time_path, time_value) =
@@ -108,12 +106,11 @@ fn decode_parsed(source: Source, json: Value, bytes: &[u8]) -> Result<Envelope, 
             log_source: source.name(),
             field: spec.event_time[0].as_str(),
         })?;
-    let event_time =
-        parse_event_time(time_value).map_err(|reason| DecodeError::InvalidField {
-            log_source: source.name(),
-            field: time_path.as_str(),
-            reason,
-        })?;
+    let event_time = parse_event_time(time_value).map_err(|reason| DecodeError::InvalidField {
+        log_source: source.name(),
+        field: time_path.as_str(),
+        reason,
+    })?;
     let user = first_text(&json, spec.user).map(|(path, text)| normalise_user(path, text));
     let country = first_text(&json, spec.country).map(|(_, text)| text.to_ascii_uppercase());
     let event_id = match first_text(&json, spec.event_id) {
@@ -189,8 +186,12 @@ mod tests {
             "arn":"arn:aws:sts::1:assumed-role/AWSReservedSSO_Dev/Alice@Contoso.com"}}"#;
         let envelope = decode(Source::CloudTrail, raw).unwrap();
         assert_eq!(envelope.user.as_deref(), Some("alice@contoso.com"));
-        let root = br#"{"eventTime":"2024-01-01T00:00:00Z","userIdentity":{"arn":"arn:aws:iam::1:root"}}"#;
-        assert_eq!(decode(Source::CloudTrail, root).unwrap().user.as_deref(), Some("root"));
+        let root =
+            br#"{"eventTime":"2024-01-01T00:00:00Z","userIdentity":{"arn":"arn:aws:iam::1:root"}}"#;
+        assert_eq!(
+            decode(Source::CloudTrail, root).unwrap().user.as_deref(),
+            Some("root")
+        );
     }
 
     #[test]
@@ -198,8 +199,14 @@ mod tests {
         let cases: [(&[u8], &str); 4] = [
             (b"not json", "not valid JSON"),
             (b"[1,2]", "expected a JSON object, found an array"),
-            (br#"{"eventName":"x"}"#, "cloudtrail log has no eventTime field"),
-            (br#"{"eventTime":"soon"}"#, "cloudtrail log has an invalid eventTime"),
+            (
+                br#"{"eventName":"x"}"#,
+                "cloudtrail log has no eventTime field",
+            ),
+            (
+                br#"{"eventTime":"soon"}"#,
+                "cloudtrail log has an invalid eventTime",
+            ),
         ];
         for (raw, expected) in cases {
             let error = decode(Source::CloudTrail, raw).unwrap_err();
@@ -215,8 +222,14 @@ mod tests {
         assert_eq!(decode_any(confluence).unwrap().source, Source::Confluence);
         let azure = br#"{"TimeGenerated":"2024-01-01T00:00:00Z","UserPrincipalName":"a@b.c","Location":"de"}"#;
         let envelope = decode_any(azure).unwrap();
-        assert_eq!((envelope.source, envelope.country.as_deref()), (Source::Azure, Some("DE")));
-        assert_eq!(decode_any(br#"{"msg":"hi"}"#).unwrap_err(), DecodeError::UnrecognisedShape);
+        assert_eq!(
+            (envelope.source, envelope.country.as_deref()),
+            (Source::Azure, Some("DE"))
+        );
+        assert_eq!(
+            decode_any(br#"{"msg":"hi"}"#).unwrap_err(),
+            DecodeError::UnrecognisedShape
+        );
     }
 
     #[test]

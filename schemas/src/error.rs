@@ -52,7 +52,9 @@ pub enum DecodeError {
         name: String,
     },
     /// The log's shape matches none of the known sources.
-    #[error("the log matches no known source (no CloudTrail eventSource, Confluence author/creationDate or Entra ID sign-in fields)")]
+    #[error(
+        "the log matches no known source (no CloudTrail eventSource, Confluence author/creationDate or Entra ID sign-in fields)"
+    )]
     UnrecognisedShape,
 }
 

@@ -56,7 +56,10 @@ mod tests {
     #[test]
     fn lookup_falls_back_to_case_insensitive_keys() {
         let value = json!({"userIdentity": {"UserName": "alice"}, "eventtime": "x"});
-        assert_eq!(lookup(&value, "userIdentity.userName"), Some(&json!("alice")));
+        assert_eq!(
+            lookup(&value, "userIdentity.userName"),
+            Some(&json!("alice"))
+        );
         assert_eq!(lookup(&value, "eventTime"), Some(&json!("x")));
         assert_eq!(lookup(&value, "userIdentity.arn"), None);
         assert_eq!(lookup(&json!([1]), "a"), None);

@@ -69,9 +69,18 @@ mod tests {
     fn parses_every_shape_seen_in_the_real_data() {
         let cases = [
             (json!("2023-07-10T11:42:18Z"), "2023-07-10T11:42:18+00:00"),
-            (json!("2025-01-15T14:20:35.4567890Z"), "2025-01-15T14:20:35.456789+00:00"),
-            (json!("2024-12-10 14:33:09.049661100"), "2024-12-10T14:33:09.049661100+00:00"),
-            (json!("2025-01-15 14:20:35.456"), "2025-01-15T14:20:35.456+00:00"),
+            (
+                json!("2025-01-15T14:20:35.4567890Z"),
+                "2025-01-15T14:20:35.456789+00:00",
+            ),
+            (
+                json!("2024-12-10 14:33:09.049661100"),
+                "2024-12-10T14:33:09.049661100+00:00",
+            ),
+            (
+                json!("2025-01-15 14:20:35.456"),
+                "2025-01-15T14:20:35.456+00:00",
+            ),
             (json!(1615817523345_i64), "2021-03-15T14:12:03.345+00:00"),
             (json!("1615817523345"), "2021-03-15T14:12:03.345+00:00"),
         ];
@@ -84,7 +93,11 @@ mod tests {
     #[test]
     fn rejects_with_a_reason() {
         assert!(parse_event_time(&json!(null)).unwrap_err().contains("null"));
-        assert!(parse_event_time(&json!("yesterday")).unwrap_err().contains("RFC 3339"));
+        assert!(
+            parse_event_time(&json!("yesterday"))
+                .unwrap_err()
+                .contains("RFC 3339")
+        );
         assert!(parse_event_time(&json!({})).unwrap_err().contains("object"));
     }
 }

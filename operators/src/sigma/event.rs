@@ -68,8 +68,10 @@ pub fn sigma_events(json: &Value, names: &FieldNames, hoist_properties: bool) ->
     if hoist_properties && let Some(properties) = json.get("properties") {
         let mut hoisted = Fields::new();
         flatten(properties, "", names, &mut hoisted, &mut groups);
-        let present: std::collections::HashSet<String> =
-            base.iter().map(|(key, _)| key.to_ascii_lowercase()).collect();
+        let present: std::collections::HashSet<String> = base
+            .iter()
+            .map(|(key, _)| key.to_ascii_lowercase())
+            .collect();
         base.extend(
             hoisted
                 .into_iter()
@@ -197,7 +199,10 @@ mod tests {
         let events = sigma_events(&log, &names(&["ResultType"]), false);
         assert_eq!(events.len(), 1);
         assert_eq!(text(&events[0], "ResultType").as_deref(), Some("50053"));
-        assert_eq!(text(&events[0], "status.errorCode").as_deref(), Some("50053"));
+        assert_eq!(
+            text(&events[0], "status.errorCode").as_deref(),
+            Some("50053")
+        );
         assert_eq!(
             text(&events[0], "status").as_deref(),
             Some(r#"{"errorCode":50053}"#)
@@ -208,7 +213,10 @@ mod tests {
     fn arrays_referenced_by_rules_expand_into_variants() {
         let log = json!({"resources": [{"type": "AWS::S3::Bucket"}, {"type": "AWS::IAM::Role"}]});
         let events = sigma_events(&log, &names(&["resources.type"]), false);
-        let types: Vec<_> = events.iter().filter_map(|e| text(e, "resources.type")).collect();
+        let types: Vec<_> = events
+            .iter()
+            .filter_map(|e| text(e, "resources.type"))
+            .collect();
         assert_eq!(types, ["AWS::S3::Bucket", "AWS::IAM::Role"]);
         let unreferenced = sigma_events(&log, &names(&["eventName"]), false);
         assert_eq!(unreferenced.len(), 1);
@@ -226,7 +234,11 @@ mod tests {
     fn azure_monitor_properties_are_hoisted_without_overriding() {
         let log = json!({"resultType": "0", "properties": {"resultType": "1",
             "authenticationRequirement": "singleFactorAuthentication"}});
-        let events = sigma_events(&log, &names(&["ResultType", "AuthenticationRequirement"]), true);
+        let events = sigma_events(
+            &log,
+            &names(&["ResultType", "AuthenticationRequirement"]),
+            true,
+        );
         assert_eq!(text(&events[0], "ResultType").as_deref(), Some("0"));
         assert_eq!(
             text(&events[0], "AuthenticationRequirement").as_deref(),

@@ -118,7 +118,9 @@ impl RuleSet {
             documents.push((file.display().to_string(), text));
         }
         Self::from_yaml_documents(
-            documents.iter().map(|(origin, text)| (origin.as_str(), text.as_str())),
+            documents
+                .iter()
+                .map(|(origin, text)| (origin.as_str(), text.as_str())),
             overrides,
         )
     }
@@ -308,8 +310,9 @@ detection:
 
     #[test]
     fn reads_metadata_and_applies_overrides() {
-        let set = RuleSet::from_yaml_documents([("a/lockout.yml", RULE)], &RuleOverrides::default())
-            .unwrap();
+        let set =
+            RuleSet::from_yaml_documents([("a/lockout.yml", RULE)], &RuleOverrides::default())
+                .unwrap();
         let rule = set.get("rule-lockout").unwrap();
         assert_eq!(rule.techniques, ["T1110"]);
         assert_eq!(rule.severity, Severity::Medium);
@@ -318,12 +321,21 @@ detection:
         let mut overrides = RuleOverrides::default();
         overrides.0.insert(
             "lockout".into(),
-            RuleOverride { enabled: None, severity: Some(Severity::High) },
+            RuleOverride {
+                enabled: None,
+                severity: Some(Severity::High),
+            },
         );
         let set = RuleSet::from_yaml_documents([("a/lockout.yml", RULE)], &overrides).unwrap();
         assert_eq!(set.rules[0].severity, Severity::High);
 
-        overrides.0.insert("rule-lockout".into(), RuleOverride { enabled: Some(false), severity: None });
+        overrides.0.insert(
+            "rule-lockout".into(),
+            RuleOverride {
+                enabled: Some(false),
+                severity: None,
+            },
+        );
         let set = RuleSet::from_yaml_documents([("a/lockout.yml", RULE)], &overrides).unwrap();
         assert!(set.rules.is_empty());
         assert_eq!(set.disabled, ["lockout"]);
@@ -332,7 +344,10 @@ detection:
     #[test]
     fn rejects_broken_rules_with_a_reason() {
         let set = RuleSet::from_yaml_documents(
-            [("bad.yml", "title: x\ndetection: {condition: nothing}\nlogsource: {}")],
+            [(
+                "bad.yml",
+                "title: x\ndetection: {condition: nothing}\nlogsource: {}",
+            )],
             &RuleOverrides::default(),
         )
         .unwrap();

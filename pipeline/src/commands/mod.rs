@@ -1,0 +1,5 @@
+//! One module per `cyberlm` command.
+
+pub mod demo;
+pub mod detect;
+pub mod simulate;

@@ -1,0 +1,149 @@
+//! Reading JSONL log files.
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+
+use anyhow::Context;
+use schemas::{Envelope, Source};
+
+use super::DeadLetter;
+
+/// A JSONL file of logs, and the source its logs are decoded as (`None`: by shape).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogFile {
+    /// The file.
+    pub path: PathBuf,
+    /// Its source, known from its name.
+    pub source: Option<Source>,
+}
+
+/// Files that sit beside simulated logs but are not logs.
+const NOT_LOGS: &[&str] = &[
+    "labels.jsonl",
+    "users.jsonl",
+    "alerts.jsonl",
+    "dead-letter.jsonl",
+];
+
+/// Expands folders into their `*.jsonl` files (sorted) and names each file's source.
+pub fn expand_inputs(inputs: &[PathBuf]) -> anyhow::Result<Vec<LogFile>> {
+    let mut files = Vec::new();
+    for input in inputs {
+        if input.is_dir() {
+            let mut found: Vec<PathBuf> = std::fs::read_dir(input)
+                .with_context(|| format!("failed to list {}", input.display()))?
+                .filter_map(|entry| entry.ok().map(|e| e.path()))
+                .filter(|path| path.extension().is_some_and(|e| e == "jsonl"))
+                .filter(|path| {
+                    !NOT_LOGS
+                        .iter()
+                        .any(|n| path.file_name().is_some_and(|f| f == *n))
+                })
+                .collect();
+            found.sort();
+            anyhow::ensure!(
+                !found.is_empty(),
+                "{} holds no *.jsonl log files",
+                input.display()
+            );
+            files.extend(found);
+        } else {
+            anyhow::ensure!(input.exists(), "input {} does not exist", input.display());
+            files.push(input.clone());
+        }
+    }
+    Ok(files
+        .into_iter()
+        .map(|path| {
+            let source = path
+                .file_stem()
+                .and_then(|s| s.to_str())
+                .and_then(|s| s.parse().ok());
+            LogFile { path, source }
+        })
+        .collect())
+}
+
+/// Decodes every line of `file`, handing each log or dead letter to `on_log`. Blank lines
+/// are skipped; a line that is not a valid log never stops the file.
+pub fn read_log_file(
+    file: &LogFile,
+    mut on_log: impl FnMut(Result<Envelope, DeadLetter>),
+) -> anyhow::Result<()> {
+    let handle = std::fs::File::open(&file.path)
+        .with_context(|| format!("failed to open {}", file.path.display()))?;
+    let mut reader = BufReader::with_capacity(1 << 20, handle);
+    let mut line = Vec::with_capacity(8192);
+    let mut number = 0u64;
+    loop {
+        line.clear();
+        let read = reader.read_until(b'\n', &mut line).with_context(|| {
+            format!("failed to read {} after line {number}", file.path.display())
+        })?;
+        if read == 0 {
+            return Ok(());
+        }
+        number += 1;
+        let bytes = trim(&line);
+        if bytes.is_empty() {
+            continue;
+        }
+        let decoded = match file.source {
+            Some(source) => schemas::decode(source, bytes),
+            None => schemas::decode_any(bytes),
+        };
+        on_log(decoded.map_err(|error| DeadLetter {
+            input: file.path.display().to_string(),
+            position: format!("line {number}"),
+            error,
+            raw: String::from_utf8_lossy(bytes).into_owned(),
+        }));
+    }
+}
+
+fn trim(line: &[u8]) -> &[u8] {
+    let end = line
+        .iter()
+        .rposition(|b| !b.is_ascii_whitespace())
+        .map_or(0, |i| i + 1);
+    &line[..end]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bad_lines_become_dead_letters_and_reading_continues() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("cloudtrail.jsonl");
+        std::fs::write(
+            &path,
+            "{\"eventTime\":\"2024-01-01T00:00:00Z\",\"eventSource\":\"s3.amazonaws.com\"}\nnot json\n\n{\"eventSource\":\"x\"}\n{\"eventTime\":\"2024-01-01T00:00:01Z\"}\n",
+        )
+        .unwrap();
+        let files = expand_inputs(&[dir.path().to_path_buf()]).unwrap();
+        assert_eq!(files[0].source, Some(Source::CloudTrail));
+        let (mut good, mut bad) = (0, Vec::new());
+        read_log_file(&files[0], |log| match log {
+            Ok(_) => good += 1,
+            Err(dead) => bad.push(dead),
+        })
+        .unwrap();
+        assert_eq!(good, 2);
+        assert_eq!(bad.len(), 2);
+        assert_eq!(bad[0].position, "line 2");
+        assert_eq!(bad[0].error.kind(), "not_json");
+        assert!(
+            bad[1].error.to_string().contains("no eventTime"),
+            "{}",
+            bad[1].error
+        );
+        assert!(
+            bad[1].to_json()["input"]
+                .as_str()
+                .unwrap()
+                .ends_with("cloudtrail.jsonl")
+        );
+    }
+}

@@ -1,0 +1,100 @@
+//! The binary's own behaviour: the demo runs, and bad input gets a clear error and a
+//! dead letter instead of a crash.
+
+use std::process::Command;
+
+fn cyberlm() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_cyberlm"));
+    command.current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."));
+    command
+}
+
+#[test]
+fn demo_runs_and_reports_the_caught_scenarios() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = cyberlm()
+        .args([
+            "demo",
+            "--users",
+            "20",
+            "--days",
+            "7",
+            "--out",
+            dir.path().to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.contains("disable_logging-1"), "{stdout}");
+    assert!(
+        stdout.contains("AWS CloudTrail Important Change"),
+        "{stdout}"
+    );
+    let alerts = std::fs::read_to_string(dir.path().join("alerts.jsonl")).unwrap();
+    let first: serde_json::Value = serde_json::from_str(alerts.lines().next().unwrap()).unwrap();
+    assert_eq!(first["class_uid"], 2004);
+}
+
+#[test]
+fn malformed_logs_go_to_the_dead_letter_file_and_detection_continues() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("cloudtrail.jsonl");
+    std::fs::write(
+        &input,
+        concat!(
+            "{\"eventTime\":\"2024-07-30T21:31:21Z\",\"eventSource\":\"cloudtrail.amazonaws.com\",",
+            "\"eventName\":\"StopLogging\",\"userIdentity\":{\"type\":\"IAMUser\",\"userName\":\"m\"}}\n",
+            "{\"eventSource\":\"cloudtrail.amazonaws.com\"}\n",
+            "<html>\n",
+        ),
+    )
+    .unwrap();
+    let (alerts, dead) = (dir.path().join("a.jsonl"), dir.path().join("d.jsonl"));
+    let output = cyberlm()
+        .args([
+            "detect",
+            input.to_str().unwrap(),
+            "--alerts",
+            alerts.to_str().unwrap(),
+            "--dead-letter",
+            dead.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(std::fs::read_to_string(&alerts).unwrap().lines().count(), 1);
+    let dead: Vec<serde_json::Value> = std::fs::read_to_string(&dead)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(dead.len(), 2);
+    assert_eq!(dead[0]["position"], "line 2");
+    assert_eq!(dead[0]["error"], "cloudtrail log has no eventTime field");
+    assert_eq!(dead[1]["error_type"], "not_json");
+    assert_eq!(dead[1]["raw"], "<html>");
+}
+
+#[test]
+fn a_missing_rules_folder_is_an_error_that_says_what_to_set() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("azure.jsonl");
+    std::fs::write(&input, "").unwrap();
+    let output = cyberlm()
+        .env("CYBERLM_SIGMA_RULES", dir.path().join("nowhere"))
+        .args(["detect", input.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("CYBERLM_SIGMA_RULES"), "{stderr}");
+}
