@@ -1,8 +1,9 @@
 //! Pure stream logic for cyberlm: synchronous, deterministic and testable without Kafka
 //! or a model.
 //!
-//! Today: the [`Detector`] interface every detector implements, Sigma rule evaluation
-//! over the three sources ([`sigma`]) and MITRE ATT&CK id handling ([`attack`]).
+//! The [`Detector`] interface every detector implements, Sigma rule evaluation over the
+//! three sources ([`sigma`]), MITRE ATT&CK id handling ([`attack`]), the event-time merge
+//! with watermarks ([`merge`]) and the commit-safe offset tracker ([`offsets`]).
 //!
 //! ```
 //! use operators::sigma::{RuleSet, RuleOverrides};
@@ -30,6 +31,8 @@
 
 pub mod attack;
 mod detector;
+pub mod merge;
+pub mod offsets;
 pub mod sigma;
 
 pub use detector::Detector;
