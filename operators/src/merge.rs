@@ -31,7 +31,11 @@ pub struct MergeConfig {
 
 impl Default for MergeConfig {
     fn default() -> Self {
-        MergeConfig { max_out_of_orderness_ms: 5_000, idle_timeout_ms: 2_000, max_buffered: 50_000 }
+        MergeConfig {
+            max_out_of_orderness_ms: 5_000,
+            idle_timeout_ms: 2_000,
+            max_buffered: 50_000,
+        }
     }
 }
 
@@ -122,7 +126,10 @@ impl<K: Clone + Eq + Hash, T> EventTimeMerge<K, T> {
     /// Declares an input before its first event (an assigned partition), so it holds the
     /// watermark until it shows an event or goes idle.
     pub fn register(&mut self, input: K, now_ms: i64) {
-        self.inputs.entry(input).or_insert(InputState { newest_ms: None, last_seen_at_ms: now_ms });
+        self.inputs.entry(input).or_insert(InputState {
+            newest_ms: None,
+            last_seen_at_ms: now_ms,
+        });
     }
 
     /// Forgets an input (a revoked partition): it no longer holds the watermark. Its
@@ -141,16 +148,42 @@ impl<K: Clone + Eq + Hash, T> EventTimeMerge<K, T> {
 
     /// Adds an event. Returns it at once, marked late, if it is older than an event
     /// already emitted; otherwise buffers it.
-    pub fn push(&mut self, input: K, event_time_ms: i64, item: T, now_ms: i64) -> Option<Merged<K, T>> {
-        let state = self.inputs.entry(input.clone()).or_insert(InputState { newest_ms: None, last_seen_at_ms: now_ms });
+    pub fn push(
+        &mut self,
+        input: K,
+        event_time_ms: i64,
+        item: T,
+        now_ms: i64,
+    ) -> Option<Merged<K, T>> {
+        let state = self.inputs.entry(input.clone()).or_insert(InputState {
+            newest_ms: None,
+            last_seen_at_ms: now_ms,
+        });
         state.last_seen_at_ms = now_ms;
-        state.newest_ms = Some(state.newest_ms.map_or(event_time_ms, |newest| newest.max(event_time_ms)));
-        if self.newest_emitted_ms.is_some_and(|newest| event_time_ms < newest) {
+        state.newest_ms = Some(
+            state
+                .newest_ms
+                .map_or(event_time_ms, |newest| newest.max(event_time_ms)),
+        );
+        if self
+            .newest_emitted_ms
+            .is_some_and(|newest| event_time_ms < newest)
+        {
             self.stats.late += 1;
-            return Some(Merged { input, event_time_ms, late: true, item });
+            return Some(Merged {
+                input,
+                event_time_ms,
+                late: true,
+                item,
+            });
         }
         self.seq += 1;
-        self.heap.push(Reverse(Entry { time: event_time_ms, seq: self.seq, input, item }));
+        self.heap.push(Reverse(Entry {
+            time: event_time_ms,
+            seq: self.seq,
+            input,
+            item,
+        }));
         None
     }
 
@@ -159,7 +192,11 @@ impl<K: Clone + Eq + Hash, T> EventTimeMerge<K, T> {
         self.inputs
             .values()
             .filter(|state| now_ms - state.last_seen_at_ms < self.config.idle_timeout_ms)
-            .map(|state| state.newest_ms.map_or(i64::MIN, |newest| newest - self.config.max_out_of_orderness_ms))
+            .map(|state| {
+                state.newest_ms.map_or(i64::MIN, |newest| {
+                    newest - self.config.max_out_of_orderness_ms
+                })
+            })
             .min()
             .map_or(Watermark::Idle, Watermark::EventTime)
     }
@@ -179,16 +216,32 @@ impl<K: Clone + Eq + Hash, T> EventTimeMerge<K, T> {
             self.stats.forced += 1;
         }
         let Reverse(entry) = self.heap.pop()?;
-        self.newest_emitted_ms = Some(self.newest_emitted_ms.map_or(entry.time, |newest| newest.max(entry.time)));
-        Some(Merged { input: entry.input, event_time_ms: entry.time, late: false, item: entry.item })
+        self.newest_emitted_ms = Some(
+            self.newest_emitted_ms
+                .map_or(entry.time, |newest| newest.max(entry.time)),
+        );
+        Some(Merged {
+            input: entry.input,
+            event_time_ms: entry.time,
+            late: false,
+            item: entry.item,
+        })
     }
 
     /// Releases everything buffered, in order (end of input, shutdown).
     pub fn drain(&mut self) -> Vec<Merged<K, T>> {
         let mut out = Vec::with_capacity(self.heap.len());
         while let Some(Reverse(entry)) = self.heap.pop() {
-            self.newest_emitted_ms = Some(self.newest_emitted_ms.map_or(entry.time, |newest| newest.max(entry.time)));
-            out.push(Merged { input: entry.input, event_time_ms: entry.time, late: false, item: entry.item });
+            self.newest_emitted_ms = Some(
+                self.newest_emitted_ms
+                    .map_or(entry.time, |newest| newest.max(entry.time)),
+            );
+            out.push(Merged {
+                input: entry.input,
+                event_time_ms: entry.time,
+                late: false,
+                item: entry.item,
+            });
         }
         out
     }
@@ -215,13 +268,18 @@ mod tests {
     use proptest::prelude::*;
 
     fn config(bound: i64) -> MergeConfig {
-        MergeConfig { max_out_of_orderness_ms: bound, idle_timeout_ms: 1_000, max_buffered: 10_000 }
+        MergeConfig {
+            max_out_of_orderness_ms: bound,
+            idle_timeout_ms: 1_000,
+            max_buffered: 10_000,
+        }
     }
 
     #[test]
     fn watermark_table() {
         // (events per input as (input, time), processing time of the query, expected)
-        let cases: &[(&[(u8, i64)], i64, Watermark)] = &[
+        type Case<'a> = (&'a [(u8, i64)], i64, Watermark);
+        let cases: &[Case] = &[
             (&[], 0, Watermark::Idle),
             (&[(0, 100)], 0, Watermark::EventTime(90)),
             (&[(0, 100), (1, 50)], 0, Watermark::EventTime(40)),
@@ -264,7 +322,10 @@ mod tests {
 
     #[test]
     fn a_full_buffer_releases_the_oldest_early() {
-        let mut merge = EventTimeMerge::new(MergeConfig { max_buffered: 2, ..config(10) });
+        let mut merge = EventTimeMerge::new(MergeConfig {
+            max_buffered: 2,
+            ..config(10)
+        });
         merge.register("stalled", 0);
         for time in [5, 3, 4] {
             merge.push("racing", time, time, 0);

@@ -17,12 +17,18 @@ pub struct OffsetTracker<P: Ord> {
 impl<P: Ord + Clone> OffsetTracker<P> {
     /// An empty tracker.
     pub fn new() -> Self {
-        OffsetTracker { pending: BTreeMap::new(), highest: BTreeMap::new() }
+        OffsetTracker {
+            pending: BTreeMap::new(),
+            highest: BTreeMap::new(),
+        }
     }
 
     /// A message at `offset` was read and awaits its verdict.
     pub fn started(&mut self, partition: P, offset: i64) {
-        self.pending.entry(partition.clone()).or_default().insert(offset);
+        self.pending
+            .entry(partition.clone())
+            .or_default()
+            .insert(offset);
         let highest = self.highest.entry(partition).or_insert(offset);
         *highest = (*highest).max(offset);
     }
@@ -37,7 +43,11 @@ impl<P: Ord + Clone> OffsetTracker<P> {
     /// The offset to commit for `partition` (Kafka's "next offset to read"): the oldest
     /// message still waiting, or one past the newest when none waits.
     pub fn committable(&self, partition: &P) -> Option<i64> {
-        match self.pending.get(partition).and_then(|pending| pending.first()) {
+        match self
+            .pending
+            .get(partition)
+            .and_then(|pending| pending.first())
+        {
             Some(oldest) => Some(*oldest),
             None => self.highest.get(partition).map(|highest| highest + 1),
         }

@@ -28,6 +28,38 @@ pub enum Command {
     Detect(DetectArgs),
     /// The whole story on files, no broker: simulate a week, detect, report.
     Demo(DemoArgs),
+    /// Replay recorded JSONL logs into the source topics.
+    Replay(ReplayArgs),
+    /// Create the source, alerts and dead-letter topics (co-partitioned).
+    Topics(TopicsArgs),
+}
+
+/// Flags of `cyberlm topics`.
+#[derive(Debug, Args)]
+pub struct TopicsArgs {
+    /// Partitions of each source topic and of the alerts topic.
+    #[arg(long, default_value_t = 6)]
+    pub partitions: i32,
+    /// Config file (TOML).
+    #[arg(long, short)]
+    pub config: Option<PathBuf>,
+}
+
+/// Flags of `cyberlm replay`.
+#[derive(Debug, Args)]
+pub struct ReplayArgs {
+    /// JSONL files or folders (as `detect` reads them).
+    #[arg(required = true)]
+    pub inputs: Vec<PathBuf>,
+    /// Pace by the original timestamps, this many times faster (1 = real time).
+    #[arg(long)]
+    pub speed: Option<f64>,
+    /// Pace at this many messages per second.
+    #[arg(long)]
+    pub rate: Option<f64>,
+    /// Config file (TOML).
+    #[arg(long, short)]
+    pub config: Option<PathBuf>,
 }
 
 /// Flags of `cyberlm simulate`.
@@ -62,8 +94,12 @@ pub struct DetectArgs {
     /// JSONL log files; a file named after a source (azure.jsonl, confluence.jsonl,
     /// cloudtrail.jsonl) is decoded as that source, any other by its shape. A folder
     /// means every *.jsonl in it except labels.jsonl and users.jsonl.
-    #[arg(required = true)]
+    #[arg(required_unless_present = "kafka", conflicts_with = "kafka")]
     pub inputs: Vec<PathBuf>,
+    /// Read the source topics and write alerts and dead letters to Kafka instead of files;
+    /// runs until SIGTERM or Ctrl-C, then drains and commits.
+    #[arg(long)]
+    pub kafka: bool,
     /// Config file (TOML); see config/cyberlm.toml.
     #[arg(long, short)]
     pub config: Option<PathBuf>,
@@ -117,5 +153,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Simulate(args) => commands::simulate::run(&args),
         Command::Detect(args) => commands::detect::run(&args),
         Command::Demo(args) => commands::demo::run(&args),
+        Command::Replay(args) => commands::replay::run(&args),
+        Command::Topics(args) => commands::topics::run(&args),
     }
 }

@@ -1,12 +1,17 @@
 //! The TOML config file, with environment overrides.
 //!
 //! Every key is optional; a missing file section means the defaults. Environment
-//! variables override the file: `CYBERLM_SIGMA_RULES` replaces `sigma.rules`.
+//! variables override the file: `CYBERLM_SIGMA_RULES` replaces `sigma.rules`,
+//! `CYBERLM_KAFKA_BOOTSTRAP_SERVERS` replaces `kafka.bootstrap_servers`,
+//! `CYBERLM_KAFKA_GROUP_ID` replaces `kafka.group_id` and `CYBERLM_METRICS_LISTEN`
+//! replaces `metrics_listen`.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use operators::sigma::RuleOverrides;
+
+use crate::kafka::KafkaConfig;
 use serde::Deserialize;
 
 /// The whole config file.
@@ -16,6 +21,71 @@ pub struct Config {
     /// The Sigma detector.
     #[serde(default)]
     pub sigma: SigmaConfig,
+    /// The broker, topics and librdkafka passthrough.
+    #[serde(default)]
+    pub kafka: KafkaConfig,
+    /// The event-time merge and backpressure of streaming detect.
+    #[serde(default)]
+    pub stream: StreamConfig,
+    /// Where the Prometheus endpoint listens, e.g. `127.0.0.1:9464`; none when absent.
+    /// Env: `CYBERLM_METRICS_LISTEN`.
+    pub metrics_listen: Option<std::net::SocketAddr>,
+}
+
+/// `[stream]`: how streaming detect merges and bounds its work.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StreamConfig {
+    /// Bounded out-of-orderness of each input, in milliseconds of event time.
+    #[serde(default = "default_out_of_orderness_ms")]
+    pub max_out_of_orderness_ms: i64,
+    /// Wall-clock silence after which an input stops holding the watermark.
+    #[serde(default = "default_idle_timeout_ms")]
+    pub idle_timeout_ms: i64,
+    /// Logs held by the merge before the oldest is released early.
+    #[serde(default = "default_max_buffered")]
+    pub max_buffered: usize,
+    /// Logs read but not yet judged and delivered before consumption pauses.
+    #[serde(default = "default_max_in_flight")]
+    pub max_in_flight: usize,
+}
+
+const fn default_out_of_orderness_ms() -> i64 {
+    5_000
+}
+const fn default_idle_timeout_ms() -> i64 {
+    2_000
+}
+const fn default_max_buffered() -> usize {
+    20_000
+}
+const fn default_max_in_flight() -> usize {
+    40_000
+}
+
+impl Default for StreamConfig {
+    fn default() -> Self {
+        StreamConfig {
+            max_out_of_orderness_ms: default_out_of_orderness_ms(),
+            idle_timeout_ms: default_idle_timeout_ms(),
+            max_buffered: default_max_buffered(),
+            max_in_flight: default_max_in_flight(),
+        }
+    }
+}
+
+impl StreamConfig {
+    /// The engine settings.
+    pub fn engine(&self) -> crate::stream::EngineConfig {
+        crate::stream::EngineConfig {
+            merge: operators::merge::MergeConfig {
+                max_out_of_orderness_ms: self.max_out_of_orderness_ms,
+                idle_timeout_ms: self.idle_timeout_ms,
+                max_buffered: self.max_buffered,
+            },
+            max_in_flight: self.max_in_flight,
+        }
+    }
 }
 
 /// `[sigma]`: which rules, and per-rule settings.
@@ -70,6 +140,17 @@ impl Config {
         };
         if let Ok(rules) = std::env::var("CYBERLM_SIGMA_RULES") {
             config.sigma.rules = PathBuf::from(rules);
+        }
+        if let Ok(servers) = std::env::var("CYBERLM_KAFKA_BOOTSTRAP_SERVERS") {
+            config.kafka.bootstrap_servers = servers;
+        }
+        if let Ok(group) = std::env::var("CYBERLM_KAFKA_GROUP_ID") {
+            config.kafka.group_id = group;
+        }
+        if let Ok(listen) = std::env::var("CYBERLM_METRICS_LISTEN") {
+            config.metrics_listen = Some(listen.parse().with_context(|| {
+                format!("CYBERLM_METRICS_LISTEN={listen} is not an address:port")
+            })?);
         }
         Ok(config)
     }

@@ -6,5 +6,7 @@ pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod files;
+pub mod kafka;
 mod progress;
 pub mod simulate;
+pub mod stream;

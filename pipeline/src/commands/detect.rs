@@ -120,6 +120,9 @@ pub fn detect_files(
 pub fn run(args: &DetectArgs) -> anyhow::Result<ExitCode> {
     let config = Config::load(args.config.as_deref())?;
     let mut detectors: Vec<Box<dyn Detector>> = vec![Box::new(sigma_detector(&config)?)];
+    if args.kafka {
+        return run_on_kafka(&config, detectors);
+    }
     let report = detect_files(
         &args.inputs,
         &mut detectors,
@@ -141,4 +144,51 @@ pub fn run(args: &DetectArgs) -> anyhow::Result<ExitCode> {
         args.dead_letter.display()
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// `cyberlm detect --kafka`: until SIGTERM or Ctrl-C.
+fn run_on_kafka(config: &Config, detectors: Vec<Box<dyn Detector>>) -> anyhow::Result<ExitCode> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("failed to start the async runtime")?;
+    runtime.block_on(async {
+        if let Some(listen) = config.metrics_listen {
+            crate::stream::install_prometheus(listen)?;
+            tracing::info!(message = "Serving Prometheus metrics.", %listen);
+        }
+        let report = crate::stream::run(
+            &config.kafka,
+            config.stream.engine(),
+            detectors,
+            shutdown_signal(),
+        )
+        .await?;
+        println!(
+            "{} logs consumed, {} alerts, {} dead letters, {} late",
+            report.consumed, report.alerts, report.dead_letters, report.late
+        );
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+/// Resolves on SIGTERM or Ctrl-C.
+async fn shutdown_signal() {
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(error) => {
+                tracing::warn!(message = "Cannot listen for SIGTERM.", %error);
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        () = terminate => {}
+    }
+    tracing::info!(message = "Shutdown requested.");
 }

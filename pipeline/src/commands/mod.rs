@@ -2,4 +2,6 @@
 
 pub mod demo;
 pub mod detect;
+pub mod replay;
 pub mod simulate;
+pub mod topics;
