@@ -60,7 +60,7 @@ const fn default_max_buffered() -> usize {
     20_000
 }
 const fn default_max_in_flight() -> usize {
-    40_000
+    20_000
 }
 
 impl Default for StreamConfig {

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use schemas::{DetectionFinding, Envelope, FindingInfo, MitreAttack, Source};
 
-use super::event::sigma_events;
+use super::event::{FieldNames, sigma_events};
 use super::logsource::Logsource;
 use super::rule_set::RuleSet;
 use crate::Detector;
@@ -12,7 +12,8 @@ use crate::Detector;
 /// Evaluates a [`RuleSet`] on each log, one finding per matching rule.
 pub struct SigmaDetector {
     rules: RuleSet,
-    by_logsource: HashMap<Logsource, Vec<usize>>,
+    /// Per logsource: the rules that apply and the fields they read.
+    by_logsource: HashMap<Logsource, (Vec<usize>, FieldNames)>,
 }
 
 impl SigmaDetector {
@@ -35,22 +36,23 @@ impl SigmaDetector {
             return Vec::new();
         };
         let rules = &self.rules;
-        let candidates = self
-            .by_logsource
-            .entry(logsource.clone())
-            .or_insert_with(|| {
-                (0..rules.rules.len())
-                    .filter(|&index| rules.rules[index].applies_to(&logsource))
-                    .collect()
-            });
+        let (candidates, fields) =
+            self.by_logsource
+                .entry(logsource.clone())
+                .or_insert_with(|| {
+                    let candidates: Vec<usize> = (0..rules.rules.len())
+                        .filter(|&index| rules.rules[index].applies_to(&logsource))
+                        .collect();
+                    let mut fields = FieldNames::default();
+                    for &index in &candidates {
+                        fields.merge(&rules.rules[index].fields);
+                    }
+                    (candidates, fields)
+                });
         if candidates.is_empty() {
             return Vec::new();
         }
-        let events = sigma_events(
-            &envelope.json,
-            &rules.field_names,
-            envelope.source == Source::Azure,
-        );
+        let events = sigma_events(&envelope.json, fields, envelope.source == Source::Azure);
         candidates
             .iter()
             .copied()

@@ -29,25 +29,52 @@ pub const MAX_VARIANTS: usize = 64;
 #[derive(Debug, Default, Clone)]
 pub struct FieldNames {
     spellings: HashMap<String, Vec<String>>,
+    /// Lower-cased proper prefixes of the names (`useridentity` for `userIdentity.type`).
+    prefixes: std::collections::HashSet<String>,
+    /// Some rule searches keywords over every value, so every field must be offered.
+    pub all_fields: bool,
 }
 
 impl FieldNames {
     /// Records one field name a rule uses.
     pub fn add(&mut self, name: &str) {
-        let spellings = self.spellings.entry(name.to_ascii_lowercase()).or_default();
+        let lower = name.to_ascii_lowercase();
+        for (index, _) in lower.match_indices('.') {
+            self.prefixes.insert(lower[..index].to_string());
+        }
+        let spellings = self.spellings.entry(lower).or_default();
         if !spellings.iter().any(|known| known == name) {
             spellings.push(name.to_string());
         }
     }
 
+    /// Adds every name `other` knows.
+    pub fn merge(&mut self, other: &FieldNames) {
+        for spellings in other.spellings.values() {
+            for name in spellings {
+                self.add(name);
+            }
+        }
+        self.all_fields |= other.all_fields;
+    }
+
+    /// Whether a rule names the field at `path_lower` itself.
+    fn named(&self, path_lower: &str) -> bool {
+        self.all_fields || self.spellings.contains_key(path_lower)
+    }
+
+    /// Whether the field at `path_lower` (or something inside it) can matter to a rule.
+    fn wanted(&self, path_lower: &str) -> bool {
+        self.all_fields
+            || path_lower.is_empty()
+            || self.spellings.contains_key(path_lower)
+            || self.prefixes.contains(path_lower)
+    }
+
     /// Whether some rule field lies inside `path` (lower-cased), so an array there must
     /// be expanded.
     fn refers_into(&self, path_lower: &str) -> bool {
-        self.spellings.keys().any(|name| {
-            name.len() > path_lower.len()
-                && name.starts_with(path_lower)
-                && name.as_bytes()[path_lower.len()] == b'.'
-        }) || self.spellings.contains_key(path_lower)
+        self.prefixes.contains(path_lower) || self.spellings.contains_key(path_lower)
     }
 }
 
@@ -144,9 +171,14 @@ fn flatten(
     out: &mut Fields,
     groups: &mut Vec<Vec<Fields>>,
 ) {
+    // Fields no rule names are left out: building them is most of the cost of a log.
+    let path_lower = path.to_ascii_lowercase();
+    if !names.wanted(&path_lower) {
+        return;
+    }
     match value {
         Value::Object(map) => {
-            if !path.is_empty() {
+            if !path.is_empty() && names.named(&path_lower) {
                 out.push((path.to_string(), Scalar::Text(value.to_string())));
             }
             for (key, child) in map {
@@ -154,8 +186,10 @@ fn flatten(
             }
         }
         Value::Array(items) => {
-            out.push((path.to_string(), Scalar::Text(value.to_string())));
-            if !items.is_empty() && names.refers_into(&path.to_ascii_lowercase()) {
+            if names.named(&path_lower) {
+                out.push((path.to_string(), Scalar::Text(value.to_string())));
+            }
+            if !items.is_empty() && names.refers_into(&path_lower) {
                 let alternatives = items
                     .iter()
                     .map(|item| {
@@ -196,7 +230,11 @@ mod tests {
     #[test]
     fn inserts_under_the_rules_spelling_with_numbers_as_text() {
         let log = json!({"resultType": 50053, "status": {"errorCode": 50053}});
-        let events = sigma_events(&log, &names(&["ResultType"]), false);
+        let events = sigma_events(
+            &log,
+            &names(&["ResultType", "status", "status.errorCode"]),
+            false,
+        );
         assert_eq!(events.len(), 1);
         assert_eq!(text(&events[0], "ResultType").as_deref(), Some("50053"));
         assert_eq!(
@@ -220,6 +258,10 @@ mod tests {
         assert_eq!(types, ["AWS::S3::Bucket", "AWS::IAM::Role"]);
         let unreferenced = sigma_events(&log, &names(&["eventName"]), false);
         assert_eq!(unreferenced.len(), 1);
+        assert!(
+            unreferenced[0].get("resources.type").is_none(),
+            "unnamed fields are left out"
+        );
     }
 
     #[test]

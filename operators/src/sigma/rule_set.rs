@@ -72,6 +72,7 @@ pub struct SigmaRule {
     /// Where the rule came from.
     pub origin: String,
     pub(super) compiled: sigma_rust::Rule,
+    pub(super) fields: FieldNames,
 }
 
 impl SigmaRule {
@@ -94,7 +95,6 @@ pub struct RuleSet {
     pub rejected: Vec<(String, String)>,
     /// Ids of rules disabled by the config.
     pub disabled: Vec<String>,
-    pub(super) field_names: FieldNames,
 }
 
 impl RuleSet {
@@ -132,7 +132,7 @@ impl RuleSet {
     ) -> Result<RuleSet, LoadError> {
         let mut set = RuleSet::default();
         for (origin, text) in documents {
-            match parse_rule(origin, text, overrides, &mut set.field_names) {
+            match parse_rule(origin, text, overrides) {
                 Ok(Some(rule)) => set.rules.push(rule),
                 Ok(None) => set.disabled.push(stem(origin).to_string()),
                 Err(reason) => set.rejected.push((origin.to_string(), reason)),
@@ -183,8 +183,8 @@ fn parse_rule(
     origin: &str,
     text: &str,
     overrides: &RuleOverrides,
-    field_names: &mut FieldNames,
 ) -> Result<Option<SigmaRule>, String> {
+    let mut fields = FieldNames::default();
     let mut yaml: Yaml = serde_norway::from_str(text).map_err(|e| e.to_string())?;
     let text_of = |key: &str| yaml.get(key).and_then(Yaml::as_str).map(str::to_string);
     let id = text_of("id").unwrap_or_else(|| stem(origin).to_string());
@@ -218,7 +218,7 @@ fn parse_rule(
     let detection = yaml
         .get_mut("detection")
         .ok_or("the rule has no detection")?;
-    normalise_detection(detection, field_names);
+    normalise_detection(detection, &mut fields);
     let compiled: sigma_rust::Rule = serde_norway::from_value(yaml).map_err(|e| e.to_string())?;
     Ok(Some(SigmaRule {
         id,
@@ -230,6 +230,7 @@ fn parse_rule(
         service,
         origin: origin.to_string(),
         compiled,
+        fields,
     }))
 }
 
@@ -246,10 +247,16 @@ fn normalise_detection(detection: &mut Yaml, field_names: &mut FieldNames) {
         }
         match value {
             Yaml::Mapping(_) => normalise_selection(value, field_names),
-            Yaml::Sequence(items) => items
-                .iter_mut()
-                .for_each(|item| normalise_selection(item, field_names)),
-            _ => {}
+            Yaml::Sequence(items) => {
+                // A list of plain values is a keyword search over every field.
+                if items.iter().any(|item| !item.is_mapping()) {
+                    field_names.all_fields = true;
+                }
+                items
+                    .iter_mut()
+                    .for_each(|item| normalise_selection(item, field_names))
+            }
+            _ => field_names.all_fields = true,
         }
     }
 }

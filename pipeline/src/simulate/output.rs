@@ -50,17 +50,14 @@ pub fn write_corpus(simulation: &mut Simulation, dir: &Path) -> std::io::Result<
         let path = dir.join(format!("{}.jsonl", source.name()));
         let mut file = BufWriter::with_capacity(1 << 20, File::create(&path)?);
         let mut count = 0;
-        let mut line = Vec::with_capacity(8192);
         for record in simulation.records.iter().filter(|r| r.source == source) {
-            line.clear();
-            serde_json::to_writer(&mut line, &record.json)?;
             if let Some(label) = &record.label {
-                write_label(&mut labels, record, &line, label)?;
+                write_label(&mut labels, record, &record.line, label)?;
                 summary.labelled += 1;
             }
-            line.push(b'\n');
-            file.write_all(&line)?;
-            summary.bytes += line.len() as u64;
+            file.write_all(&record.line)?;
+            file.write_all(b"\n")?;
+            summary.bytes += record.line.len() as u64 + 1;
             count += 1;
         }
         file.flush()?;

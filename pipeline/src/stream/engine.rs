@@ -1,17 +1,20 @@
 //! The detect loop.
 //!
-//! One task owns the consumer, the merge, the detectors and the offset tracker. Each
-//! decoded log enters the merge keyed by (topic, partition); logs the watermark releases
-//! are judged in event-time order; each verdict's alerts (or dead letter) are produced,
-//! and the log's offset is marked finished when they are delivered, or at once when the
-//! verdict is "no alert". Only offsets below every unfinished one are stored, and
-//! librdkafka commits stored offsets, so a crash re-reads but never skips a log
-//! (at-least-once). Consumption stops while `max_in_flight` logs await verdicts:
-//! memory stays bounded and the backlog waits in Kafka.
+//! One task owns the consumer, the decoder, the merge and the offset tracker; a worker
+//! thread owns the detectors ([`super::worker`]). Each decoded log enters the merge keyed
+//! by (topic, partition); logs the watermark releases go to the worker in event-time
+//! order, in batches; each verdict comes back with the deliveries of its alerts, and the
+//! log's offset is marked finished when they are acknowledged (at once for "no alert").
+//! Undecodable logs go to the dead-letter topic and finish when that is acknowledged.
+//! Only offsets below every unfinished one are stored, and librdkafka commits stored
+//! offsets, so a crash re-reads but never skips a log (at-least-once). Consumption
+//! pauses while `max_in_flight` logs await verdicts: memory stays bounded and the
+//! backlog waits in Kafka.
 
 use std::collections::BTreeSet;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
 
@@ -23,12 +26,15 @@ use operators::merge::{EventTimeMerge, MergeConfig, Merged};
 use operators::offsets::OffsetTracker;
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::error::KafkaError;
-use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
-use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::message::{Headers, Message};
+use rdkafka::producer::FutureProducer;
 use rdkafka::{Offset, TopicPartitionList};
-use schemas::{Envelope, Source};
+use schemas::Source;
 use serde_json::json;
+use tokio::sync::mpsc;
 
+use super::meters::Meters;
+use super::worker::{self, Input, Judgement, Verdict};
 use crate::kafka::{KafkaConfig, PartitionChange, RebalanceContext, consumer, producer};
 
 /// Header replay stamps on each message: wall-clock epoch ms when it was produced.
@@ -65,36 +71,25 @@ pub struct EngineReport {
     pub late: u64,
 }
 
-type Input = (usize, i32);
-
 struct Pending {
-    envelope: Envelope,
-    offset: i64,
-    consumed_at: Instant,
-    replayed_at_ms: Option<i64>,
+    judgement: Judgement,
 }
 
-type Delivery = Pin<Box<dyn Future<Output = anyhow::Result<(Input, i64)>> + Send>>;
+type Finish = Pin<Box<dyn Future<Output = anyhow::Result<(Input, i64)>> + Send>>;
 
 struct Engine {
     kafka: KafkaConfig,
     topics: Vec<String>,
     producer: FutureProducer,
+    meters: Arc<Meters>,
     merge: EventTimeMerge<Input, Pending>,
     tracker: OffsetTracker<Input>,
-    deliveries: FuturesUnordered<Delivery>,
-    detectors: Vec<Box<dyn Detector>>,
+    finishing: FuturesUnordered<Finish>,
+    batch: Vec<Judgement>,
+    to_worker: Option<mpsc::UnboundedSender<Vec<Judgement>>>,
     dirty: BTreeSet<Input>,
     started: Instant,
     report: EngineReport,
-}
-
-fn now_ms(started: Instant) -> i64 {
-    started.elapsed().as_millis() as i64
-}
-
-fn wall_ms() -> i64 {
-    chrono::Utc::now().timestamp_millis()
 }
 
 /// Runs detect until `shutdown` resolves, then drains: every buffered log is judged,
@@ -115,14 +110,27 @@ pub async fn run(
     consumer
         .subscribe(&topic_refs)
         .with_context(|| format!("failed to subscribe to {topics:?}"))?;
+    let producer = producer(kafka)?;
+    let (to_worker, batches) = mpsc::unbounded_channel();
+    let (verdict_sender, mut verdicts) = mpsc::unbounded_channel();
+    let worker = worker::spawn(
+        detectors,
+        producer.clone(),
+        kafka.topics.alerts.clone(),
+        batches,
+        verdict_sender,
+    )
+    .context("failed to start the detector worker thread")?;
     let mut engine = Engine {
         kafka: kafka.clone(),
+        meters: Arc::new(Meters::new(&topics)),
         topics,
-        producer: producer(kafka)?,
+        producer,
         merge: EventTimeMerge::new(config.merge),
         tracker: OffsetTracker::new(),
-        deliveries: FuturesUnordered::new(),
-        detectors,
+        finishing: FuturesUnordered::new(),
+        batch: Vec::new(),
+        to_worker: Some(to_worker),
         dirty: BTreeSet::new(),
         started: Instant::now(),
         report: EngineReport::default(),
@@ -137,19 +145,23 @@ pub async fn run(
         tokio::select! {
             biased;
             () = &mut shutdown => break,
-            Some(done) = engine.deliveries.next(), if !engine.deliveries.is_empty() => {
+            Some(verdict) = verdicts.recv() => engine.on_verdict(verdict),
+            Some(done) = engine.finishing.next(), if !engine.finishing.is_empty() => {
                 let (input, offset) = done?;
                 engine.finished(input, offset);
             }
             message = consumer.recv(), if accepting => match message {
-                Ok(message) => engine.on_message(&message)?,
+                Ok(message) => engine.on_message(&message),
                 Err(KafkaError::PartitionEOF(partition)) => engine.on_partition_end(partition),
                 Err(error) => tracing::warn!(message = "Kafka consumer error.", %error),
             },
-            _ = ticker.tick() => {}
+            _ = ticker.tick() => {
+                // Storing is cheap but not free; a few times a second is plenty for a
+                // one-second auto-commit.
+                engine.store_offsets(&consumer);
+            }
         }
-        engine.release_ready()?;
-        engine.store_offsets(&consumer);
+        engine.release_ready();
     }
     tracing::info!(
         message = "Shutting down: judging buffered logs and waiting for deliveries.",
@@ -157,9 +169,18 @@ pub async fn run(
         in_flight = engine.tracker.in_flight()
     );
     for merged in engine.merge.drain() {
-        engine.judge(merged)?;
+        engine.dispatch(merged);
     }
-    while let Some(done) = engine.deliveries.next().await {
+    engine.flush_batch();
+    // Closing the channel lets the worker finish its queue and stop.
+    engine.to_worker = None;
+    while let Some(verdict) = verdicts.recv().await {
+        engine.on_verdict(verdict);
+    }
+    engine.report.alerts = worker
+        .join()
+        .map_err(|_| anyhow::anyhow!("the detector worker panicked"))?;
+    while let Some(done) = engine.finishing.next().await {
         let (input, offset) = done?;
         engine.finished(input, offset);
     }
@@ -176,49 +197,50 @@ pub async fn run(
 }
 
 impl Engine {
+    fn now_ms(&self) -> i64 {
+        self.started.elapsed().as_millis() as i64
+    }
+
     fn apply_rebalances(&mut self, changes: &Receiver<PartitionChange>) {
-        let now = now_ms(self.started);
+        let now = self.now_ms();
         while let Ok(change) = changes.try_recv() {
+            let (PartitionChange::Assigned(topic, partition)
+            | PartitionChange::Revoked(topic, partition)) = &change;
+            let Some(index) = self.topics.iter().position(|t| t == topic) else {
+                continue;
+            };
+            let input = (index, *partition);
             match change {
-                PartitionChange::Assigned(topic, partition) => {
-                    if let Some(index) = self.topics.iter().position(|t| *t == topic) {
-                        self.merge.register((index, partition), now);
-                    }
-                }
-                PartitionChange::Revoked(topic, partition) => {
-                    if let Some(index) = self.topics.iter().position(|t| *t == topic) {
-                        // Its buffered logs are still judged here; the new owner re-reads
-                        // from the last stored offset: duplicates, never gaps.
-                        self.merge.remove(&(index, partition));
-                        self.tracker.forget(&(index, partition));
-                        self.dirty.remove(&(index, partition));
-                    }
+                PartitionChange::Assigned(..) => self.merge.register(input, now),
+                PartitionChange::Revoked(..) => {
+                    // Its buffered logs are still judged here; the new owner re-reads
+                    // from the last stored offset: duplicates, never gaps.
+                    self.merge.remove(&input);
+                    self.tracker.forget(&input);
+                    self.dirty.remove(&input);
                 }
             }
         }
     }
 
     fn on_partition_end(&mut self, partition: i32) {
-        // The end of one partition of some topic: rdkafka's EOF error does not say which
-        // topic, so every input with that partition number counts as alive and caught up.
-        let now = now_ms(self.started);
+        // rdkafka's end-of-partition error does not say which topic: every input with
+        // that partition number counts as alive and caught up.
+        let now = self.now_ms();
         for index in 0..self.topics.len() {
             self.merge.touch(&(index, partition), now);
         }
     }
 
-    fn on_message(
-        &mut self,
-        message: &rdkafka::message::BorrowedMessage<'_>,
-    ) -> anyhow::Result<()> {
+    fn on_message(&mut self, message: &rdkafka::message::BorrowedMessage<'_>) {
         let topic = message.topic();
         let Some(index) = self.topics.iter().position(|t| t == topic) else {
-            return Ok(());
+            return;
         };
         let input = (index, message.partition());
         let offset = message.offset();
         self.report.consumed += 1;
-        metrics::counter!("cyberlm_consumed_total", "topic" => topic.to_string()).increment(1);
+        self.meters.consumed[index].increment(1);
         self.tracker.started(input, offset);
         let payload = message.payload().unwrap_or_default();
         let replayed_at_ms = message.headers().and_then(|headers| {
@@ -229,23 +251,21 @@ impl Engine {
                 .and_then(|value| std::str::from_utf8(value).ok())
                 .and_then(|text| text.parse().ok())
         });
-        let source = Source::ALL[index];
-        match schemas::decode(source, payload) {
+        match schemas::decode(Source::ALL[index], payload) {
             Ok(envelope) => {
-                let now = now_ms(self.started);
                 let time = envelope.event_time_ms();
-                metrics::gauge!("cyberlm_watermark_seconds", "source" => source.name())
-                    .set(time as f64 / 1000.0);
-                let pending = Pending {
-                    envelope,
+                self.meters.watermark[index].set(time as f64 / 1000.0);
+                let judgement = Judgement {
+                    input,
                     offset,
+                    envelope,
                     consumed_at: Instant::now(),
                     replayed_at_ms,
                 };
-                if let Some(late) = self.merge.push(input, time, pending, now) {
-                    metrics::counter!("cyberlm_late_events_total", "source" => source.name())
-                        .increment(1);
-                    self.judge(late)?;
+                let now = self.now_ms();
+                if let Some(late) = self.merge.push(input, time, Pending { judgement }, now) {
+                    self.meters.late[index].increment(1);
+                    self.dispatch(late);
                 }
             }
             Err(error) => {
@@ -265,104 +285,73 @@ impl Engine {
                     .key()
                     .map(|k| String::from_utf8_lossy(k).into_owned())
                     .unwrap_or_default();
-                let delivery = produce(
+                let delivery = worker::send(
                     &self.producer,
-                    self.kafka.topics.dead_letter.clone(),
-                    key,
-                    record.to_string(),
+                    &self.kafka.topics.dead_letter,
+                    &key,
+                    &record.to_string(),
                     None,
                 );
-                self.deliveries.push(Box::pin(async move {
+                self.finishing.push(Box::pin(async move {
                     delivery.await?;
                     Ok((input, offset))
                 }));
             }
         }
-        Ok(())
     }
 
-    fn release_ready(&mut self) -> anyhow::Result<()> {
-        let now = now_ms(self.started);
+    fn release_ready(&mut self) {
+        let now = self.now_ms();
         while let Some(merged) = self.merge.pop_ready(now) {
-            self.judge(merged)?;
+            self.dispatch(merged);
         }
-        Ok(())
+        self.flush_batch();
     }
 
-    fn judge(&mut self, merged: Merged<Input, Pending>) -> anyhow::Result<()> {
-        let Merged {
-            input,
-            item: pending,
-            ..
-        } = merged;
-        let mut sends = Vec::new();
-        for detector in self.detectors.iter_mut() {
-            for finding in detector.detect(&pending.envelope) {
-                metrics::counter!("cyberlm_alerts_total", "severity" => finding.severity.caption(),
-                    "detector" => detector.name().to_string())
-                .increment(1);
-                self.report.alerts += 1;
-                let key = pending.envelope.key().to_string();
-                sends.push(produce(
-                    &self.producer,
-                    self.kafka.topics.alerts.clone(),
-                    key,
-                    finding.to_ocsf().to_string(),
-                    pending.replayed_at_ms,
-                ));
-            }
+    fn dispatch(&mut self, merged: Merged<Input, Pending>) {
+        self.batch.push(merged.item.judgement);
+    }
+
+    fn flush_batch(&mut self) {
+        if self.batch.is_empty() {
+            return;
         }
-        let offset = pending.offset;
-        let event_time_ms = pending.envelope.event_time_ms();
-        let consumed_at = pending.consumed_at;
-        let replayed_at_ms = pending.replayed_at_ms;
-        self.deliveries.push(Box::pin(async move {
-            for send in sends {
-                send.await?;
+        let batch = std::mem::take(&mut self.batch);
+        if let Some(to_worker) = &self.to_worker
+            && to_worker.send(batch).is_err()
+        {
+            tracing::error!(
+                message =
+                    "The detector worker stopped; logs stay unacknowledged and will be re-read."
+            );
+        }
+    }
+
+    fn on_verdict(&mut self, verdict: Verdict) {
+        let Verdict {
+            input,
+            offset,
+            event_time_ms,
+            consumed_at,
+            replayed_at_ms,
+            deliveries,
+        } = verdict;
+        if deliveries.is_empty() {
+            self.meters
+                .verdict(event_time_ms, consumed_at, replayed_at_ms);
+            self.finished(input, offset);
+            return;
+        }
+        let meters = self.meters.clone();
+        self.finishing.push(Box::pin(async move {
+            for delivery in deliveries {
+                delivery.await?;
             }
-            let verdict_ms = wall_ms();
-            metrics::histogram!("cyberlm_end_to_end_latency_seconds")
-                .record((verdict_ms - event_time_ms) as f64 / 1000.0);
-            metrics::histogram!("cyberlm_processing_latency_seconds")
-                .record(consumed_at.elapsed().as_secs_f64());
-            if let Some(replayed) = replayed_at_ms {
-                metrics::histogram!("cyberlm_replay_to_verdict_seconds")
-                    .record((verdict_ms - replayed) as f64 / 1000.0);
-            }
+            meters.verdict(event_time_ms, consumed_at, replayed_at_ms);
             Ok((input, offset))
         }));
-        Ok(())
     }
-}
 
-/// Produces one record; the future owns everything it needs.
-fn produce(
-    producer: &FutureProducer,
-    topic: String,
-    key: String,
-    payload: String,
-    replayed_at_ms: Option<i64>,
-) -> impl Future<Output = anyhow::Result<()>> + Send + 'static {
-    let producer = producer.clone();
-    async move {
-        let mut record = FutureRecord::to(&topic).key(&key).payload(&payload);
-        let stamp = replayed_at_ms.map(|ms| ms.to_string());
-        if let Some(stamp) = &stamp {
-            record = record.headers(OwnedHeaders::new().insert(Header {
-                key: REPLAYED_AT_HEADER,
-                value: Some(stamp.as_str()),
-            }));
-        }
-        producer
-            .send(record, Duration::from_secs(30))
-            .await
-            .map_err(|(error, _)| anyhow::anyhow!("failed to deliver to topic {topic}: {error}"))?;
-        metrics::counter!("cyberlm_produced_total", "topic" => topic).increment(1);
-        Ok(())
-    }
-}
-
-impl Engine {
     fn finished(&mut self, input: Input, offset: i64) {
         self.tracker.finished(&input, offset);
         self.dirty.insert(input);
