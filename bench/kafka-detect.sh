@@ -60,9 +60,10 @@ while [ "$(metric_sum cyberlm_processing_latency_seconds_count)" -lt "$TOTAL" ];
 END=$(date +%s.%N)
 RSS=$(peak_rss_mib $PID)
 ALERTS=$(metric_sum cyberlm_alerts_total)
+LATE=$(metric_sum cyberlm_late_events_total); FORCED=$(metric_sum cyberlm_merge_forced_total)
 kill -TERM $PID; wait $PID || true
 RATE=$(echo "$TOTAL / ($END - $START)" | bc -l)
-printf "backlog: %d logs in %.1f s = %.0f logs/s through detect; %d alerts; peak RSS %s MiB\n" "$TOTAL" "$(echo "$END - $START" | bc -l)" "$RATE" "$ALERTS" "$RSS"
+printf "backlog: %d logs in %.1f s = %.0f logs/s through detect; %d alerts; %d late, %d released early; peak RSS %s MiB\n" "$TOTAL" "$(echo "$END - $START" | bc -l)" "$RATE" "$ALERTS" "$LATE" "$FORCED" "$RSS"
 
 # Phase 2: latency at half that rate.
 HALF=$(printf "%.0f" "$(echo "$RATE / 2" | bc -l)")
@@ -79,5 +80,7 @@ SENT=$(cat "$WORK"/slice/*.jsonl | wc -l)
 while [ "$(metric_sum cyberlm_processing_latency_seconds_count)" -lt "$SENT" ]; do sleep 0.5; done
 P50=$(quantile cyberlm_replay_to_verdict_seconds 0.5); P99=$(quantile cyberlm_replay_to_verdict_seconds 0.99)
 RSS2=$(peak_rss_mib $PID)
+LATE2=$(metric_sum cyberlm_late_events_total); FORCED2=$(metric_sum cyberlm_merge_forced_total)
+PROC99=$(quantile cyberlm_processing_latency_seconds 0.99)
 kill -TERM $PID; wait $PID || true
-printf "latency at %s logs/s: replay->verdict p50 %.3f s, p99 %.3f s; peak RSS %s MiB\n" "$HALF" "$P50" "$P99" "$RSS2"
+printf "latency at %s logs/s: replay->verdict p50 %.3f s, p99 %.3f s (consume->verdict p99 %.3f s); %d late, %d released early; peak RSS %s MiB\n" "$HALF" "$P50" "$P99" "$PROC99" "$LATE2" "$FORCED2" "$RSS2"

@@ -32,6 +32,19 @@ pub enum Command {
     Replay(ReplayArgs),
     /// Create the source, alerts and dead-letter topics (co-partitioned).
     Topics(TopicsArgs),
+    /// Store recorded JSONL logs in one Parquet file (readable by replay and detect).
+    Record(RecordArgs),
+}
+
+/// Flags of `cyberlm record`.
+#[derive(Debug, Args)]
+pub struct RecordArgs {
+    /// JSONL files or folders (as `detect` reads them).
+    #[arg(required = true)]
+    pub inputs: Vec<PathBuf>,
+    /// The Parquet file to write.
+    #[arg(long, short)]
+    pub out: PathBuf,
 }
 
 /// Flags of `cyberlm topics`.
@@ -155,5 +168,6 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Demo(args) => commands::demo::run(&args),
         Command::Replay(args) => commands::replay::run(&args),
         Command::Topics(args) => commands::topics::run(&args),
+        Command::Record(args) => commands::record::run(&args),
     }
 }

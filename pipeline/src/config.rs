@@ -57,7 +57,7 @@ const fn default_idle_timeout_ms() -> i64 {
     2_000
 }
 const fn default_max_buffered() -> usize {
-    20_000
+    10_000
 }
 const fn default_max_in_flight() -> usize {
     20_000
@@ -75,6 +75,27 @@ impl Default for StreamConfig {
 }
 
 impl StreamConfig {
+    /// Rejects settings that would stall: the merge can only release a log early when it
+    /// holds more than `max_buffered`, which consumption never reaches if it pauses at
+    /// `max_in_flight` first.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        anyhow::ensure!(
+            self.max_buffered < self.max_in_flight,
+            "stream.max_buffered ({}) must be below stream.max_in_flight ({}), or a stalled input would stop detection",
+            self.max_buffered,
+            self.max_in_flight
+        );
+        anyhow::ensure!(
+            self.idle_timeout_ms > 0,
+            "stream.idle_timeout_ms must be positive"
+        );
+        anyhow::ensure!(
+            self.max_out_of_orderness_ms >= 0,
+            "stream.max_out_of_orderness_ms must not be negative"
+        );
+        Ok(())
+    }
+
     /// The engine settings.
     pub fn engine(&self) -> crate::stream::EngineConfig {
         crate::stream::EngineConfig {
@@ -138,6 +159,13 @@ impl Config {
             }
             None => Config::default(),
         };
+        let source = chosen
+            .as_ref()
+            .map_or("the defaults".to_string(), |p| p.display().to_string());
+        config
+            .stream
+            .validate()
+            .with_context(|| format!("invalid [stream] settings in {source}"))?;
         if let Ok(rules) = std::env::var("CYBERLM_SIGMA_RULES") {
             config.sigma.rules = PathBuf::from(rules);
         }
@@ -169,5 +197,12 @@ mod tests {
         assert_eq!(config.sigma.rules, PathBuf::from("r"));
         assert_eq!(config.sigma.overrides.0["noisy"].enabled, Some(false));
         assert!(toml::from_str::<Config>("[sigma]\nrulez = 1\n").is_err());
+        let stalling: Config =
+            toml::from_str("[stream]\nmax_buffered = 500\nmax_in_flight = 500\n").unwrap();
+        let error = stalling.stream.validate().unwrap_err().to_string();
+        assert!(
+            error.contains("stream.max_buffered") && error.contains("stream.max_in_flight"),
+            "{error}"
+        );
     }
 }

@@ -98,3 +98,74 @@ fn a_missing_rules_folder_is_an_error_that_says_what_to_set() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("CYBERLM_SIGMA_RULES"), "{stderr}");
 }
+
+#[test]
+fn recorded_parquet_detects_exactly_like_its_jsonl() {
+    let dir = tempfile::tempdir().unwrap();
+    let logs = dir.path().join("logs");
+    let run = |args: &[&str]| {
+        let output = cyberlm().args(args).output().unwrap();
+        assert!(
+            output.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    };
+    run(&[
+        "simulate",
+        "--users",
+        "10",
+        "--days",
+        "4",
+        "--out",
+        logs.to_str().unwrap(),
+    ]);
+    std::fs::write(logs.join("azure.jsonl"), {
+        let mut text = std::fs::read_to_string(logs.join("azure.jsonl")).unwrap();
+        text.push_str("{\"broken\": true\n");
+        text
+    })
+    .unwrap();
+    let parquet = dir.path().join("recorded.parquet");
+    run(&[
+        "record",
+        logs.to_str().unwrap(),
+        "--out",
+        parquet.to_str().unwrap(),
+    ]);
+    let detect = |input: &std::path::Path, name: &str| -> (Vec<String>, usize) {
+        let (alerts, dead) = (
+            dir.path().join(format!("{name}-a.jsonl")),
+            dir.path().join(format!("{name}-d.jsonl")),
+        );
+        run(&[
+            "detect",
+            input.to_str().unwrap(),
+            "--alerts",
+            alerts.to_str().unwrap(),
+            "--dead-letter",
+            dead.to_str().unwrap(),
+        ]);
+        let mut uids: Vec<String> = std::fs::read_to_string(alerts)
+            .unwrap()
+            .lines()
+            .map(|l| {
+                serde_json::from_str::<serde_json::Value>(l).unwrap()["finding_info"]["uid"]
+                    .as_str()
+                    .unwrap()
+                    .to_string()
+            })
+            .collect();
+        uids.sort();
+        (uids, std::fs::read_to_string(dead).unwrap().lines().count())
+    };
+    let (from_jsonl, dead_jsonl) = detect(&logs, "jsonl");
+    let (from_parquet, dead_parquet) = detect(&parquet, "parquet");
+    assert!(!from_jsonl.is_empty());
+    assert_eq!(from_jsonl, from_parquet);
+    assert_eq!(
+        (dead_jsonl, dead_parquet),
+        (1, 1),
+        "the broken log is kept in Parquet and dead-lettered from both"
+    );
+}

@@ -5,7 +5,8 @@
 //! time, user, location and volatile ids live ([`SourceSpec`]); [`decode`] turns raw bytes
 //! into an [`Envelope`] that keeps the original JSON (with its key order) or a
 //! [`DecodeError`] that names the field that is wrong. Detectors emit alerts as OCSF
-//! Detection Findings ([`DetectionFinding`]).
+//! Detection Findings ([`DetectionFinding`]). Recorded logs are stored in Parquet with
+//! the Arrow schema in [`recorded`].
 //!
 //! ```
 //! use schemas::{decode, Source};
@@ -22,6 +23,7 @@ mod alert;
 mod envelope;
 mod error;
 mod path;
+pub mod recorded;
 mod source;
 mod time;
 

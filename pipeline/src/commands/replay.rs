@@ -2,7 +2,6 @@
 //! with their event time, in event-time order, paced by the original timestamps × speed,
 //! at a fixed rate, or as fast as the broker takes them.
 
-use std::io::{BufRead, BufReader};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -17,7 +16,7 @@ use schemas::Source;
 
 use crate::cli::ReplayArgs;
 use crate::config::Config;
-use crate::files::expand_inputs;
+use crate::files::{expand_inputs, read_raw_logs};
 use crate::kafka::producer_config;
 use crate::progress;
 use crate::stream::REPLAYED_AT_HEADER;
@@ -67,47 +66,38 @@ pub enum Pace {
 }
 
 fn read_recorded(args: &ReplayArgs) -> anyhow::Result<(Vec<Recorded>, u64)> {
-    let mut logs = Vec::new();
+    let mut logs: Vec<Recorded> = Vec::new();
     let mut skipped = 0;
     for file in expand_inputs(&args.inputs)? {
-        let handle = std::fs::File::open(&file.path)
-            .with_context(|| format!("failed to open {}", file.path.display()))?;
-        for (index, line) in BufReader::with_capacity(1 << 20, handle)
-            .split(b'\n')
-            .enumerate()
-        {
-            let line = line.with_context(|| format!("failed to read {}", file.path.display()))?;
-            if line.iter().all(u8::is_ascii_whitespace) {
-                continue;
-            }
-            let decoded = match file.source {
-                Some(source) => schemas::decode(source, &line),
-                None => schemas::decode_any(&line),
+        read_raw_logs(&file, |position, source, bytes| {
+            let decoded = match source {
+                Some(source) => schemas::decode(source, bytes),
+                None => schemas::decode_any(bytes),
             };
-            match (decoded, file.source) {
+            match (decoded, source) {
                 (Ok(envelope), _) => logs.push(Recorded {
                     source: envelope.source,
                     key: envelope.key().to_string(),
                     event_time_ms: envelope.event_time_ms(),
-                    payload: line,
+                    payload: bytes.to_vec(),
                 }),
-                // A malformed log in a source's file is replayed as is: detect must
+                // A malformed log of a known source is replayed as is: detect must
                 // dead-letter it, and a recorded incident may exist to test exactly that.
                 (Err(_), Some(source)) => {
-                    let event_time_ms = logs.last().map_or(0, |last: &Recorded| last.event_time_ms);
+                    let event_time_ms = logs.last().map_or(0, |last| last.event_time_ms);
                     logs.push(Recorded {
                         source,
                         key: "-".to_string(),
                         event_time_ms,
-                        payload: line,
+                        payload: bytes.to_vec(),
                     });
                 }
                 (Err(error), None) => {
-                    tracing::warn!(message = "Skipped a log of unknown source.", file = %file.path.display(), line = index + 1, %error);
+                    tracing::warn!(message = "Skipped a log of unknown source.", file = %file.path.display(), position, %error);
                     skipped += 1;
                 }
             }
-        }
+        })?;
     }
     logs.sort_by_key(|log| log.event_time_ms);
     Ok((logs, skipped))

@@ -33,7 +33,10 @@ pub fn expand_inputs(inputs: &[PathBuf]) -> anyhow::Result<Vec<LogFile>> {
             let mut found: Vec<PathBuf> = std::fs::read_dir(input)
                 .with_context(|| format!("failed to list {}", input.display()))?
                 .filter_map(|entry| entry.ok().map(|e| e.path()))
-                .filter(|path| path.extension().is_some_and(|e| e == "jsonl"))
+                .filter(|path| {
+                    path.extension()
+                        .is_some_and(|e| e == "jsonl" || e == "parquet")
+                })
                 .filter(|path| {
                     !NOT_LOGS
                         .iter()
@@ -64,12 +67,18 @@ pub fn expand_inputs(inputs: &[PathBuf]) -> anyhow::Result<Vec<LogFile>> {
         .collect())
 }
 
-/// Decodes every line of `file`, handing each log or dead letter to `on_log`. Blank lines
-/// are skipped; a line that is not a valid log never stops the file.
-pub fn read_log_file(
+/// Calls `on_raw(position, source, bytes)` for every log in `file`: each non-blank line
+/// of a JSONL file, each row of a recorded-logs Parquet file (`*.parquet`). The source is
+/// the file's (from its name) or, in Parquet, the row's; `None` means "by shape".
+pub fn read_raw_logs(
     file: &LogFile,
-    mut on_log: impl FnMut(Result<Envelope, DeadLetter>),
+    mut on_raw: impl FnMut(String, Option<Source>, &[u8]),
 ) -> anyhow::Result<()> {
+    if file.path.extension().is_some_and(|e| e == "parquet") {
+        return super::parquet::read_parquet_logs(&file.path, |row, source, raw| {
+            on_raw(format!("row {row}"), source.or(file.source), raw)
+        });
+    }
     let handle = std::fs::File::open(&file.path)
         .with_context(|| format!("failed to open {}", file.path.display()))?;
     let mut reader = BufReader::with_capacity(1 << 20, handle);
@@ -85,20 +94,30 @@ pub fn read_log_file(
         }
         number += 1;
         let bytes = trim(&line);
-        if bytes.is_empty() {
-            continue;
+        if !bytes.is_empty() {
+            on_raw(format!("line {number}"), file.source, bytes);
         }
-        let decoded = match file.source {
+    }
+}
+
+/// Decodes every log of `file`, handing each log or dead letter to `on_log`; a log that
+/// does not decode never stops the file.
+pub fn read_log_file(
+    file: &LogFile,
+    mut on_log: impl FnMut(Result<Envelope, DeadLetter>),
+) -> anyhow::Result<()> {
+    read_raw_logs(file, |position, source, bytes| {
+        let decoded = match source {
             Some(source) => schemas::decode(source, bytes),
             None => schemas::decode_any(bytes),
         };
         on_log(decoded.map_err(|error| DeadLetter {
             input: file.path.display().to_string(),
-            position: format!("line {number}"),
+            position,
             error,
             raw: String::from_utf8_lossy(bytes).into_owned(),
         }));
-    }
+    })
 }
 
 fn trim(line: &[u8]) -> &[u8] {

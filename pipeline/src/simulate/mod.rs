@@ -103,7 +103,13 @@ impl Emitter {
         let seq = self.records.len() as u64;
         // Serialising a `Value` we built cannot fail (string keys, finite numbers).
         let line = serde_json::to_vec(&json).unwrap_or_default();
-        self.records.push(Record { time, seq, source, line, label: self.label.clone() });
+        self.records.push(Record {
+            time,
+            seq,
+            source,
+            line,
+            label: self.label.clone(),
+        });
     }
 }
 

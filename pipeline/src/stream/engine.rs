@@ -302,9 +302,13 @@ impl Engine {
 
     fn release_ready(&mut self) {
         let now = self.now_ms();
+        let forced_before = self.merge.stats().forced;
         while let Some(merged) = self.merge.pop_ready(now) {
             self.dispatch(merged);
         }
+        self.meters
+            .forced
+            .increment(self.merge.stats().forced - forced_before);
         self.flush_batch();
     }
 

@@ -12,6 +12,9 @@ pub struct Meters {
     pub watermark: Vec<metrics::Gauge>,
     /// `cyberlm_late_events_total{source}`, by source index.
     pub late: Vec<metrics::Counter>,
+    /// `cyberlm_merge_forced_total`: logs released before the watermark passed them
+    /// because the merge buffer was full.
+    pub forced: metrics::Counter,
     end_to_end: metrics::Histogram,
     processing: metrics::Histogram,
     replay_to_verdict: metrics::Histogram,
@@ -33,6 +36,7 @@ impl Meters {
                 .iter()
                 .map(|s| metrics::counter!("cyberlm_late_events_total", "source" => s.name()))
                 .collect(),
+            forced: metrics::counter!("cyberlm_merge_forced_total"),
             end_to_end: metrics::histogram!("cyberlm_end_to_end_latency_seconds"),
             processing: metrics::histogram!("cyberlm_processing_latency_seconds"),
             replay_to_verdict: metrics::histogram!("cyberlm_replay_to_verdict_seconds"),

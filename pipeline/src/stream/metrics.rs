@@ -7,6 +7,7 @@
 //! | `cyberlm_consumer_lag_messages` | topic, partition | from librdkafka statistics |
 //! | `cyberlm_watermark_seconds` | source | newest event time seen, epoch seconds |
 //! | `cyberlm_late_events_total` | source | events merged out of order (still judged) |
+//! | `cyberlm_merge_forced_total` | – | logs released early because the merge was full |
 //! | `cyberlm_dead_letters_total` | error_type | undecodable logs |
 //! | `cyberlm_alerts_total` | severity, detector | findings produced |
 //! | `cyberlm_end_to_end_latency_seconds` | – | verdict time − event time |
