@@ -3,7 +3,8 @@
 //!
 //! The [`Detector`] interface every detector implements, Sigma rule evaluation over the
 //! three sources ([`sigma`]), MITRE ATT&CK id handling ([`attack`]), the event-time merge
-//! with watermarks ([`merge`]) and the commit-safe offset tracker ([`offsets`]).
+//! with watermarks ([`merge`]), the commit-safe offset tracker ([`offsets`]) and keyed
+//! pseudonymisation of personal data ([`pii`]).
 //!
 //! ```
 //! use operators::sigma::{RuleSet, RuleOverrides};
@@ -33,6 +34,7 @@ pub mod attack;
 mod detector;
 pub mod merge;
 pub mod offsets;
+pub mod pii;
 pub mod sigma;
 
 pub use detector::Detector;

@@ -146,6 +146,15 @@ impl<K: Clone + Eq + Hash, T> EventTimeMerge<K, T> {
         }
     }
 
+    /// Resets every input's idle clock: while the consumer itself holds back (backpressure),
+    /// silence says nothing about the inputs, and treating them as idle would release the
+    /// whole buffer out of order.
+    pub fn touch_all(&mut self, now_ms: i64) {
+        for state in self.inputs.values_mut() {
+            state.last_seen_at_ms = now_ms;
+        }
+    }
+
     /// Adds an event. Returns it at once, marked late, if it is older than an event
     /// already emitted; otherwise buffers it.
     pub fn push(

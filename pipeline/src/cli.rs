@@ -53,6 +53,10 @@ pub struct TopicsArgs {
     /// Partitions of each source topic and of the alerts topic.
     #[arg(long, default_value_t = 6)]
     pub partitions: i32,
+    /// `retention.ms` of every topic; -1 keeps messages forever. Kafka measures age by
+    /// message timestamp, which replay sets to the log's original event time.
+    #[arg(long, default_value_t = -1, allow_negative_numbers = true)]
+    pub retention_ms: i64,
     /// Config file (TOML).
     #[arg(long, short)]
     pub config: Option<PathBuf>,

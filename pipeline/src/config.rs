@@ -27,9 +27,45 @@ pub struct Config {
     /// The event-time merge and backpressure of streaming detect.
     #[serde(default)]
     pub stream: StreamConfig,
+    /// Pseudonymisation of personal data before detection.
+    #[serde(default)]
+    pub pii: PiiConfig,
     /// Where the Prometheus endpoint listens, e.g. `127.0.0.1:9464`; none when absent.
     /// Env: `CYBERLM_METRICS_LISTEN`.
     pub metrics_listen: Option<std::net::SocketAddr>,
+}
+
+/// `[pii]`: which fields to replace with keyed pseudonyms. The key never lives in the
+/// config file: it comes from `CYBERLM_PII_KEY` or from the file `key_file` names.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PiiConfig {
+    /// Fields per source: `azure = ["UserPrincipalName", "IPAddress"]`.
+    #[serde(default)]
+    pub fields: operators::pii::PiiFields,
+    /// A file holding the key (at least 16 bytes), e.g. a mounted Kubernetes secret.
+    pub key_file: Option<PathBuf>,
+}
+
+impl PiiConfig {
+    /// The hasher, or `None` when no field is configured.
+    pub fn hasher(&self) -> anyhow::Result<Option<operators::pii::PiiHasher>> {
+        if self.fields.is_empty() {
+            return Ok(None);
+        }
+        let key = match (std::env::var("CYBERLM_PII_KEY"), &self.key_file) {
+            (Ok(key), _) => key.into_bytes(),
+            (Err(_), Some(path)) => std::fs::read(path)
+                .with_context(|| format!("failed to read the PII key file {}", path.display()))?,
+            (Err(_), None) => anyhow::bail!(
+                "pii.fields are configured but there is no key: set CYBERLM_PII_KEY or pii.key_file"
+            ),
+        };
+        let key = key.trim_ascii();
+        operators::pii::PiiHasher::new(key, self.fields.clone())
+            .map(Some)
+            .map_err(|reason| anyhow::anyhow!("invalid PII key: {reason}"))
+    }
 }
 
 /// `[stream]`: how streaming detect merges and bounds its work.

@@ -169,3 +169,68 @@ fn recorded_parquet_detects_exactly_like_its_jsonl() {
         "the broken log is kept in Parquet and dead-lettered from both"
     );
 }
+
+#[test]
+fn pii_fields_are_pseudonymised_before_detection_and_need_a_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("azure.jsonl");
+    std::fs::write(
+        &input,
+        "{\"TimeGenerated\":\"2024-07-30T21:31:21Z\",\"Id\":\"a1\",\"Category\":\"SignInLogs\",\"UserPrincipalName\":\"alice@contoso.com\",\"IPAddress\":\"81.2.69.160\",\"ResultType\":\"50053\"}\n",
+    )
+    .unwrap();
+    let config = dir.path().join("cyberlm.toml");
+    std::fs::write(
+        &config,
+        "[sigma]\nrules = \"rules/sigma/rules\"\n[pii.fields]\nazure = [\"UserPrincipalName\", \"IPAddress\"]\n",
+    )
+    .unwrap();
+    let alerts = dir.path().join("a.jsonl");
+    let args = [
+        "detect",
+        input.to_str().unwrap(),
+        "--config",
+        config.to_str().unwrap(),
+        "--alerts",
+        alerts.to_str().unwrap(),
+        "--dead-letter",
+        dir.path()
+            .join("d.jsonl")
+            .to_str()
+            .unwrap()
+            .to_string()
+            .leak(),
+    ];
+    let without_key = cyberlm()
+        .env_remove("CYBERLM_PII_KEY")
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(!without_key.status.success());
+    assert!(String::from_utf8_lossy(&without_key.stderr).contains("CYBERLM_PII_KEY"));
+
+    let with_key = cyberlm()
+        .env("CYBERLM_PII_KEY", "a test key of 24 bytes!!")
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        with_key.status.success(),
+        "{}",
+        String::from_utf8_lossy(&with_key.stderr)
+    );
+    let text = std::fs::read_to_string(&alerts).unwrap();
+    let alert: serde_json::Value =
+        serde_json::from_str(text.lines().next().expect("the lockout still alerts")).unwrap();
+    let log = &alert["evidences"][0]["data"]["log"];
+    assert!(log["UserPrincipalName"].as_str().unwrap().starts_with("h:"));
+    assert!(log["IPAddress"].as_str().unwrap().starts_with("h:"));
+    assert!(
+        !text.contains("alice") && !text.contains("81.2.69.160"),
+        "no PII in the alert"
+    );
+    assert_eq!(
+        alert["evidences"][0]["actor"]["user"]["name"],
+        log["UserPrincipalName"]
+    );
+}

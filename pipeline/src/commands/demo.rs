@@ -133,8 +133,10 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<ExitCode> {
     );
     let mut detectors: Vec<Box<dyn Detector>> = vec![Box::new(sigma_detector(&config)?)];
     let alerts = args.out.join("alerts.jsonl");
+    let pii = config.pii.hasher()?;
     let report = detect_files(
         std::slice::from_ref(&logs_dir),
+        pii.as_ref(),
         &mut detectors,
         &alerts,
         &args.out.join("dead-letter.jsonl"),

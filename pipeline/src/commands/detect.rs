@@ -67,9 +67,11 @@ pub fn sigma_detector(config: &Config) -> anyhow::Result<SigmaDetector> {
     Ok(SigmaDetector::new(rules))
 }
 
-/// Runs `detectors` over the logs in `inputs`, writing alerts and dead letters.
+/// Runs `detectors` over the logs in `inputs` (pseudonymised by `pii` first, when
+/// given), writing alerts and dead letters.
 pub fn detect_files(
     inputs: &[std::path::PathBuf],
+    pii: Option<&operators::pii::PiiHasher>,
     detectors: &mut [Box<dyn Detector>],
     alerts_path: &Path,
     dead_letter_path: &Path,
@@ -80,7 +82,12 @@ pub fn detect_files(
     let mut write_error = None;
     for file in &files {
         read_log_file(file, |decoded| match decoded {
-            Ok(envelope) => logs.push(envelope),
+            Ok(mut envelope) => {
+                if let Some(pii) = pii {
+                    pii.apply(&mut envelope);
+                }
+                logs.push(envelope)
+            }
             Err(dead) => {
                 tracing::debug!(message = "Sent a log to the dead-letter file.", input = dead.input.as_str(),
                     position = dead.position.as_str(), error = %dead.error);
@@ -120,11 +127,13 @@ pub fn detect_files(
 pub fn run(args: &DetectArgs) -> anyhow::Result<ExitCode> {
     let config = Config::load(args.config.as_deref())?;
     let mut detectors: Vec<Box<dyn Detector>> = vec![Box::new(sigma_detector(&config)?)];
+    let pii = config.pii.hasher()?;
     if args.kafka {
-        return run_on_kafka(&config, detectors);
+        return run_on_kafka(&config, pii, detectors);
     }
     let report = detect_files(
         &args.inputs,
+        pii.as_ref(),
         &mut detectors,
         &args.alerts,
         &args.dead_letter,
@@ -147,7 +156,11 @@ pub fn run(args: &DetectArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// `cyberlm detect --kafka`: until SIGTERM or Ctrl-C.
-fn run_on_kafka(config: &Config, detectors: Vec<Box<dyn Detector>>) -> anyhow::Result<ExitCode> {
+fn run_on_kafka(
+    config: &Config,
+    pii: Option<operators::pii::PiiHasher>,
+    detectors: Vec<Box<dyn Detector>>,
+) -> anyhow::Result<ExitCode> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -161,6 +174,7 @@ fn run_on_kafka(config: &Config, detectors: Vec<Box<dyn Detector>>) -> anyhow::R
         let report = crate::stream::run(
             &config.kafka,
             config.stream.engine(),
+            pii,
             detectors,
             shutdown_signal(),
         )

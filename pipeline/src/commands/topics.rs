@@ -1,6 +1,12 @@
 //! `cyberlm topics`: creates the source, alerts and dead-letter topics, with the source
 //! topics co-partitioned (one partition count) so each user's logs from all three sources
 //! meet in one `detect` instance.
+//!
+//! Replay stamps each message with its original event time, and Kafka's time-based
+//! retention measures age by that timestamp: a replayed incident from last month would be
+//! deleted minutes after it arrived (and a consumer reading it would jump to the log
+//! start). Topics are therefore created with `retention.ms` from `--retention-ms`,
+//! unlimited by default.
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -15,7 +21,11 @@ use crate::config::Config;
 use crate::kafka::KafkaConfig;
 
 /// Creates the five topics; existing ones are left alone.
-pub async fn create_topics(kafka: &KafkaConfig, partitions: i32) -> anyhow::Result<()> {
+pub async fn create_topics(
+    kafka: &KafkaConfig,
+    partitions: i32,
+    retention_ms: i64,
+) -> anyhow::Result<()> {
     let mut client = rdkafka::ClientConfig::new();
     client.set("bootstrap.servers", &kafka.bootstrap_servers);
     for (key, value) in &kafka.librdkafka {
@@ -32,9 +42,13 @@ pub async fn create_topics(kafka: &KafkaConfig, partitions: i32) -> anyhow::Resu
         (&topics.alerts, partitions),
         (&topics.dead_letter, 1),
     ];
+    let retention = retention_ms.to_string();
     let new: Vec<NewTopic> = wanted
         .iter()
-        .map(|(name, count)| NewTopic::new(name.as_str(), *count, TopicReplication::Fixed(1)))
+        .map(|(name, count)| {
+            NewTopic::new(name.as_str(), *count, TopicReplication::Fixed(1))
+                .set("retention.ms", &retention)
+        })
         .collect();
     let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
     for result in admin
@@ -59,7 +73,11 @@ pub fn run(args: &TopicsArgs) -> anyhow::Result<ExitCode> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    runtime.block_on(create_topics(&config.kafka, args.partitions))?;
+    runtime.block_on(create_topics(
+        &config.kafka,
+        args.partitions,
+        args.retention_ms,
+    ))?;
     println!("topics ready on {}", config.kafka.bootstrap_servers);
     Ok(ExitCode::SUCCESS)
 }

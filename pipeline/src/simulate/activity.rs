@@ -346,37 +346,30 @@ fn aws_call(
         "us-east-1"
     };
     let denied = !read_only && rng.random_bool(0.04);
-    let call = ApiCall {
-        time,
-        principal,
-        event_source,
-        event_name,
-        region,
-        source_ip: place.ip.clone(),
-        user_agent: if console {
-            "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36"
-        } else {
-            "aws-cli/2.15.10 Python/3.11.6 Windows/10 exe/AMD64 prompt/off command/cli"
-        },
-        request: request_parameters(rng, params, region),
-        response: serde_json::Value::Null,
-        read_only,
-        error: denied.then(|| {
-            (
-                "AccessDenied",
-                format!(
-                    "User is not authorized to perform: {}:{event_name}",
-                    event_source.trim_end_matches(".amazonaws.com")
-                ),
-            )
-        }),
-        data_event: false,
-        resources: None,
-        console,
-        additional: None,
+    let user_agent = if console {
+        "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36"
+    } else {
+        "aws-cli/2.15.10 Python/3.11.6 Windows/10 exe/AMD64 prompt/off command/cli"
     };
-    let json = call.to_json(rng);
-    out.push(Source::CloudTrail, time, json);
+    ApiCall {
+        request: request_parameters(rng, params, region),
+        read_only,
+        error: if denied {
+            ApiCall::access_denied(event_source, event_name)
+        } else {
+            None
+        },
+        console,
+        ..ApiCall::new(
+            time,
+            principal,
+            (event_source, event_name),
+            region,
+            place.ip.clone(),
+            user_agent,
+        )
+    }
+    .emit(rng, out);
 }
 
 /// The CI deploy robot: an IAM user with a long-lived key, calling from CI runners around
@@ -409,25 +402,20 @@ pub fn ci_robot_day(rng: &mut ChaCha8Rng, robot: &Principal, date: NaiveDate, ou
         );
         for _ in 0..rng.random_range(3..8) {
             let (event_source, event_name, read_only) = *pick_weighted(rng, APIS);
-            let call = ApiCall {
-                time,
-                principal: robot,
-                event_source,
-                event_name,
-                region: "eu-central-1",
-                source_ip: ip.clone(),
-                user_agent: "aws-sdk-go-v2/1.24.0 os/linux lang/go#1.21.5 md/GOOS#linux md/GOARCH#amd64",
-                request: serde_json::Value::Null,
-                response: serde_json::Value::Null,
+            let agent =
+                "aws-sdk-go-v2/1.24.0 os/linux lang/go#1.21.5 md/GOOS#linux md/GOARCH#amd64";
+            ApiCall {
                 read_only,
-                error: None,
-                data_event: false,
-                resources: None,
-                console: false,
-                additional: None,
-            };
-            let json = call.to_json(rng);
-            out.push(Source::CloudTrail, time, json);
+                ..ApiCall::new(
+                    time,
+                    robot,
+                    (event_source, event_name),
+                    "eu-central-1",
+                    ip.clone(),
+                    agent,
+                )
+            }
+            .emit(rng, out);
             time += Duration::seconds(rng.random_range(1..20));
         }
     }

@@ -123,7 +123,51 @@ pub struct ApiCall<'a> {
     pub additional: Option<Value>,
 }
 
-impl ApiCall<'_> {
+impl<'a> ApiCall<'a> {
+    /// A read-only management call without parameters, response or error: the common
+    /// case, adjusted by callers with struct-update syntax.
+    pub fn new(
+        time: DateTime<Utc>,
+        principal: &'a Principal,
+        (event_source, event_name): (&'static str, &'static str),
+        region: &'static str,
+        source_ip: String,
+        user_agent: &'static str,
+    ) -> Self {
+        ApiCall {
+            time,
+            principal,
+            event_source,
+            event_name,
+            region,
+            source_ip,
+            user_agent,
+            request: Value::Null,
+            response: Value::Null,
+            read_only: true,
+            error: None,
+            data_event: false,
+            resources: None,
+            console: false,
+            additional: None,
+        }
+    }
+
+    /// Renders the record into `out`.
+    pub fn emit(self, rng: &mut ChaCha8Rng, out: &mut super::Emitter) {
+        let json = self.to_json(rng);
+        out.push(schemas::Source::CloudTrail, self.time, json);
+    }
+
+    /// The `AccessDenied` error CloudTrail records for a refused call.
+    pub fn access_denied(event_source: &str, event_name: &str) -> Option<(&'static str, String)> {
+        let service = event_source.trim_end_matches(".amazonaws.com");
+        Some((
+            "AccessDenied",
+            format!("User is not authorized to perform: {service}:{event_name}"),
+        ))
+    }
+
     /// The CloudTrail record.
     pub fn to_json(&self, rng: &mut ChaCha8Rng) -> Value {
         let account = self.principal.account();

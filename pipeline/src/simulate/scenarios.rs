@@ -164,6 +164,33 @@ pub fn attacks(rng: &mut ChaCha8Rng, stage: &Stage, trip: &Trip, out: &mut Emitt
     foreign_session(rng, stage, trip, out);
 }
 
+/// Two sign-ins with a stolen password from the attacker's unmanaged laptop, a few
+/// minutes apart: mail first, then the app the attacker is after.
+fn stolen_password_sign_ins(
+    rng: &mut ChaCha8Rng,
+    victim: &User,
+    apps: [&str; 2],
+    time: DateTime<Utc>,
+    attacker: &Whereabouts,
+    out: &mut Emitter,
+) {
+    let device = attacker_device();
+    for (index, app) in apps.into_iter().enumerate() {
+        let at = time + Duration::minutes(3 * index as i64);
+        attacker_sign_in(
+            rng,
+            victim,
+            app,
+            at,
+            attacker,
+            &device,
+            azure::SUCCESS,
+            "Browser",
+            out,
+        );
+    }
+}
+
 #[allow(clippy::too_many_arguments)]
 fn attacker_sign_in(
     rng: &mut ChaCha8Rng,
@@ -238,30 +265,22 @@ fn discovery_calls(
                 continue;
             }
             let denied = denied_iam && event_source.starts_with("iam");
-            let call = ApiCall {
-                time,
-                principal,
-                event_source,
-                event_name,
-                region,
-                source_ip: ip.to_string(),
-                user_agent: agent,
-                request: Value::Null,
-                response: Value::Null,
-                read_only: true,
-                error: denied.then(|| {
-                    (
-                        "AccessDenied",
-                        format!("User is not authorized to perform: iam:{event_name}"),
-                    )
-                }),
-                data_event: false,
-                resources: None,
-                console: false,
-                additional: None,
-            };
-            let json = call.to_json(rng);
-            out.push(Source::CloudTrail, time, json);
+            ApiCall {
+                error: if denied {
+                    ApiCall::access_denied(event_source, event_name)
+                } else {
+                    None
+                },
+                ..ApiCall::new(
+                    time,
+                    principal,
+                    (*event_source, *event_name),
+                    region,
+                    ip.to_string(),
+                    agent,
+                )
+            }
+            .emit(rng, out);
             time += Duration::milliseconds(rng.random_range(300..4000));
         }
     }
@@ -277,7 +296,6 @@ fn account_takeover(rng: &mut ChaCha8Rng, stage: &Stage, out: &mut Emitter) {
     let attacker = Whereabouts::away(HOSTILE[0], rng);
     let day = stage.day(rng);
     let time = at_local(day, rng.random_range(1.0..4.0), &victim.office);
-    let device = attacker_device();
     out.set_label(Some(label(
         "account_takeover",
         1,
@@ -285,26 +303,12 @@ fn account_takeover(rng: &mut ChaCha8Rng, stage: &Stage, out: &mut Emitter) {
         true,
         false,
     )));
-    attacker_sign_in(
+    stolen_password_sign_ins(
         rng,
         victim,
-        "Office 365 Exchange Online",
+        ["Office 365 Exchange Online", "AWS IAM Identity Center"],
         time,
         &attacker,
-        &device,
-        azure::SUCCESS,
-        "Browser",
-        out,
-    );
-    attacker_sign_in(
-        rng,
-        victim,
-        "AWS IAM Identity Center",
-        time + Duration::minutes(3),
-        &attacker,
-        &device,
-        azure::SUCCESS,
-        "Browser",
         out,
     );
     out.set_label(Some(label(
@@ -430,25 +434,20 @@ fn write_call(
     response: Value,
     out: &mut Emitter,
 ) {
-    let call = ApiCall {
-        time,
-        principal,
-        event_source,
-        event_name,
-        region: "us-east-1",
-        source_ip: ip.to_string(),
-        user_agent: KALI_CLI,
+    ApiCall {
         request,
         response,
         read_only: false,
-        error: None,
-        data_event: false,
-        resources: None,
-        console: false,
-        additional: None,
-    };
-    let json = call.to_json(rng);
-    out.push(Source::CloudTrail, time, json);
+        ..ApiCall::new(
+            time,
+            principal,
+            (event_source, event_name),
+            "us-east-1",
+            ip.to_string(),
+            KALI_CLI,
+        )
+    }
+    .emit(rng, out);
 }
 
 /// T1098.001: with a cloud admin's session, the attacker adds an access key to another
@@ -567,30 +566,17 @@ fn s3_exfiltration(rng: &mut ChaCha8Rng, stage: &Stage, out: &mut Emitter) {
             .and_then(Value::as_str)
             .unwrap_or("")
             .to_string();
-        let call = ApiCall {
-            time,
-            principal: &principal,
-            event_source: "s3.amazonaws.com",
-            event_name: name,
-            region: "eu-central-1",
-            source_ip: attacker.ip.clone(),
-            user_agent: KALI_CLI,
+        ApiCall {
             request,
-            response: Value::Null,
-            read_only: true,
-            error: None,
             data_event: true,
             resources: Some(json!([
                 {"type": "AWS::S3::Object", "ARN": format!("arn:aws:s3:::{bucket}/{key}")},
                 {"accountId": victim.aws_account, "type": "AWS::S3::Bucket", "ARN": format!("arn:aws:s3:::{bucket}")},
             ])),
-            console: false,
-            additional: Some(
-                json!({"bytesTransferredIn": 0, "bytesTransferredOut": rng.random_range(20_000..9_000_000)}),
-            ),
-        };
-        let json = call.to_json(rng);
-        out.push(Source::CloudTrail, time, json);
+            additional: Some(json!({"bytesTransferredIn": 0, "bytesTransferredOut": rng.random_range(20_000..9_000_000)})),
+            ..ApiCall::new(time, &principal, ("s3.amazonaws.com", name), "eu-central-1", attacker.ip.clone(), KALI_CLI)
+        }
+        .emit(rng, out);
         time += Duration::milliseconds(rng.random_range(200..2500));
     }
     out.set_label(None);
@@ -662,16 +648,19 @@ fn confluence_export(rng: &mut ChaCha8Rng, stage: &Stage, out: &mut Emitter) {
 /// T1078.004 from the traveller's destination country: another employee's account used
 /// there on an unmanaged device with single factor, while that employee is at home.
 fn foreign_session(rng: &mut ChaCha8Rng, stage: &Stage, trip: &Trip, out: &mut Emitter) {
-    let candidates: Vec<&User> = stage
+    // Anyone but the traveller; in a one-person enterprise, the traveller after all.
+    let others: Vec<&User> = stage
         .users
         .iter()
         .enumerate()
         .filter(|(i, _)| *i != trip.user)
         .map(|(_, u)| u)
         .collect();
-    let victim = candidates[rng
-        .random_range(0..candidates.len().max(1))
-        .min(candidates.len().saturating_sub(1))];
+    let victim = if others.is_empty() {
+        &stage.users[trip.user]
+    } else {
+        others[rng.random_range(0..others.len())]
+    };
     let city: City = trip.place.city;
     let attacker = Whereabouts::away(city, rng);
     let time = at_local(stage.day(rng), rng.random_range(9.0..18.0), &city);
@@ -682,27 +671,12 @@ fn foreign_session(rng: &mut ChaCha8Rng, stage: &Stage, trip: &Trip, out: &mut E
         true,
         false,
     )));
-    let device = attacker_device();
-    attacker_sign_in(
+    stolen_password_sign_ins(
         rng,
         victim,
-        "Office 365 Exchange Online",
+        ["Office 365 Exchange Online", "Office 365 SharePoint Online"],
         time,
         &attacker,
-        &device,
-        azure::SUCCESS,
-        "Browser",
-        out,
-    );
-    attacker_sign_in(
-        rng,
-        victim,
-        "Office 365 SharePoint Online",
-        time + Duration::minutes(2),
-        &attacker,
-        &device,
-        azure::SUCCESS,
-        "Browser",
         out,
     );
     out.set_label(None);

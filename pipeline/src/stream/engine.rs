@@ -24,6 +24,7 @@ use futures::stream::FuturesUnordered;
 use operators::Detector;
 use operators::merge::{EventTimeMerge, MergeConfig, Merged};
 use operators::offsets::OffsetTracker;
+use operators::pii::PiiHasher;
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::error::KafkaError;
 use rdkafka::message::{Headers, Message};
@@ -88,6 +89,7 @@ struct Engine {
     batch: Vec<Judgement>,
     to_worker: Option<mpsc::UnboundedSender<Vec<Judgement>>>,
     dirty: BTreeSet<Input>,
+    pii: Option<PiiHasher>,
     started: Instant,
     report: EngineReport,
 }
@@ -97,6 +99,7 @@ struct Engine {
 pub async fn run(
     kafka: &KafkaConfig,
     config: EngineConfig,
+    pii: Option<PiiHasher>,
     detectors: Vec<Box<dyn Detector>>,
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<EngineReport> {
@@ -132,6 +135,7 @@ pub async fn run(
         batch: Vec::new(),
         to_worker: Some(to_worker),
         dirty: BTreeSet::new(),
+        pii,
         started: Instant::now(),
         report: EngineReport::default(),
     };
@@ -156,6 +160,11 @@ pub async fn run(
                 Err(error) => tracing::warn!(message = "Kafka consumer error.", %error),
             },
             _ = ticker.tick() => {
+                if !accepting {
+                    // We stopped reading, not the inputs: they are not idle.
+                    let now = engine.now_ms();
+                    engine.merge.touch_all(now);
+                }
                 // Storing is cheap but not free; a few times a second is plenty for a
                 // one-second auto-commit.
                 engine.store_offsets(&consumer);
@@ -252,7 +261,10 @@ impl Engine {
                 .and_then(|text| text.parse().ok())
         });
         match schemas::decode(Source::ALL[index], payload) {
-            Ok(envelope) => {
+            Ok(mut envelope) => {
+                if let Some(pii) = &self.pii {
+                    pii.apply(&mut envelope);
+                }
                 let time = envelope.event_time_ms();
                 self.meters.watermark[index].set(time as f64 / 1000.0);
                 let judgement = Judgement {
