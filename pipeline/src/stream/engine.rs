@@ -72,10 +72,6 @@ pub struct EngineReport {
     pub late: u64,
 }
 
-struct Pending {
-    judgement: Judgement,
-}
-
 type Finish = Pin<Box<dyn Future<Output = anyhow::Result<(Input, i64)>> + Send>>;
 
 struct Engine {
@@ -83,7 +79,7 @@ struct Engine {
     topics: Vec<String>,
     producer: FutureProducer,
     meters: Arc<Meters>,
-    merge: EventTimeMerge<Input, Pending>,
+    merge: EventTimeMerge<Input, Judgement>,
     tracker: OffsetTracker<Input>,
     finishing: FuturesUnordered<Finish>,
     batch: Vec<Judgement>,
@@ -275,7 +271,7 @@ impl Engine {
                     replayed_at_ms,
                 };
                 let now = self.now_ms();
-                if let Some(late) = self.merge.push(input, time, Pending { judgement }, now) {
+                if let Some(late) = self.merge.push(input, time, judgement, now) {
                     self.meters.late[index].increment(1);
                     self.dispatch(late);
                 }
@@ -324,8 +320,8 @@ impl Engine {
         self.flush_batch();
     }
 
-    fn dispatch(&mut self, merged: Merged<Input, Pending>) {
-        self.batch.push(merged.item.judgement);
+    fn dispatch(&mut self, merged: Merged<Input, Judgement>) {
+        self.batch.push(merged.item);
     }
 
     fn flush_batch(&mut self) {
