@@ -52,6 +52,20 @@ fn corpus_and_expected(
         .collect()
 }
 
+/// Reads the alerts topic until every expected uid is there (or two minutes pass).
+fn read_until_every_expected_alert(
+    topics: &TestTopics,
+    expected: &HashSet<String>,
+) -> Vec<serde_json::Value> {
+    topics.read("alerts", Duration::from_secs(120), |seen| {
+        uid_counts(seen)
+            .keys()
+            .filter(|uid| expected.contains(*uid))
+            .count()
+            == expected.len()
+    })
+}
+
 fn wait_for(
     topics: &TestTopics,
     topic: &str,
@@ -226,13 +240,7 @@ fn sigkill_mid_stream_then_restart_loses_no_alert() {
     );
     replay.join().unwrap();
     let second = topics.spawn_detect(&[]);
-    let alerts = topics.read("alerts", Duration::from_secs(120), |seen| {
-        uid_counts(seen)
-            .keys()
-            .filter(|uid| expected.contains(*uid))
-            .count()
-            == expected.len()
-    });
+    let alerts = read_until_every_expected_alert(&topics, &expected);
     terminate(second);
     let counts = uid_counts(&alerts);
     let missing: Vec<&String> = expected
@@ -267,13 +275,7 @@ fn two_instances_in_one_group_share_the_work_and_survive_one_stopping() {
     topics.replay(&dir.path().join("logs"), &["--rate", "4000"]);
     // Stop one instance mid-stream; the other takes its partitions over.
     let stopped = terminate(one);
-    let alerts = topics.read("alerts", Duration::from_secs(120), |seen| {
-        uid_counts(seen)
-            .keys()
-            .filter(|uid| expected.contains(*uid))
-            .count()
-            == expected.len()
-    });
+    let alerts = read_until_every_expected_alert(&topics, &expected);
     let survivor = terminate(two);
     let counts = uid_counts(&alerts);
     let missing = expected

@@ -414,6 +414,15 @@ fn password_spray(rng: &mut ChaCha8Rng, stage: &Stage, out: &mut Emitter) {
     out.set_label(None);
 }
 
+/// A cloud admin's SSO session in an attacker's hands, from Bucharest, in the admin's
+/// small hours: the principal, the attacker's whereabouts and when it starts.
+fn admin_intrusion(rng: &mut ChaCha8Rng, stage: &Stage) -> (Principal, Whereabouts, DateTime<Utc>) {
+    let admin = stage.pick(rng, &[Role::CloudAdmin]);
+    let attacker = Whereabouts::away(HOSTILE[2], rng);
+    let time = at_local(stage.day(rng), rng.random_range(0.0..5.0), &admin.office);
+    (admin_principal(admin), attacker, time)
+}
+
 fn admin_principal(admin: &User) -> Principal {
     Principal::Sso {
         account: admin.aws_account,
@@ -454,10 +463,7 @@ fn write_call(
 /// identity (the CI robot) and a console password to a dormant user, as Stratus'
 /// `iam-backdoor-user` does; `aws_iam_backdoor_users_keys` fires.
 fn backdoor_credentials(rng: &mut ChaCha8Rng, stage: &Stage, out: &mut Emitter) {
-    let admin = stage.pick(rng, &[Role::CloudAdmin]);
-    let attacker = Whereabouts::away(HOSTILE[2], rng);
-    let time = at_local(stage.day(rng), rng.random_range(0.0..5.0), &admin.office);
-    let principal = admin_principal(admin);
+    let (principal, attacker, time) = admin_intrusion(rng, stage);
     out.set_label(Some(label(
         "backdoor_credentials",
         1,
@@ -492,10 +498,7 @@ fn backdoor_credentials(rng: &mut ChaCha8Rng, stage: &Stage, out: &mut Emitter) 
 /// T1562.008: CloudTrail stopped and then deleted, and AWS Config recording stopped, as in
 /// Stratus' `cloudtrail-stop` and `cloudtrail-delete` detonations.
 fn disable_logging(rng: &mut ChaCha8Rng, stage: &Stage, out: &mut Emitter) {
-    let admin = stage.pick(rng, &[Role::CloudAdmin]);
-    let attacker = Whereabouts::away(HOSTILE[2], rng);
-    let time = at_local(stage.day(rng), rng.random_range(0.0..5.0), &admin.office);
-    let principal = admin_principal(admin);
+    let (principal, attacker, time) = admin_intrusion(rng, stage);
     out.set_label(Some(label(
         "disable_logging",
         1,
