@@ -1,8 +1,10 @@
 //! `cyberlm detect` on files: decode, merge by event time, run the detectors, write
 //! alerts and dead letters.
 //!
-//! The Kafka path and the streaming watermark merge arrive with [2/7]; on files the
-//! inputs are read whole and ordered by event time before detection.
+//! On files the inputs are read whole and ordered by event time before detection (memory
+//! grows with the input); `--kafka` runs the streaming engine in `crate::stream`, with
+//! the watermark merge and bounded memory. Putting files through that engine too is open
+//! work of [2/7].
 
 use std::collections::BTreeMap;
 use std::path::Path;
