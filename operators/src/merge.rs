@@ -264,11 +264,6 @@ impl<K: Clone + Eq + Hash, T> EventTimeMerge<K, T> {
     pub fn stats(&self) -> MergeStats {
         self.stats
     }
-
-    /// The newest event time among an input's events, for per-source watermark metrics.
-    pub fn newest(&self, input: &K) -> Option<i64> {
-        self.inputs.get(input).and_then(|state| state.newest_ms)
-    }
 }
 
 #[cfg(test)]

@@ -63,11 +63,6 @@ impl<P: Ord + Clone> OffsetTracker<P> {
         self.pending.remove(partition);
         self.highest.remove(partition);
     }
-
-    /// Partitions known.
-    pub fn partitions(&self) -> impl Iterator<Item = &P> {
-        self.highest.keys()
-    }
 }
 
 #[cfg(test)]

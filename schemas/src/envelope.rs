@@ -57,13 +57,12 @@ pub fn decode_any(bytes: &[u8]) -> Result<Envelope, DecodeError> {
     decode_parsed(source, json, bytes)
 }
 
-/// Decodes an already parsed log from `source`; the event id fingerprint, where needed,
-/// is taken over its compact serialisation.
-pub fn decode_value(source: Source, json: Value) -> Result<Envelope, DecodeError> {
-    let bytes = serde_json::to_vec(&json).map_err(|error| DecodeError::NotJson {
-        reason: error.to_string(),
-    })?;
-    decode_parsed(source, json, &bytes)
+/// Decodes one raw log from `source` when it is known, else by its shape.
+pub fn decode_from(source: Option<Source>, bytes: &[u8]) -> Result<Envelope, DecodeError> {
+    match source {
+        Some(source) => decode(source, bytes),
+        None => decode_any(bytes),
+    }
 }
 
 fn parse(bytes: &[u8]) -> Result<Value, DecodeError> {

@@ -28,7 +28,7 @@ mod source;
 mod time;
 
 pub use alert::{DetectionFinding, Evidence, FindingInfo, MitreAttack, Severity};
-pub use envelope::{DEFAULT_MAX_EVENT_BYTES, Envelope, decode, decode_any, decode_value};
+pub use envelope::{DEFAULT_MAX_EVENT_BYTES, Envelope, decode, decode_any, decode_from};
 pub use error::DecodeError;
 pub use path::FieldPath;
 pub use source::{Source, SourceSpec};

@@ -25,30 +25,27 @@ impl SigmaDetector {
         }
     }
 
-    /// The rules it evaluates.
-    pub fn rules(&self) -> &RuleSet {
-        &self.rules
-    }
-
     /// Indices of the rules that match `envelope`.
     pub fn matching_rules(&mut self, envelope: &Envelope) -> Vec<usize> {
         let Some(logsource) = Logsource::of(envelope) else {
             return Vec::new();
         };
         let rules = &self.rules;
-        let (candidates, fields) =
+        // Built once per logsource; later logs only look it up.
+        if !self.by_logsource.contains_key(&logsource) {
+            let candidates: Vec<usize> = (0..rules.rules.len())
+                .filter(|&index| rules.rules[index].applies_to(&logsource))
+                .collect();
+            let mut fields = FieldNames::default();
+            for &index in &candidates {
+                fields.merge(&rules.rules[index].fields);
+            }
             self.by_logsource
-                .entry(logsource.clone())
-                .or_insert_with(|| {
-                    let candidates: Vec<usize> = (0..rules.rules.len())
-                        .filter(|&index| rules.rules[index].applies_to(&logsource))
-                        .collect();
-                    let mut fields = FieldNames::default();
-                    for &index in &candidates {
-                        fields.merge(&rules.rules[index].fields);
-                    }
-                    (candidates, fields)
-                });
+                .insert(logsource.clone(), (candidates, fields));
+        }
+        let Some((candidates, fields)) = self.by_logsource.get(&logsource) else {
+            return Vec::new();
+        };
         if candidates.is_empty() {
             return Vec::new();
         }

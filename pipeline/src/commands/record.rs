@@ -15,10 +15,7 @@ pub fn run(args: &RecordArgs) -> anyhow::Result<ExitCode> {
     let mut failure = None;
     for file in expand_inputs(&args.inputs)? {
         read_raw_logs(&file, |position, source, bytes| {
-            let decoded = match source {
-                Some(source) => schemas::decode(source, bytes),
-                None => schemas::decode_any(bytes),
-            };
+            let decoded = schemas::decode_from(source, bytes);
             let text = String::from_utf8_lossy(bytes);
             let result = match (&decoded, source) {
                 (Ok(envelope), _) => writer.push(envelope.source, &text, Some(envelope)),

@@ -70,10 +70,7 @@ fn read_recorded(args: &ReplayArgs) -> anyhow::Result<(Vec<Recorded>, u64)> {
     let mut skipped = 0;
     for file in expand_inputs(&args.inputs)? {
         read_raw_logs(&file, |position, source, bytes| {
-            let decoded = match source {
-                Some(source) => schemas::decode(source, bytes),
-                None => schemas::decode_any(bytes),
-            };
+            let decoded = schemas::decode_from(source, bytes);
             match (decoded, source) {
                 (Ok(envelope), _) => logs.push(Recorded {
                     source: envelope.source,

@@ -107,10 +107,7 @@ pub fn read_log_file(
     mut on_log: impl FnMut(Result<Envelope, DeadLetter>),
 ) -> anyhow::Result<()> {
     read_raw_logs(file, |position, source, bytes| {
-        let decoded = match source {
-            Some(source) => schemas::decode(source, bytes),
-            None => schemas::decode_any(bytes),
-        };
+        let decoded = schemas::decode_from(source, bytes);
         on_log(decoded.map_err(|error| DeadLetter {
             input: file.path.display().to_string(),
             position,

@@ -39,11 +39,6 @@ impl JsonlSink {
         Ok(())
     }
 
-    /// Documents written so far.
-    pub fn written(&self) -> u64 {
-        self.written
-    }
-
     /// Flushes to disk.
     pub fn finish(mut self) -> anyhow::Result<u64> {
         self.writer
