@@ -3,8 +3,9 @@
 //!
 //! The [`Detector`] interface every detector implements, Sigma rule evaluation over the
 //! three sources ([`sigma`]), MITRE ATT&CK id handling ([`attack`]), the event-time merge
-//! with watermarks ([`merge`]), the commit-safe offset tracker ([`offsets`]) and keyed
-//! pseudonymisation of personal data ([`pii`]).
+//! with watermarks ([`merge`]), the commit-safe offset tracker ([`offsets`]), keyed
+//! pseudonymisation of personal data ([`pii`]) and the text format the language model
+//! reads and writes ([`text_format`]).
 //!
 //! ```
 //! use operators::sigma::{RuleSet, RuleOverrides};
@@ -36,5 +37,6 @@ pub mod merge;
 pub mod offsets;
 pub mod pii;
 pub mod sigma;
+pub mod text_format;
 
 pub use detector::Detector;

@@ -1,0 +1,97 @@
+//! How a log becomes the text a cyber language model reads, and back.
+//!
+//! Training, scoring and generation share this one format, and a model is stored with the
+//! [`TextFormat`] it was trained on, so it is always read back the same way.
+//!
+//! Version 1: one log is its conditioning [`Header`] followed by the log's compact JSON
+//! (the source's key order, the fields a fitted [`Projection`] keeps):
+//!
+//! ```text
+//! [azure u=alice@contoso.com c=DE d=Mon h=09] {"Status":{"errorCode":0},...}
+//! ```
+//!
+//! The tokenizer frames each log with begin/end-of-log tokens, so no newline is needed.
+//!
+//! ```
+//! use operators::text_format::{Header, TextFormat};
+//! use schemas::Source;
+//!
+//! let format = TextFormat::default();
+//! let header = Header { source: Some(Source::Azure), country: Some("DE".into()), ..Header::default() };
+//! let text = format.render(&header, &serde_json::json!({"Location": "DE"}));
+//! assert_eq!(text, r#"[azure c=DE] {"Location":"DE"}"#);
+//! let (parsed, json) = format.parse(&text).unwrap();
+//! assert_eq!((parsed, json["Location"].as_str()), (header, Some("DE")));
+//! ```
+
+mod fields;
+mod header;
+mod projection;
+
+pub use fields::{FieldSpan, field_spans};
+pub use header::{HEADER_KEYS, Header, is_header_value_byte};
+pub use projection::{ConstantField, Projection};
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// The text format version this build writes.
+pub const TEXT_FORMAT_VERSION: u32 = 1;
+
+/// A versioned text format together with the projection fitted on the training logs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TextFormat {
+    /// The format version; a model trained on another version cannot be read.
+    pub version: u32,
+    /// Fields the model does not read, per source.
+    pub projection: Projection,
+}
+
+impl Default for TextFormat {
+    fn default() -> Self {
+        TextFormat {
+            version: TEXT_FORMAT_VERSION,
+            projection: Projection::default(),
+        }
+    }
+}
+
+impl TextFormat {
+    /// A format with a fitted projection.
+    pub fn with_projection(projection: Projection) -> Self {
+        TextFormat {
+            version: TEXT_FORMAT_VERSION,
+            projection,
+        }
+    }
+
+    /// The text of one log: header, then the projected compact JSON.
+    pub fn render(&self, header: &Header, log: &Value) -> String {
+        let mut text = header.render();
+        text.push_str(&self.render_json(header, log));
+        text
+    }
+
+    /// The projected compact JSON of one log, without its header.
+    pub fn render_json(&self, header: &Header, log: &Value) -> String {
+        match header.source {
+            Some(source) if self.projection.dropped(source) > 0 => {
+                let mut projected = log.clone();
+                self.projection.apply(source, &mut projected);
+                projected.to_string()
+            }
+            _ => log.to_string(),
+        }
+    }
+
+    /// Reads a generated text back: its header and the full log, with the projected-away
+    /// constant fields restored. `None` when the header or the JSON is malformed.
+    pub fn parse(&self, text: &str) -> Option<(Header, Value)> {
+        let (header, json) = Header::parse(text)?;
+        let mut log: Value = serde_json::from_str(json).ok()?;
+        if let Some(source) = header.source {
+            self.projection.restore(source, &mut log);
+        }
+        Some((header, log))
+    }
+}
