@@ -1,6 +1,11 @@
-//! cyberlm's language model. Today it holds the byte tokenizer that training, scoring and
-//! generation will share; the burn GPT, its training loop, scoring and sampling arrive
-//! with issue [3/7].
+//! cyberlm's cyber language model: a small GPT trained from scratch on raw JSON logs.
+//!
+//! The byte [`ByteTokenizer`] reads any text; logs become training text through
+//! `operators::text_format` and [`corpus`]; the [`Gpt`] (shape in [`GptConfig`]) is
+//! written with burn and runs on the device chosen at run time ([`device`]). [`train`]
+//! fits it, [`checkpoint`] stores it with the format it was trained on, [`score`] turns
+//! logs into per-byte and per-field surprisal, and [`generate`] samples new logs that
+//! always parse ([`JsonConstraint`]).
 //!
 //! ```
 //! let tokenizer = model::ByteTokenizer;
@@ -9,6 +14,22 @@
 //! ```
 #![deny(missing_docs)]
 
+mod attention;
+pub mod checkpoint;
+mod config;
+pub mod corpus;
+pub mod device;
+pub mod generate;
+mod gpt;
+mod json_constraint;
+mod log_constraint;
+pub mod score;
 mod tokenizer;
+pub mod train;
 
+pub use burn::prelude::Device;
+pub use config::{GptConfig, PRESETS};
+pub use gpt::{Gpt, KvCache};
+pub use json_constraint::JsonConstraint;
+pub use log_constraint::LogConstraint;
 pub use tokenizer::{ByteTokenizer, Special, TokenizerError};

@@ -1,0 +1,160 @@
+//! Causal multi-head self-attention, with the key/value cache incremental decoding needs.
+
+use burn::nn::{Dropout, DropoutConfig, Initializer, Linear, LinearConfig};
+use burn::prelude::*;
+use burn::tensor::module::attention;
+use burn::tensor::ops::AttentionModuleOptions;
+
+/// One block's attention: a fused query/key/value projection, burn's fused
+/// scaled-dot-product attention, and the output projection.
+#[derive(Module, Debug)]
+pub struct CausalSelfAttention {
+    qkv: Linear,
+    output: Linear,
+    dropout: Dropout,
+    heads: usize,
+}
+
+/// The keys and values one block has seen so far, `[batch, heads, seen, head_width]`.
+#[derive(Debug, Clone)]
+pub struct LayerCache {
+    keys: Tensor<4>,
+    values: Tensor<4>,
+}
+
+impl CausalSelfAttention {
+    /// A new layer; `residual_std` initialises the output projection, which GPT-2 scales
+    /// down with depth so the residual stream does not grow with the number of blocks.
+    pub fn new(
+        width: usize,
+        heads: usize,
+        dropout: f64,
+        residual_std: f64,
+        device: &Device,
+    ) -> Self {
+        let normal = |std| Initializer::Normal { mean: 0.0, std };
+        CausalSelfAttention {
+            qkv: LinearConfig::new(width, 3 * width)
+                .with_initializer(normal(0.02))
+                .init(device),
+            output: LinearConfig::new(width, width)
+                .with_initializer(normal(residual_std))
+                .init(device),
+            dropout: DropoutConfig::new(dropout).init(),
+            heads,
+        }
+    }
+
+    /// Attends `input` (`[batch, new, width]`) over the cached positions and itself. With
+    /// a cache, the new keys and values are appended to it.
+    pub fn forward(&self, input: Tensor<3>, cache: Option<&mut Option<LayerCache>>) -> Tensor<3> {
+        let [batch, new, width] = input.dims();
+        let head_width = width / self.heads;
+        let split = |tensor: Tensor<3>| {
+            tensor
+                .reshape([batch, new, self.heads, head_width])
+                .swap_dims(1, 2)
+        };
+        let qkv = self.qkv.forward(input);
+        let query = split(qkv.clone().narrow(2, 0, width));
+        let mut keys = split(qkv.clone().narrow(2, width, width));
+        let mut values = split(qkv.narrow(2, 2 * width, width));
+
+        let mut seen = 0;
+        if let Some(cache) = cache {
+            if let Some(previous) = cache.take() {
+                seen = previous.keys.dims()[2];
+                keys = Tensor::cat(vec![previous.keys, keys], 2);
+                values = Tensor::cat(vec![previous.values, values], 2);
+            }
+            *cache = Some(LayerCache {
+                keys: keys.clone(),
+                values: values.clone(),
+            });
+        }
+
+        // A fresh sequence is plainly causal; one new token may see everything cached;
+        // several new tokens after a cache need the mask shifted by what was seen.
+        let (mask, is_causal) = match (seen, new) {
+            (0, _) => (None, true),
+            (_, 1) => (None, false),
+            _ => (
+                Some(shifted_causal_mask(
+                    batch,
+                    self.heads,
+                    new,
+                    seen,
+                    &query.device(),
+                )),
+                false,
+            ),
+        };
+        let attended = if seen == 0 && new > QUERY_CHUNK && query.device().is_autodiff() {
+            causal_in_chunks(query, keys, values)
+        } else {
+            attend(query, keys, values, mask, is_causal)
+        };
+        let merged = attended.swap_dims(1, 2).reshape([batch, new, width]);
+        self.dropout.forward(self.output.forward(merged))
+    }
+}
+
+/// Queries per chunk when training attention is split (see [`causal_in_chunks`]).
+const QUERY_CHUNK: usize = 256;
+
+fn attend(
+    query: Tensor<4>,
+    keys: Tensor<4>,
+    values: Tensor<4>,
+    mask: Option<Tensor<4, Bool>>,
+    is_causal: bool,
+) -> Tensor<4> {
+    let options = AttentionModuleOptions {
+        scale: None,
+        softcap: None,
+        is_causal,
+    };
+    attention(query, keys, values, mask, None, options)
+}
+
+/// Causal attention over a fresh sequence, computed a block of queries at a time, each
+/// against the keys up to its last position only. burn 0.22's autodiff has no attention
+/// backward of its own and runs a fallback that materialises the whole
+/// `[batch, heads, T, T]` score matrix (and its mask and softmax) for forward and
+/// backward; blocks skip the masked upper triangle (about half the work at T = 1024) and
+/// keep each block's scores small enough to stay in cache.
+fn causal_in_chunks(query: Tensor<4>, keys: Tensor<4>, values: Tensor<4>) -> Tensor<4> {
+    let [batch, heads, length, _] = query.dims();
+    let device = query.device();
+    let mut blocks = Vec::with_capacity(length.div_ceil(QUERY_CHUNK));
+    for start in (0..length).step_by(QUERY_CHUNK) {
+        let end = (start + QUERY_CHUNK).min(length);
+        let block_query = query.clone().narrow(2, start, end - start);
+        let block_keys = keys.clone().narrow(2, 0, end);
+        let block_values = values.clone().narrow(2, 0, end);
+        blocks.push(if start == 0 {
+            attend(block_query, block_keys, block_values, None, true)
+        } else {
+            let mask = shifted_causal_mask(batch, heads, end - start, start, &device);
+            attend(block_query, block_keys, block_values, Some(mask), false)
+        });
+    }
+    Tensor::cat(blocks, 2)
+}
+
+/// `true` where a new position must not look: keys after it.
+fn shifted_causal_mask(
+    batch: usize,
+    heads: usize,
+    new: usize,
+    seen: usize,
+    device: &Device,
+) -> Tensor<4, Bool> {
+    let total = seen + new;
+    let mask: Vec<bool> = (0..new)
+        .flat_map(|row| (0..total).map(move |col| col > seen + row))
+        .collect();
+    Tensor::<2, Bool>::from_data(TensorData::new(mask, [new, total]), device)
+        .reshape([1, 1, new, total])
+        .expand([batch, heads, new, total])
+}

@@ -1,0 +1,426 @@
+//! Checkpoints: a directory a model can always be read back from, with the format it was
+//! trained on.
+//!
+//! ```text
+//! manifest.json        config, text format (with projection), tokenizer, data, training state, metrics
+//! model.safetensors    the best weights so far (what scoring and generation load)
+//! resume/model.bpk     the latest weights with their parameter ids   } to resume training
+//! resume/optimizer.bpk AdamW's moments                                }
+//! ```
+//!
+//! Every file is written under a temporary name and renamed into place, manifest last,
+//! so a reader never sees a half-written checkpoint.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use burn::module::Module;
+use burn::prelude::*;
+use burn::store::{BurnpackStore, ModuleSnapshot, SafetensorsStore};
+use operators::text_format::{TEXT_FORMAT_VERSION, TextFormat};
+use serde::{Deserialize, Serialize};
+
+use crate::config::GptConfig;
+use crate::gpt::Gpt;
+use crate::tokenizer::ByteTokenizer;
+use crate::train::{Optimizer, TrainConfig};
+
+const MANIFEST: &str = "manifest.json";
+const WEIGHTS: &str = "model.safetensors";
+const RESUME_MODEL: &str = "resume/model.bpk";
+const RESUME_OPTIMIZER: &str = "resume/optimizer.bpk";
+/// What the manifest's `format` field must say.
+pub const CHECKPOINT_FORMAT: &str = "cyberlm-model";
+/// The manifest layout this build writes and reads.
+pub const MANIFEST_VERSION: u32 = 1;
+
+/// Why a checkpoint could not be written or read. Every variant names the file.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CheckpointError {
+    /// A file could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The manifest is not valid JSON of the expected shape.
+    #[error(
+        "{path} is not a cyberlm model manifest ({reason}); point --model at a directory `cyberlm train` wrote"
+    )]
+    Manifest {
+        /// The manifest file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The checkpoint was written by an incompatible version.
+    #[error(
+        "{path}: {what} is version {found}, this cyberlm reads version {expected}; retrain the model or use a matching cyberlm"
+    )]
+    Version {
+        /// The manifest file.
+        path: PathBuf,
+        /// Which version: the manifest's or the text format's.
+        what: &'static str,
+        /// The version found.
+        found: u32,
+        /// The version this build reads.
+        expected: u32,
+    },
+    /// The weights file is missing, corrupt or does not fit the configured model.
+    #[error(
+        "{path}: the weights cannot be loaded ({reason}); the checkpoint is corrupt or does not match its manifest"
+    )]
+    Weights {
+        /// The weights file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The model configuration is impossible.
+    #[error("invalid model configuration: {0}")]
+    InvalidConfig(String),
+    /// A resume was asked with a different model or different data.
+    #[error("{path} holds a run with {what}; train into a new directory or pass the same settings")]
+    Mismatch {
+        /// The checkpoint directory.
+        path: PathBuf,
+        /// What differs.
+        what: String,
+    },
+}
+
+/// The tokenizer a model was trained with.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TokenizerInfo {
+    /// `bytes`: UTF-8 bytes plus specials.
+    pub kind: String,
+    /// Ids in the vocabulary.
+    pub vocab_size: usize,
+}
+
+/// The data a model was trained on.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DataInfo {
+    /// Hash of the training token streams.
+    pub fingerprint: String,
+    /// Training logs.
+    pub logs: usize,
+    /// Training tokens.
+    pub tokens: usize,
+    /// Held-out validation logs.
+    pub validation_logs: usize,
+}
+
+/// One evaluation's figures.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EvalRecord {
+    /// Steps done.
+    pub step: usize,
+    /// Training loss at that step (nats per token).
+    pub train_loss: f32,
+    /// Validation loss (nats per token).
+    pub validation_loss: f32,
+    /// Training throughput so far.
+    pub tokens_per_second: f64,
+}
+
+/// Where a training run stands.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct TrainState {
+    /// Optimizer steps done.
+    pub step: usize,
+    /// Training tokens (non-padding targets) seen.
+    pub tokens_seen: u64,
+    /// Loss of the last step.
+    pub last_train_loss: Option<f32>,
+    /// Best validation loss so far: the weights in `model.safetensors`.
+    pub best_validation_loss: Option<f32>,
+    /// The step the best weights come from.
+    pub best_step: usize,
+    /// Evaluations since the last improvement.
+    pub evals_without_improvement: usize,
+    /// Whether early stopping ended the run.
+    pub stopped_early: bool,
+    /// Every evaluation.
+    pub history: Vec<EvalRecord>,
+}
+
+/// `manifest.json`: everything needed to read the weights back the way they were trained.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Manifest {
+    /// Always [`CHECKPOINT_FORMAT`].
+    pub format: String,
+    /// Layout version, [`MANIFEST_VERSION`].
+    pub manifest_version: u32,
+    /// The model's shape.
+    pub model: GptConfig,
+    /// The text format and projection.
+    pub text_format: TextFormat,
+    /// The tokenizer.
+    pub tokenizer: TokenizerInfo,
+    /// The training data.
+    pub data: DataInfo,
+    /// The training settings.
+    pub training: TrainConfig,
+    /// Progress and metrics.
+    pub state: TrainState,
+}
+
+impl Manifest {
+    /// A manifest for the current build's formats.
+    pub fn new(
+        model: GptConfig,
+        text_format: TextFormat,
+        data: DataInfo,
+        training: TrainConfig,
+        state: TrainState,
+    ) -> Self {
+        Manifest {
+            format: CHECKPOINT_FORMAT.to_string(),
+            manifest_version: MANIFEST_VERSION,
+            model,
+            text_format,
+            tokenizer: TokenizerInfo {
+                kind: "bytes".to_string(),
+                vocab_size: ByteTokenizer::VOCAB_SIZE as usize,
+            },
+            data,
+            training,
+            state,
+        }
+    }
+}
+
+/// A model read back for scoring or generation.
+#[derive(Debug)]
+pub struct LoadedModel {
+    /// Its manifest.
+    pub manifest: Manifest,
+    /// The weights, on the requested device, in inference mode.
+    pub model: Gpt,
+}
+
+/// Reads a checkpoint's best weights onto `device`.
+pub fn load(dir: &Path, device: &Device) -> Result<LoadedModel, CheckpointError> {
+    let manifest = read_manifest(dir)?;
+    let mut model = Gpt::new(&manifest.model, device);
+    let path = dir.join(WEIGHTS);
+    if !path.is_file() {
+        return Err(CheckpointError::Weights {
+            path,
+            reason: "file not found".into(),
+        });
+    }
+    let mut store = SafetensorsStore::from_file(&path);
+    let applied = model
+        .load_from(&mut store)
+        .map_err(|error| CheckpointError::Weights {
+            path: path.clone(),
+            reason: error.to_string(),
+        })?;
+    check_applied(&path, &applied)?;
+    Ok(LoadedModel {
+        manifest,
+        model: model.valid(),
+    })
+}
+
+/// Reads and checks `manifest.json`.
+pub fn read_manifest(dir: &Path) -> Result<Manifest, CheckpointError> {
+    let path = dir.join(MANIFEST);
+    let text = fs::read_to_string(&path).map_err(|source| CheckpointError::Io {
+        path: path.clone(),
+        source,
+    })?;
+    let value: serde_json::Value =
+        serde_json::from_str(&text).map_err(|error| CheckpointError::Manifest {
+            path: path.clone(),
+            reason: error.to_string(),
+        })?;
+    if value.get("format").and_then(|f| f.as_str()) != Some(CHECKPOINT_FORMAT) {
+        return Err(CheckpointError::Manifest {
+            path,
+            reason: format!("`format` is not \"{CHECKPOINT_FORMAT}\""),
+        });
+    }
+    let version = value
+        .get("manifest_version")
+        .and_then(|v| v.as_u64())
+        .unwrap_or(0) as u32;
+    if version != MANIFEST_VERSION {
+        return Err(CheckpointError::Version {
+            path,
+            what: "the manifest",
+            found: version,
+            expected: MANIFEST_VERSION,
+        });
+    }
+    let manifest: Manifest =
+        serde_json::from_value(value).map_err(|error| CheckpointError::Manifest {
+            path: path.clone(),
+            reason: error.to_string(),
+        })?;
+    if manifest.text_format.version != TEXT_FORMAT_VERSION {
+        return Err(CheckpointError::Version {
+            path,
+            what: "the text format",
+            found: manifest.text_format.version,
+            expected: TEXT_FORMAT_VERSION,
+        });
+    }
+    manifest
+        .model
+        .validate()
+        .map_err(|reason| CheckpointError::Manifest { path, reason })?;
+    Ok(manifest)
+}
+
+/// Writes a checkpoint: the resume state always, the published weights when `best`.
+pub(crate) fn save(
+    dir: &Path,
+    manifest: &Manifest,
+    model: &Gpt,
+    optimizer: &Optimizer,
+    best: bool,
+) -> Result<(), CheckpointError> {
+    let resume = dir.join("resume");
+    fs::create_dir_all(&resume).map_err(|source| CheckpointError::Io {
+        path: resume,
+        source,
+    })?;
+    let weights_error = |path: &Path, reason: String| CheckpointError::Weights {
+        path: path.to_path_buf(),
+        reason,
+    };
+
+    let resume_model = dir.join(RESUME_MODEL);
+    write_atomically(&resume_model, |tmp| {
+        let mut store = BurnpackStore::from_file(tmp)
+            .overwrite(true)
+            .auto_extension(false);
+        model
+            .save_into(&mut store)
+            .map_err(|e| weights_error(tmp, e.to_string()))
+    })?;
+    let resume_optimizer = dir.join(RESUME_OPTIMIZER);
+    write_atomically(&resume_optimizer, |tmp| {
+        optimizer
+            .save(tmp)
+            .map_err(|e| weights_error(tmp, e.to_string()))
+    })?;
+    if best {
+        let weights = dir.join(WEIGHTS);
+        write_atomically(&weights, |tmp| {
+            let mut store = SafetensorsStore::from_file(tmp).overwrite(true);
+            model
+                .valid()
+                .save_into(&mut store)
+                .map_err(|e| weights_error(tmp, e.to_string()))
+        })?;
+    }
+    let manifest_path = dir.join(MANIFEST);
+    write_atomically(&manifest_path, |tmp| {
+        let text =
+            serde_json::to_string_pretty(manifest).map_err(|error| CheckpointError::Manifest {
+                path: tmp.to_path_buf(),
+                reason: error.to_string(),
+            })?;
+        fs::write(tmp, text).map_err(|source| CheckpointError::Io {
+            path: tmp.to_path_buf(),
+            source,
+        })
+    })
+}
+
+/// The latest training state in `dir`, if a run was checkpointed there.
+pub(crate) fn load_training_state(
+    dir: &Path,
+    device: &Device,
+    optimizer: Optimizer,
+) -> Result<Option<(Manifest, Gpt, Optimizer)>, CheckpointError> {
+    if !dir.join(MANIFEST).is_file() {
+        return Ok(None);
+    }
+    let manifest = read_manifest(dir)?;
+    let mut model = Gpt::new(&manifest.model, device);
+    let model_path = dir.join(RESUME_MODEL);
+    let mut store = BurnpackStore::from_file(&model_path).auto_extension(false);
+    let applied = model
+        .load_from(&mut store)
+        .map_err(|error| CheckpointError::Weights {
+            path: model_path.clone(),
+            reason: error.to_string(),
+        })?;
+    check_applied(&model_path, &applied)?;
+    let optimizer_path = dir.join(RESUME_OPTIMIZER);
+    let optimizer = optimizer
+        .load(&optimizer_path)
+        .map_err(|error| CheckpointError::Weights {
+            path: optimizer_path,
+            reason: error.to_string(),
+        })?;
+    Ok(Some((manifest, model, optimizer)))
+}
+
+/// A resume must continue the same model on the same data.
+pub(crate) fn check_resumable(
+    manifest: &Manifest,
+    model: &GptConfig,
+    data: &DataInfo,
+) -> Result<(), CheckpointError> {
+    let mismatch = |what: String| CheckpointError::Mismatch {
+        path: PathBuf::from(MANIFEST),
+        what,
+    };
+    if manifest.model != *model {
+        return Err(mismatch(format!(
+            "another model shape ({:?})",
+            manifest.model
+        )));
+    }
+    if manifest.data.fingerprint != data.fingerprint {
+        return Err(mismatch(format!(
+            "other training data (fingerprint {} here, {} now)",
+            manifest.data.fingerprint, data.fingerprint
+        )));
+    }
+    Ok(())
+}
+
+fn check_applied(path: &Path, applied: &burn::store::ApplyResult) -> Result<(), CheckpointError> {
+    let problem = if !applied.errors.is_empty() {
+        Some(format!("{:?}", applied.errors))
+    } else if !applied.missing.is_empty() {
+        Some(format!(
+            "missing tensors {:?}",
+            applied.missing.iter().map(|m| &m.0).collect::<Vec<_>>()
+        ))
+    } else {
+        None
+    };
+    match problem {
+        Some(reason) => Err(CheckpointError::Weights {
+            path: path.to_path_buf(),
+            reason,
+        }),
+        None => Ok(()),
+    }
+}
+
+fn write_atomically(
+    path: &Path,
+    write: impl FnOnce(&Path) -> Result<(), CheckpointError>,
+) -> Result<(), CheckpointError> {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = PathBuf::from(tmp);
+    write(&tmp)?;
+    fs::rename(&tmp, path).map_err(|source| CheckpointError::Io {
+        path: path.to_path_buf(),
+        source,
+    })
+}

@@ -1,0 +1,236 @@
+//! Training text: logs rendered in the text format, framed by begin/end-of-log tokens,
+//! laid out as one stream per user, and cut into windows that start at log boundaries.
+//!
+//! Each user's logs from all sources follow each other in event-time order, as the
+//! merged Kafka stream delivers them to the detector, so the model learns what a user
+//! does next across Entra ID, Confluence and AWS. A window starts where a log starts, so
+//! that log's conditioning header is always in context; a window never runs into the
+//! next user's stream (the rest is padding that the loss ignores).
+
+use operators::text_format::{Header, TextFormat};
+use rand::Rng;
+use schemas::Envelope;
+use xxhash_rust::xxh3::Xxh3;
+
+use crate::tokenizer::{ByteTokenizer, Special};
+
+/// One log to train on: decoded, with the technique its label gives (attack logs).
+#[derive(Debug, Clone)]
+pub struct TrainingLog {
+    /// The decoded log.
+    pub envelope: Envelope,
+    /// MITRE technique from the labels, where the log is part of a labelled attack.
+    pub technique: Option<String>,
+}
+
+/// Token streams ready for batching.
+#[derive(Debug, Clone, Default)]
+pub struct Corpus {
+    tokens: Vec<u16>,
+    /// Where each log starts (its begin-of-log token).
+    starts: Vec<usize>,
+    /// For each log, where its stream ends (exclusive).
+    stream_ends: Vec<usize>,
+    logs: usize,
+}
+
+/// A batch of windows: `inputs` and `targets` are `[batch, context]` row-major, and
+/// `weights` is 1 where a target counts towards the loss and 0 on padding.
+#[derive(Debug, Clone)]
+pub struct Batch {
+    /// Input token ids.
+    pub inputs: Vec<i64>,
+    /// The next token at each position.
+    pub targets: Vec<i64>,
+    /// 1 where the target is real, 0 on padding.
+    pub weights: Vec<f32>,
+    /// Windows in the batch.
+    pub size: usize,
+    /// Tokens per window.
+    pub context: usize,
+}
+
+impl Batch {
+    /// Targets that count towards the loss.
+    pub fn real_tokens(&self) -> usize {
+        self.weights.iter().filter(|&&w| w > 0.0).count()
+    }
+}
+
+impl Corpus {
+    /// Renders `logs` into per-user streams. Logs without a user form one stream of
+    /// their own. `logs` need not be sorted.
+    pub fn build(format: &TextFormat, logs: &[TrainingLog]) -> Self {
+        let mut order: Vec<usize> = (0..logs.len()).collect();
+        order.sort_by(|&a, &b| {
+            let (a, b) = (&logs[a].envelope, &logs[b].envelope);
+            (a.key(), a.event_time).cmp(&(b.key(), b.event_time))
+        });
+        let tokenizer = ByteTokenizer;
+        let mut corpus = Corpus::default();
+        let mut stream_start_log = 0;
+        let mut previous_key: Option<&str> = None;
+        for index in order {
+            let log = &logs[index];
+            let key = log.envelope.key();
+            if previous_key.is_some_and(|previous| previous != key) {
+                corpus.close_stream(stream_start_log);
+                stream_start_log = corpus.starts.len();
+            }
+            previous_key = Some(key);
+            let header = Header::of(&log.envelope, log.technique.as_deref());
+            let text = format.render(&header, &log.envelope.json);
+            corpus.starts.push(corpus.tokens.len());
+            corpus.tokens.push(Special::BeginLog as u16);
+            corpus
+                .tokens
+                .extend(tokenizer.encode(&text).into_iter().map(|id| id as u16));
+            corpus.tokens.push(Special::EndLog as u16);
+        }
+        corpus.close_stream(stream_start_log);
+        corpus.logs = corpus.starts.len();
+        corpus
+    }
+
+    fn close_stream(&mut self, first_log: usize) {
+        let end = self.tokens.len();
+        let count = self.starts.len() - first_log;
+        self.stream_ends.extend(std::iter::repeat_n(end, count));
+    }
+
+    /// Logs in the corpus.
+    pub fn logs(&self) -> usize {
+        self.logs
+    }
+
+    /// Tokens in the corpus.
+    pub fn tokens(&self) -> usize {
+        self.tokens.len()
+    }
+
+    /// A fingerprint of the token streams, stored with the model so a reader can tell
+    /// which data it was trained on.
+    pub fn fingerprint(&self) -> String {
+        let mut hasher = Xxh3::new();
+        for token in &self.tokens {
+            hasher.update(&token.to_le_bytes());
+        }
+        format!("xxh3:{:016x}", hasher.digest())
+    }
+
+    /// A batch of `size` windows of `context` tokens, each starting at a random log. A
+    /// log longer than the context is also entered halfway and further, in steps of half
+    /// a context as scoring reads it, so its tail is trained on too.
+    pub fn sample(&self, rng: &mut impl Rng, size: usize, context: usize) -> Batch {
+        let windows: Vec<(usize, usize)> = (0..size)
+            .filter(|_| self.logs > 0)
+            .map(|_| {
+                let log = rng.random_range(0..self.logs);
+                let (start, stream_end) = (self.starts[log], self.stream_ends[log]);
+                let end = self
+                    .starts
+                    .get(log + 1)
+                    .copied()
+                    .unwrap_or(stream_end)
+                    .min(stream_end);
+                let overhang = (end - start).saturating_sub(context + 1);
+                let stride = (context / 2).max(1);
+                let entries = overhang.div_ceil(stride) + 1;
+                let offset = (rng.random_range(0..entries) * stride).min(overhang);
+                (start + offset, stream_end)
+            })
+            .collect();
+        self.windows(&windows, context)
+    }
+
+    /// A batch of windows starting at the given logs.
+    pub fn batch(&self, logs: &[usize], context: usize) -> Batch {
+        let windows: Vec<(usize, usize)> = logs
+            .iter()
+            .filter_map(|&log| Some((*self.starts.get(log)?, self.stream_ends[log])))
+            .collect();
+        self.windows(&windows, context)
+    }
+
+    /// A batch of windows given as (first token, end of its stream).
+    fn windows(&self, windows: &[(usize, usize)], context: usize) -> Batch {
+        let pad = i64::from(Special::Pad as u16);
+        let mut batch = Batch {
+            inputs: vec![pad; windows.len() * context],
+            targets: vec![pad; windows.len() * context],
+            weights: vec![0.0; windows.len() * context],
+            size: windows.len(),
+            context,
+        };
+        for (row, &(start, stream_end)) in windows.iter().enumerate() {
+            let end = stream_end.min(start + context + 1);
+            let window = &self.tokens[start..end];
+            let offset = row * context;
+            for (position, pair) in window.windows(2).enumerate() {
+                batch.inputs[offset + position] = i64::from(pair[0]);
+                batch.targets[offset + position] = i64::from(pair[1]);
+                batch.weights[offset + position] = 1.0;
+            }
+        }
+        batch
+    }
+
+    /// Windows that cover every log once, in order, for a validation pass.
+    pub fn validation_starts(&self, limit: usize) -> Vec<usize> {
+        let step = (self.logs / limit.max(1)).max(1);
+        (0..self.logs).step_by(step).take(limit).collect()
+    }
+}
+
+/// Splits logs by time: the last `fraction` of the time range is held out for
+/// validation, so the model is judged on days it has not seen.
+pub fn split_by_time(
+    mut logs: Vec<TrainingLog>,
+    fraction: f64,
+) -> (Vec<TrainingLog>, Vec<TrainingLog>) {
+    logs.sort_by_key(|log| log.envelope.event_time);
+    let held_out = ((logs.len() as f64) * fraction.clamp(0.0, 0.5)).round() as usize;
+    let validation = logs.split_off(logs.len() - held_out);
+    (logs, validation)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+
+    fn log(user: &str, second: u32) -> TrainingLog {
+        let raw = format!(
+            r#"{{"eventTime":"2024-07-30T21:31:{second:02}Z","eventSource":"s3.amazonaws.com","eventName":"ListBuckets","userIdentity":{{"type":"IAMUser","userName":"{user}"}}}}"#
+        );
+        TrainingLog {
+            envelope: schemas::decode(schemas::Source::CloudTrail, raw.as_bytes()).unwrap(),
+            technique: None,
+        }
+    }
+
+    #[test]
+    fn windows_start_at_a_log_and_stop_at_the_users_stream() {
+        let logs = vec![log("bob", 2), log("alice", 1), log("alice", 0)];
+        let corpus = Corpus::build(&TextFormat::default(), &logs);
+        assert_eq!(corpus.logs(), 3);
+        let batch = corpus.batch(&[1], 4096);
+        assert_eq!(batch.inputs[0], i64::from(Special::BeginLog as u16));
+        let text: Vec<u8> = batch
+            .inputs
+            .iter()
+            .filter(|&&t| t < 256)
+            .map(|&t| t as u8)
+            .collect();
+        let text = String::from_utf8(text).unwrap();
+        assert!(text.starts_with("[cloudtrail u=alice"), "{text}");
+        assert!(
+            !text.contains("bob"),
+            "a window crossed into the next user's stream: {text}"
+        );
+        let real = batch.weights.iter().filter(|&&w| w == 1.0).count();
+        assert_eq!(batch.targets[real - 1], i64::from(Special::EndLog as u16));
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
+        assert_eq!(corpus.sample(&mut rng, 5, 64).inputs.len(), 5 * 64);
+    }
+}

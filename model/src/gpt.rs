@@ -1,0 +1,204 @@
+//! The GPT, readable in one sitting: token and position embeddings, pre-LayerNorm blocks
+//! of causal self-attention and an MLP, a final norm and the head that predicts the next
+//! byte.
+
+use burn::nn::{
+    Dropout, DropoutConfig, Embedding, EmbeddingConfig, Initializer, LayerNorm, LayerNormConfig,
+    Linear, LinearConfig,
+};
+use burn::prelude::*;
+use burn::tensor::activation::{gelu, log_softmax};
+
+use crate::attention::{CausalSelfAttention, LayerCache};
+use crate::config::GptConfig;
+
+/// A GPT over byte tokens.
+#[derive(Module, Debug)]
+pub struct Gpt {
+    token_embedding: Embedding,
+    position_embedding: Embedding,
+    dropout: Dropout,
+    blocks: Vec<Block>,
+    final_norm: LayerNorm,
+    head: Linear,
+    context: usize,
+}
+
+#[derive(Module, Debug)]
+struct Block {
+    attention_norm: LayerNorm,
+    attention: CausalSelfAttention,
+    mlp_norm: LayerNorm,
+    mlp: Mlp,
+}
+
+#[derive(Module, Debug)]
+struct Mlp {
+    expand: Linear,
+    project: Linear,
+    dropout: Dropout,
+}
+
+/// Every block's keys and values for a batch being decoded one step at a time.
+#[derive(Debug, Clone)]
+pub struct KvCache {
+    layers: Vec<Option<LayerCache>>,
+    seen: usize,
+}
+
+impl KvCache {
+    /// An empty cache for a model with `layers` blocks.
+    pub fn new(layers: usize) -> Self {
+        KvCache {
+            layers: vec![None; layers],
+            seen: 0,
+        }
+    }
+
+    /// Positions already in the cache.
+    pub fn seen(&self) -> usize {
+        self.seen
+    }
+}
+
+impl Gpt {
+    /// A freshly initialised model (GPT-2's initialisation: normal(0, 0.02), residual
+    /// projections scaled by 1/sqrt(2 * layers)).
+    pub fn new(config: &GptConfig, device: &Device) -> Self {
+        let normal = |std| Initializer::Normal { mean: 0.0, std };
+        let residual_std = 0.02 / (2.0 * config.layers as f64).sqrt();
+        let width = config.width;
+        let blocks = (0..config.layers)
+            .map(|_| Block {
+                attention_norm: LayerNormConfig::new(width).init(device),
+                attention: CausalSelfAttention::new(
+                    width,
+                    config.heads,
+                    config.dropout,
+                    residual_std,
+                    device,
+                ),
+                mlp_norm: LayerNormConfig::new(width).init(device),
+                mlp: Mlp {
+                    expand: LinearConfig::new(width, 4 * width)
+                        .with_initializer(normal(0.02))
+                        .init(device),
+                    project: LinearConfig::new(4 * width, width)
+                        .with_initializer(normal(residual_std))
+                        .init(device),
+                    dropout: DropoutConfig::new(config.dropout).init(),
+                },
+            })
+            .collect();
+        Gpt {
+            token_embedding: EmbeddingConfig::new(config.vocab_size, width)
+                .with_initializer(normal(0.02))
+                .init(device),
+            position_embedding: EmbeddingConfig::new(config.context, width)
+                .with_initializer(normal(0.02))
+                .init(device),
+            dropout: DropoutConfig::new(config.dropout).init(),
+            blocks,
+            final_norm: LayerNormConfig::new(width).init(device),
+            head: LinearConfig::new(width, config.vocab_size)
+                .with_initializer(normal(0.02))
+                .init(device),
+            context: config.context,
+        }
+    }
+
+    /// Transformer blocks.
+    pub fn layers(&self) -> usize {
+        self.blocks.len()
+    }
+
+    /// The longest sequence the model attends over.
+    pub fn context(&self) -> usize {
+        self.context
+    }
+
+    /// Next-token logits, `[batch, tokens, vocab]`, for `tokens` (`[batch, tokens]`).
+    pub fn forward(&self, tokens: Tensor<2, Int>) -> Tensor<3> {
+        self.forward_from(tokens, 0, None)
+    }
+
+    /// Logits for `tokens` that continue the sequence in `cache`, which is extended.
+    /// Equal (up to rounding) to the last rows of a full recompute.
+    pub fn forward_cached(&self, tokens: Tensor<2, Int>, cache: &mut KvCache) -> Tensor<3> {
+        let start = cache.seen;
+        cache.seen += tokens.dims()[1];
+        self.forward_from(tokens, start, Some(&mut cache.layers))
+    }
+
+    fn forward_from(
+        &self,
+        tokens: Tensor<2, Int>,
+        start: usize,
+        mut cache: Option<&mut Vec<Option<LayerCache>>>,
+    ) -> Tensor<3> {
+        let [batch, length] = tokens.dims();
+        assert!(
+            start + length <= self.context,
+            "{} positions do not fit the context of {}",
+            start + length,
+            self.context
+        );
+        let device = tokens.device();
+        let positions = Tensor::<1, Int>::arange(start as i64..(start + length) as i64, &device)
+            .reshape([1, length]);
+        let mut x = self.token_embedding.forward(tokens)
+            + self
+                .position_embedding
+                .forward(positions)
+                .expand([batch, length, self.width()]);
+        x = self.dropout.forward(x);
+        for (index, block) in self.blocks.iter().enumerate() {
+            let layer_cache = cache.as_deref_mut().map(|layers| &mut layers[index]);
+            x = block.forward(x, layer_cache);
+        }
+        self.head.forward(self.final_norm.forward(x))
+    }
+
+    /// Mean negative log-likelihood (nats per token) of `targets` given `tokens`, over
+    /// the positions where `weights` (`[batch, tokens]`, 0 or 1) is 1.
+    pub fn loss(
+        &self,
+        tokens: Tensor<2, Int>,
+        targets: Tensor<2, Int>,
+        weights: Tensor<2>,
+    ) -> Tensor<1> {
+        let nll = -self.log_likelihood(tokens, targets);
+        let total = weights.clone().sum().clamp_min(1.0);
+        (nll * weights).sum() / total
+    }
+
+    /// Log-probability of each target token, `[batch, tokens]`.
+    pub fn log_likelihood(&self, tokens: Tensor<2, Int>, targets: Tensor<2, Int>) -> Tensor<2> {
+        let [batch, length] = targets.dims();
+        let log_probs = log_softmax(self.forward(tokens), 2);
+        log_probs
+            .gather(2, targets.reshape([batch, length, 1]))
+            .reshape([batch, length])
+    }
+
+    fn width(&self) -> usize {
+        self.final_norm.gamma.val().dims()[0]
+    }
+}
+
+impl Block {
+    fn forward(&self, x: Tensor<3>, cache: Option<&mut Option<LayerCache>>) -> Tensor<3> {
+        let x = x.clone()
+            + self
+                .attention
+                .forward(self.attention_norm.forward(x), cache);
+        x.clone() + self.mlp.forward(self.mlp_norm.forward(x))
+    }
+}
+
+impl Mlp {
+    fn forward(&self, x: Tensor<3>) -> Tensor<3> {
+        self.dropout
+            .forward(self.project.forward(gelu(self.expand.forward(x))))
+    }
+}

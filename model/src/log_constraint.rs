@@ -1,0 +1,270 @@
+//! What a generated log may look like, byte by byte: a conditioning header whose given
+//! fields are forced and whose other fields the model fills in (or leaves out), then the
+//! JSON prefix the prompt fixed, then a JSON object ([`JsonConstraint`]).
+//!
+//! A prompt of `--country CH` alone thus still gets a user, weekday and hour the model
+//! finds likely, in the header's fixed field order, instead of a header the model never
+//! saw in training.
+
+use std::collections::VecDeque;
+
+use operators::text_format::{HEADER_KEYS, Header, is_header_value_byte};
+
+use crate::json_constraint::JsonConstraint;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum HeaderState {
+    /// After the source or a value: ` ` starts a field, `]` ends the header.
+    Boundary,
+    /// After ` `: one of the keys still allowed.
+    Key,
+    /// After a free key: `=`.
+    Equals,
+    /// In a free value; `empty` until its first byte.
+    Value { empty: bool },
+    /// After `]`: the space before the JSON.
+    Closing,
+    /// The header is done.
+    Done,
+}
+
+/// The byte-level constraint of one generated log.
+#[derive(Debug, Clone)]
+pub struct LogConstraint {
+    given: [Option<String>; 5],
+    /// Index into `HEADER_KEYS` of the next field that may appear.
+    next_field: usize,
+    state: HeaderState,
+    /// Bytes to force next (a given field's ` k=value`, the JSON prefix).
+    forced: VecDeque<u8>,
+    json_prefix: Vec<u8>,
+    json: JsonConstraint,
+}
+
+impl LogConstraint {
+    /// A constraint for a log whose header holds `header`'s fields (the source is in the
+    /// prompt already) and whose JSON starts with `json_prefix`. `None` when the prefix
+    /// cannot start a JSON object.
+    pub fn new(header: &Header, json_prefix: &str) -> Option<Self> {
+        let mut json = JsonConstraint::new();
+        // Checked up front so an impossible prefix is an error, not a stuck generation.
+        for &byte in json_prefix.as_bytes() {
+            if !json.push(byte) {
+                return None;
+            }
+        }
+        Some(LogConstraint {
+            given: header.field_values(),
+            next_field: 0,
+            state: HeaderState::Boundary,
+            forced: VecDeque::new(),
+            json_prefix: json_prefix.as_bytes().to_vec(),
+            json: JsonConstraint::new(),
+        })
+    }
+
+    /// The byte that must come next, if only one may.
+    pub fn forced(&self) -> Option<u8> {
+        if let Some(&byte) = self.forced.front() {
+            return Some(byte);
+        }
+        match self.state {
+            HeaderState::Boundary if self.must_continue() => Some(b' '),
+            HeaderState::Equals => Some(b'='),
+            HeaderState::Closing => Some(b' '),
+            _ => None,
+        }
+    }
+
+    /// Whether `byte` may come next.
+    pub fn allows(&self, byte: u8) -> bool {
+        if let Some(&forced) = self.forced.front() {
+            return byte == forced;
+        }
+        match self.state {
+            HeaderState::Boundary => {
+                byte == b' ' && self.next_field < HEADER_KEYS.len()
+                    || byte == b']' && !self.must_continue()
+            }
+            HeaderState::Key => self.allowed_keys().any(|(_, key)| key == byte),
+            HeaderState::Equals => byte == b'=',
+            HeaderState::Value { empty } => {
+                is_header_value_byte(byte)
+                    || (!empty && (byte == b' ' || byte == b']') && self.boundary_allows(byte))
+            }
+            HeaderState::Closing => byte == b' ',
+            HeaderState::Done => self.json.allows(byte),
+        }
+    }
+
+    /// Feeds `byte`; `false` (and no change) when it is not allowed.
+    pub fn push(&mut self, byte: u8) -> bool {
+        if !self.allows(byte) {
+            return false;
+        }
+        if self.forced.pop_front().is_some() {
+            if self.state == HeaderState::Done {
+                self.json.push(byte);
+            } else if self.forced.is_empty() {
+                self.state = HeaderState::Boundary;
+            }
+            return true;
+        }
+        match self.state {
+            HeaderState::Boundary if byte == b' ' => self.state = HeaderState::Key,
+            HeaderState::Boundary => self.state = HeaderState::Closing,
+            HeaderState::Key => {
+                let Some((index, _)) = self.allowed_keys().find(|&(_, key)| key == byte) else {
+                    return false;
+                };
+                self.next_field = index + 1;
+                match &self.given[index] {
+                    Some(value) => {
+                        self.forced.push_back(b'=');
+                        self.forced.extend(value.bytes());
+                    }
+                    None => self.state = HeaderState::Equals,
+                }
+            }
+            HeaderState::Equals => self.state = HeaderState::Value { empty: true },
+            HeaderState::Value { .. } if byte == b' ' => self.state = HeaderState::Key,
+            HeaderState::Value { .. } if byte == b']' => self.state = HeaderState::Closing,
+            HeaderState::Value { .. } => self.state = HeaderState::Value { empty: false },
+            HeaderState::Closing => {
+                self.state = HeaderState::Done;
+                self.forced.extend(self.json_prefix.iter().copied());
+            }
+            HeaderState::Done => {
+                self.json.push(byte);
+            }
+        }
+        true
+    }
+
+    /// Whether the header is written and the JSON object closed.
+    pub fn is_complete(&self) -> bool {
+        self.state == HeaderState::Done && self.forced.is_empty() && self.json.is_complete()
+    }
+
+    /// Whether the log is past its header (the model is writing JSON).
+    pub fn in_json(&self) -> bool {
+        self.state == HeaderState::Done
+    }
+
+    /// Bytes the shortest completion from here takes.
+    pub fn completion_len(&self) -> usize {
+        let json_rest = |json: &JsonConstraint| json.completion().len();
+        if self.state == HeaderState::Done {
+            let mut json = self.json.clone();
+            for &byte in &self.forced {
+                json.push(byte);
+            }
+            return self.forced.len() + json_rest(&json);
+        }
+        let given_rest: usize = self.given[self.next_field..]
+            .iter()
+            .flatten()
+            .map(|value| 3 + value.len())
+            .sum();
+        let state_rest = match self.state {
+            HeaderState::Key | HeaderState::Equals => 3,
+            HeaderState::Value { empty: true } => 1,
+            _ => 0,
+        };
+        let mut json = JsonConstraint::new();
+        for &byte in &self.json_prefix {
+            json.push(byte);
+        }
+        self.forced.len() + given_rest + state_rest + 2 + self.json_prefix.len() + json_rest(&json)
+    }
+
+    /// The cheapest allowed byte: what a forced completion writes.
+    pub fn cheapest(&self) -> u8 {
+        if let Some(byte) = self.forced() {
+            return byte;
+        }
+        match self.state {
+            HeaderState::Boundary | HeaderState::Value { empty: false } => {
+                if self.must_continue() {
+                    b' '
+                } else {
+                    b']'
+                }
+            }
+            HeaderState::Key => self.allowed_keys().last().map_or(b']', |(_, key)| key),
+            HeaderState::Value { empty: true } => b'_',
+            HeaderState::Done => self.json.completion().first().copied().unwrap_or(b'}'),
+            HeaderState::Equals => b'=',
+            HeaderState::Closing => b' ',
+        }
+    }
+
+    /// A later given field is still to be written.
+    fn must_continue(&self) -> bool {
+        self.given[self.next_field.min(HEADER_KEYS.len())..]
+            .iter()
+            .any(Option::is_some)
+    }
+
+    fn boundary_allows(&self, byte: u8) -> bool {
+        byte == b' ' && self.next_field < HEADER_KEYS.len() || byte == b']' && !self.must_continue()
+    }
+
+    /// Keys that may come next: those up to and including the next given one (a given
+    /// field cannot be skipped).
+    fn allowed_keys(&self) -> impl Iterator<Item = (usize, u8)> + '_ {
+        let stop = (self.next_field..HEADER_KEYS.len())
+            .find(|&i| self.given[i].is_some())
+            .unwrap_or(HEADER_KEYS.len() - 1);
+        (self.next_field..=stop.min(HEADER_KEYS.len() - 1)).map(|i| (i, HEADER_KEYS[i]))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn walk(
+        constraint: &mut LogConstraint,
+        pick: impl Fn(&LogConstraint) -> u8,
+        limit: usize,
+    ) -> String {
+        let mut out = Vec::new();
+        while !constraint.is_complete() && out.len() < limit {
+            let byte = pick(constraint);
+            assert!(
+                constraint.push(byte),
+                "{} refused after {:?}",
+                byte as char,
+                String::from_utf8_lossy(&out)
+            );
+            out.push(byte);
+        }
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn given_fields_are_forced_in_order_and_others_may_be_filled_or_skipped() {
+        let header = Header {
+            country: Some("CH".into()),
+            ..Header::default()
+        };
+        let mut cheapest = LogConstraint::new(&header, r#"{"a":"#).unwrap();
+        let text = walk(&mut cheapest, LogConstraint::cheapest, 200);
+        assert_eq!(text, r#" c=CH] {"a":0}"#);
+
+        // A model that writes a user first: allowed, since `u` comes before `c`.
+        let mut constraint = LogConstraint::new(&header, "").unwrap();
+        for &byte in b" u=bob c" {
+            assert!(constraint.push(byte), "{}", byte as char);
+        }
+        assert!(
+            !LogConstraint::new(&header, "").unwrap().allows(b']'),
+            "c=CH may not be skipped"
+        );
+        let mut after_country = constraint.clone();
+        let rest = walk(&mut after_country, LogConstraint::cheapest, 200);
+        assert_eq!(rest, "=CH] {}");
+        assert!(LogConstraint::new(&header, "[").is_none());
+    }
+}

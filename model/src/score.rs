@@ -1,0 +1,228 @@
+//! Scoring: how surprised the model is by each byte of a log, given what came before, and
+//! which JSON field each surprise belongs to.
+//!
+//! A log longer than the model's context is scored in overlapping windows: each byte is
+//! predicted from at least half a context of what precedes it (the first window keeps up
+//! to a quarter of the preceding logs), so no byte is scored blind.
+
+use burn::prelude::*;
+use burn::tensor::activation::log_softmax;
+use operators::text_format::{Header, field_spans};
+
+use crate::gpt::Gpt;
+use crate::tokenizer::{ByteTokenizer, Special};
+
+/// One log to score: what precedes it (earlier logs, already rendered and framed with
+/// begin/end-of-log tokens) and the log's own text (header and JSON).
+#[derive(Debug, Clone)]
+pub struct ScoreRequest {
+    /// Tokens of the preceding logs; only the most recent ones that fit are used.
+    pub context: Vec<u32>,
+    /// The log's rendered text: header then JSON.
+    pub text: String,
+}
+
+/// The surprisal of one JSON field (key and value bytes), in nats.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FieldScore {
+    /// Dotted path; array elements are summed into their array's path.
+    pub path: String,
+    /// Sum of −log p over the field's bytes.
+    pub surprisal: f32,
+    /// Bytes summed.
+    pub bytes: usize,
+}
+
+/// A scored log.
+#[derive(Debug, Clone)]
+pub struct LogScore {
+    /// log p of every byte of the text, then of the end-of-log token.
+    pub log_probs: Vec<f32>,
+    /// Bytes of the header at the start of the text.
+    pub header_bytes: usize,
+    /// Per-field surprisal of the JSON part, in the log's key order; empty when the JSON
+    /// part does not parse.
+    pub fields: Vec<FieldScore>,
+}
+
+impl LogScore {
+    /// Total surprisal of the log (header, JSON and its end), in nats.
+    pub fn surprisal(&self) -> f32 {
+        -self.log_probs.iter().sum::<f32>()
+    }
+
+    /// Surprisal of the JSON part and the end-of-log token only, in nats.
+    pub fn json_surprisal(&self) -> f32 {
+        -self.log_probs[self.header_bytes.min(self.log_probs.len())..]
+            .iter()
+            .sum::<f32>()
+    }
+}
+
+/// One row of a scoring batch: a window of the full token sequence of one request.
+struct Window {
+    request: usize,
+    /// Tokens of the window (inputs are all but the last, targets all but the first).
+    tokens: Vec<u32>,
+    /// Which targets of the window are scored, as (target index in window, log byte).
+    scored: std::ops::Range<usize>,
+    /// Index into the log's scores of the first scored target.
+    first_log_token: usize,
+}
+
+/// Scores `requests` in batches of at most `batch_windows` windows.
+pub fn score(
+    model: &Gpt,
+    requests: &[ScoreRequest],
+    batch_windows: usize,
+    device: &Device,
+) -> Vec<LogScore> {
+    let context = model.context();
+    let tokenizer = ByteTokenizer;
+    let mut results: Vec<LogScore> = requests
+        .iter()
+        .map(|request| {
+            let header_bytes = Header::parse(&request.text)
+                .map(|(_, json)| request.text.len() - json.len())
+                .unwrap_or(0);
+            LogScore {
+                log_probs: vec![0.0; request.text.len() + 1],
+                header_bytes,
+                fields: Vec::new(),
+            }
+        })
+        .collect();
+
+    let mut windows = Vec::new();
+    for (index, request) in requests.iter().enumerate() {
+        let mut log = vec![Special::BeginLog as u32];
+        log.extend(tokenizer.encode(&request.text));
+        log.push(Special::EndLog as u32);
+        windows.extend(plan_windows(index, &request.context, &log, context));
+    }
+
+    for chunk in windows.chunks(batch_windows.max(1)) {
+        let longest = chunk.iter().map(|w| w.tokens.len() - 1).max().unwrap_or(1);
+        let pad = i64::from(Special::Pad as u32);
+        let mut inputs = vec![pad; chunk.len() * longest];
+        let mut targets = vec![pad; chunk.len() * longest];
+        for (row, window) in chunk.iter().enumerate() {
+            for (position, pair) in window.tokens.windows(2).enumerate() {
+                inputs[row * longest + position] = i64::from(pair[0]);
+                targets[row * longest + position] = i64::from(pair[1]);
+            }
+        }
+        let shape = [chunk.len(), longest];
+        let inputs = Tensor::<2, Int>::from_data(TensorData::new(inputs, shape), device);
+        let targets = Tensor::<2, Int>::from_data(TensorData::new(targets, shape), device);
+        let log_probs = log_softmax(model.forward(inputs), 2)
+            .gather(2, targets.reshape([chunk.len(), longest, 1]))
+            .into_data()
+            .try_into_vec::<f32>()
+            .unwrap_or_default();
+        for (row, window) in chunk.iter().enumerate() {
+            let scores = &mut results[window.request].log_probs;
+            for (offset, target) in window.scored.clone().enumerate() {
+                if let (Some(slot), Some(&value)) = (
+                    scores.get_mut(window.first_log_token + offset),
+                    log_probs.get(row * longest + target),
+                ) {
+                    *slot = value;
+                }
+            }
+        }
+    }
+
+    for (result, request) in results.iter_mut().zip(requests) {
+        result.fields = field_scores(&request.text, result.header_bytes, &result.log_probs);
+    }
+    results
+}
+
+/// Cuts the sequence `context ++ log` into windows of at most `size + 1` tokens so that
+/// every token of `log` after its begin-of-log token is scored exactly once.
+fn plan_windows(request: usize, context: &[u32], log: &[u32], size: usize) -> Vec<Window> {
+    // Targets to score: log[1..] (everything after begin-of-log).
+    let keep_context = if log.len() <= size {
+        // The whole log fits; fill the rest with the most recent context.
+        (size + 1 - log.len()).min(context.len())
+    } else {
+        (size / 4).min(context.len())
+    };
+    let mut sequence: Vec<u32> = context[context.len() - keep_context..].to_vec();
+    let log_start = sequence.len();
+    sequence.extend_from_slice(log);
+
+    let mut windows = Vec::new();
+    let mut next_target = log_start + 1; // first unscored target, as a sequence index
+    let overlap = size / 2;
+    let mut start = 0;
+    while next_target < sequence.len() {
+        let end = (start + size + 1).min(sequence.len());
+        windows.push(Window {
+            request,
+            tokens: sequence[start..end].to_vec(),
+            // Target j of the window predicts sequence[start + j + 1].
+            scored: (next_target - start - 1)..(end - start - 1),
+            first_log_token: next_target - log_start - 1,
+        });
+        next_target = end;
+        start = next_target.saturating_sub(overlap + 1).max(start + 1);
+        if next_target < sequence.len() {
+            start = start.min(sequence.len().saturating_sub(size + 1));
+        }
+    }
+    windows
+}
+
+fn field_scores(text: &str, header_bytes: usize, log_probs: &[f32]) -> Vec<FieldScore> {
+    let Some(spans) = text.get(header_bytes..).and_then(field_spans) else {
+        return Vec::new();
+    };
+    let mut fields: Vec<FieldScore> = Vec::new();
+    for span in spans {
+        let range = header_bytes + span.bytes.start..header_bytes + span.bytes.end;
+        let surprisal = -log_probs
+            .get(range.clone())
+            .map_or(0.0, |p| p.iter().sum::<f32>());
+        match fields.iter_mut().find(|field| field.path == span.path) {
+            Some(field) => {
+                field.surprisal += surprisal;
+                field.bytes += range.len();
+            }
+            None => fields.push(FieldScore {
+                path: span.path,
+                surprisal,
+                bytes: range.len(),
+            }),
+        }
+    }
+    fields
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn windows_score_every_log_token_once_with_overlap() {
+        let context: Vec<u32> = (0..50).collect();
+        for (log_len, size) in [(10usize, 16usize), (40, 16), (17, 16), (16, 16), (200, 32)] {
+            let log: Vec<u32> = (100..100 + log_len as u32).collect();
+            let windows = plan_windows(0, &context, &log, size);
+            let mut covered = vec![0; log_len - 1];
+            for window in &windows {
+                assert!(window.tokens.len() <= size + 1);
+                for (offset, target) in window.scored.clone().enumerate() {
+                    let token = window.tokens[target + 1];
+                    assert_eq!(token, log[window.first_log_token + offset + 1]);
+                    covered[window.first_log_token + offset] += 1;
+                }
+            }
+            assert!(
+                covered.iter().all(|&c| c == 1),
+                "{log_len}/{size}: {covered:?}"
+            );
+        }
+    }
+}

@@ -1,0 +1,473 @@
+//! The training loop: AdamW with linear warm-up and cosine decay, global gradient-norm
+//! clipping, gradient accumulation, periodic validation, early stopping, checkpoints and
+//! resume.
+//!
+//! Every step's batch is drawn from an RNG seeded by (seed, step) and dropout is reseeded
+//! the same way, so a run resumed from a checkpoint continues exactly as the
+//! uninterrupted run would have.
+
+use std::path::Path;
+use std::time::Instant;
+
+use burn::module::{Module, ModuleVisitor, Param, ParamId};
+use burn::optim::{AdamWConfig, GradientsAccumulator, GradientsParams, ModuleOptimizer};
+
+use burn::prelude::*;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+use crate::GptConfig;
+use crate::checkpoint::{self, CheckpointError, DataInfo, Manifest, TrainState};
+use crate::corpus::{Batch, Corpus};
+use crate::gpt::Gpt;
+use operators::text_format::TextFormat;
+
+/// How to train. Stored in the manifest.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainConfig {
+    /// Optimizer steps at most.
+    pub steps: usize,
+    /// Windows per micro-batch.
+    pub batch_size: usize,
+    /// Micro-batches whose gradients are summed into one step.
+    pub grad_accumulation: usize,
+    /// Peak learning rate, reached after warm-up.
+    pub learning_rate: f64,
+    /// Learning rate at the end of the cosine decay.
+    pub min_learning_rate: f64,
+    /// Linear warm-up steps.
+    pub warmup_steps: usize,
+    /// AdamW's decoupled weight decay.
+    pub weight_decay: f32,
+    /// Gradients are scaled down so their global L2 norm is at most this.
+    pub grad_clip: f32,
+    /// Validate (and checkpoint) every this many steps.
+    pub eval_every: usize,
+    /// Validation windows per evaluation.
+    pub eval_windows: usize,
+    /// Stop after this many evaluations without a better validation loss (0: never).
+    pub patience: usize,
+    /// Seed for initialisation, batches and dropout.
+    pub seed: u64,
+    /// Stop (and checkpoint) once training has run this many seconds (0: no limit).
+    pub time_budget_s: u64,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        TrainConfig {
+            steps: 2000,
+            batch_size: 16,
+            grad_accumulation: 1,
+            learning_rate: 2e-3,
+            min_learning_rate: 2e-4,
+            warmup_steps: 100,
+            weight_decay: 0.01,
+            grad_clip: 1.0,
+            eval_every: 100,
+            eval_windows: 64,
+            patience: 5,
+            seed: 1337,
+            time_budget_s: 0,
+        }
+    }
+}
+
+impl TrainConfig {
+    /// Learning rate at `step`: linear warm-up, then cosine decay to the minimum.
+    pub fn learning_rate_at(&self, step: usize) -> f64 {
+        if step < self.warmup_steps {
+            return self.learning_rate * (step + 1) as f64 / self.warmup_steps as f64;
+        }
+        let decay_steps = self.steps.saturating_sub(self.warmup_steps).max(1);
+        let progress = ((step - self.warmup_steps) as f64 / decay_steps as f64).min(1.0);
+        let cosine = 0.5 * (1.0 + (std::f64::consts::PI * progress).cos());
+        self.min_learning_rate + cosine * (self.learning_rate - self.min_learning_rate)
+    }
+}
+
+/// What the loop reports as it goes.
+#[derive(Debug, Clone)]
+pub enum TrainEvent {
+    /// One optimizer step finished.
+    Step {
+        /// Steps done.
+        step: usize,
+        /// Steps planned.
+        steps: usize,
+        /// Training loss of this step (nats per token).
+        loss: f32,
+        /// Learning rate used.
+        learning_rate: f64,
+        /// Training tokens per second since the run (or resume) started.
+        tokens_per_second: f64,
+    },
+    /// A validation pass finished and a checkpoint was written.
+    Evaluated {
+        /// Steps done.
+        step: usize,
+        /// Validation loss (nats per token).
+        validation_loss: f32,
+        /// Whether it is the best so far (the published weights were replaced).
+        improved: bool,
+    },
+    /// Training stopped early: no better validation loss for `patience` evaluations.
+    EarlyStop {
+        /// Steps done.
+        step: usize,
+    },
+}
+
+/// Everything a training run needs besides its data.
+pub struct TrainRun<'a> {
+    /// Model shape.
+    pub model: GptConfig,
+    /// Loop settings.
+    pub train: TrainConfig,
+    /// The text format (with its projection) the corpus was rendered in.
+    pub text_format: TextFormat,
+    /// Training streams.
+    pub corpus: &'a Corpus,
+    /// Held-out streams for validation and early stopping.
+    pub validation: &'a Corpus,
+    /// Where checkpoints go; an existing checkpoint there is resumed.
+    pub checkpoint_dir: &'a Path,
+    /// The device to train on (autodiff is enabled on it here).
+    pub device: Device,
+    /// Checkpoint and return once this many steps are done, though the schedule runs
+    /// to `train.steps` (a run sliced into several invocations; `None`: run to the end).
+    pub pause_at: Option<usize>,
+}
+
+/// How a run ended.
+#[derive(Debug, Clone)]
+pub struct TrainOutcome {
+    /// The manifest written last.
+    pub manifest: Manifest,
+    /// Whether the run continued an earlier checkpoint.
+    pub resumed: bool,
+}
+
+/// A model and its optimizer, stepping on batches: the loop `train` runs, and what
+/// benchmarks time.
+pub struct Trainer {
+    /// Always `Some` between calls; taken while the optimizer consumes it.
+    model: Option<Gpt>,
+    optimizer: Optimizer,
+    params: ParamIds,
+    device: Device,
+    grad_clip: f32,
+}
+
+impl Trainer {
+    /// A fresh model on `device` (autodiff is enabled here), seeded by `seed`.
+    pub fn new(model: &GptConfig, train: &TrainConfig, device: &Device) -> Self {
+        let device = device.clone().autodiff();
+        device.seed(train.seed);
+        let gpt = Gpt::new(model, &device);
+        Self::from_parts(gpt, adamw(train).init(), train, device)
+    }
+
+    fn from_parts(model: Gpt, optimizer: Optimizer, train: &TrainConfig, device: Device) -> Self {
+        Trainer {
+            params: ParamIds::of(&model),
+            model: Some(model),
+            optimizer,
+            device,
+            grad_clip: train.grad_clip,
+        }
+    }
+
+    /// One optimizer step over `batches` (gradients summed, each batch weighted
+    /// equally); returns the mean loss.
+    pub fn step(&mut self, batches: &[Batch], learning_rate: f64) -> f32 {
+        let mut accumulator = GradientsAccumulator::<Gpt>::new();
+        let mut loss_sum = 0.0;
+        let share = batches.len().max(1) as f64;
+        let Some(model) = self.model.take() else {
+            unreachable!("the trainer always holds its model between steps")
+        };
+        for batch in batches {
+            let (inputs, targets, weights) = tensors(batch, &self.device);
+            let loss = model.loss(inputs, targets, weights) / share;
+            loss_sum += loss.clone().into_scalar::<f32>();
+            let grads = GradientsParams::from_grads(loss.backward(), &model);
+            accumulator.accumulate(&model, grads);
+        }
+        let grads = self
+            .params
+            .clip_global_norm(accumulator.grads(), self.grad_clip);
+        self.model = Some(self.optimizer.step(learning_rate, model, grads));
+        loss_sum
+    }
+
+    /// A copy of the model for inference (no autodiff, dropout off).
+    pub fn inference_model(&self) -> Gpt {
+        self.model().valid()
+    }
+
+    /// The model, in training mode.
+    pub fn model(&self) -> &Gpt {
+        self.model
+            .as_ref()
+            .expect("the trainer always holds its model between steps")
+    }
+}
+
+fn adamw(train: &TrainConfig) -> AdamWConfig {
+    AdamWConfig::new()
+        .with_beta_2(0.95)
+        .with_epsilon(1e-8)
+        .with_weight_decay(train.weight_decay)
+}
+
+/// Trains (or resumes) a model, checkpointing into `run.checkpoint_dir` at every
+/// evaluation and at the end.
+pub fn train(
+    run: TrainRun<'_>,
+    mut on_event: impl FnMut(&TrainEvent),
+) -> Result<TrainOutcome, CheckpointError> {
+    run.model
+        .validate()
+        .map_err(CheckpointError::InvalidConfig)?;
+    let data = DataInfo {
+        fingerprint: run.corpus.fingerprint(),
+        logs: run.corpus.logs(),
+        tokens: run.corpus.tokens(),
+        validation_logs: run.validation.logs(),
+    };
+    let autodiff = run.device.clone().autodiff();
+    let (mut trainer, mut state, resumed) = match checkpoint::load_training_state(
+        run.checkpoint_dir,
+        &autodiff,
+        adamw(&run.train).init(),
+    )? {
+        Some((manifest, model, optimizer)) => {
+            checkpoint::check_resumable(&manifest, &run.model, &data)?;
+            (
+                Trainer::from_parts(model, optimizer, &run.train, autodiff),
+                manifest.state,
+                true,
+            )
+        }
+        None => (
+            Trainer::new(&run.model, &run.train, &run.device),
+            TrainState::default(),
+            false,
+        ),
+    };
+
+    let validation_starts = run.validation.validation_starts(run.train.eval_windows);
+    let started = Instant::now();
+    let start_tokens = state.tokens_seen;
+    let mut manifest = None;
+
+    while state.step < run.train.steps && !state.stopped_early {
+        let step = state.step;
+        let mut rng = ChaCha8Rng::seed_from_u64(
+            run.train.seed ^ (step as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15),
+        );
+        trainer
+            .device
+            .seed(run.train.seed.wrapping_add(step as u64 + 1));
+        let batches: Vec<Batch> = (0..run.train.grad_accumulation.max(1))
+            .map(|_| {
+                run.corpus
+                    .sample(&mut rng, run.train.batch_size, run.model.context)
+            })
+            .collect();
+        state.tokens_seen += batches.iter().map(Batch::real_tokens).sum::<usize>() as u64;
+        let learning_rate = run.train.learning_rate_at(step);
+        let loss = trainer.step(&batches, learning_rate);
+        state.step += 1;
+
+        let elapsed = started.elapsed().as_secs_f64().max(1e-9);
+        on_event(&TrainEvent::Step {
+            step: state.step,
+            steps: run.train.steps,
+            loss,
+            learning_rate,
+            tokens_per_second: (state.tokens_seen - start_tokens) as f64 / elapsed,
+        });
+        state.last_train_loss = Some(loss);
+
+        let out_of_time = run.train.time_budget_s > 0
+            && started.elapsed().as_secs() >= run.train.time_budget_s
+            || run.pause_at.is_some_and(|pause| state.step >= pause);
+        let last = state.step == run.train.steps || out_of_time;
+        if state.step.is_multiple_of(run.train.eval_every.max(1)) || last {
+            let validation_loss = evaluate(
+                &trainer.model().valid(),
+                run.validation,
+                &validation_starts,
+                run.model.context,
+                &run.device,
+            );
+            let improved = state
+                .best_validation_loss
+                .is_none_or(|best| validation_loss < best);
+            if improved {
+                state.best_validation_loss = Some(validation_loss);
+                state.best_step = state.step;
+                state.evals_without_improvement = 0;
+            } else {
+                state.evals_without_improvement += 1;
+            }
+            state.history.push(checkpoint::EvalRecord {
+                step: state.step,
+                train_loss: loss,
+                validation_loss,
+                tokens_per_second: (state.tokens_seen - start_tokens) as f64 / elapsed,
+            });
+            if run.train.patience > 0 && state.evals_without_improvement >= run.train.patience {
+                state.stopped_early = true;
+            }
+            let written = Manifest::new(
+                run.model.clone(),
+                run.text_format.clone(),
+                data.clone(),
+                run.train.clone(),
+                state.clone(),
+            );
+            checkpoint::save(
+                run.checkpoint_dir,
+                &written,
+                trainer.model(),
+                &trainer.optimizer,
+                improved,
+            )?;
+            manifest = Some(written);
+            on_event(&TrainEvent::Evaluated {
+                step: state.step,
+                validation_loss,
+                improved,
+            });
+            if state.stopped_early {
+                on_event(&TrainEvent::EarlyStop { step: state.step });
+            }
+            if out_of_time {
+                break;
+            }
+        }
+    }
+
+    let manifest = match manifest {
+        Some(manifest) => manifest,
+        // Nothing left to do: the checkpoint already holds the finished run.
+        None => checkpoint::read_manifest(run.checkpoint_dir)?,
+    };
+    Ok(TrainOutcome { manifest, resumed })
+}
+
+/// Mean validation loss over the windows starting at `starts`, in batches.
+pub fn evaluate(
+    model: &Gpt,
+    corpus: &Corpus,
+    starts: &[usize],
+    context: usize,
+    device: &Device,
+) -> f32 {
+    let mut total = 0.0f64;
+    let mut count = 0.0f64;
+    for chunk in starts.chunks(16) {
+        let batch = corpus.batch(chunk, context);
+        let real: f64 = batch.weights.iter().map(|&w| f64::from(w)).sum();
+        if real == 0.0 {
+            continue;
+        }
+        let (inputs, targets, weights) = tensors(&batch, device);
+        let loss = model.loss(inputs, targets, weights).into_scalar::<f32>();
+        total += f64::from(loss) * real;
+        count += real;
+    }
+    if count == 0.0 {
+        f32::NAN
+    } else {
+        (total / count) as f32
+    }
+}
+
+/// A batch's inputs as a tensor on `device`.
+pub fn input_tensor(batch: &Batch, device: &Device) -> Tensor<2, Int> {
+    Tensor::from_data(
+        TensorData::new(batch.inputs.clone(), [batch.size, batch.context]),
+        device,
+    )
+}
+
+pub(crate) fn tensors(
+    batch: &Batch,
+    device: &Device,
+) -> (Tensor<2, Int>, Tensor<2, Int>, Tensor<2>) {
+    let shape = [batch.size, batch.context];
+    (
+        Tensor::from_data(TensorData::new(batch.inputs.clone(), shape), device),
+        Tensor::from_data(TensorData::new(batch.targets.clone(), shape), device),
+        Tensor::from_data(TensorData::new(batch.weights.clone(), shape), device),
+    )
+}
+
+/// The ids and ranks of a model's parameters, to walk its gradients.
+struct ParamIds(Vec<(ParamId, usize)>);
+
+impl ModuleVisitor for ParamIds {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        self.0.push((param.id, D));
+    }
+}
+
+impl ParamIds {
+    fn of(model: &Gpt) -> Self {
+        let mut ids = ParamIds(Vec::new());
+        model.visit(&mut ids);
+        ids
+    }
+
+    /// Scales all gradients by one factor so their global L2 norm is at most `max_norm`
+    /// (burn's own clipping works per tensor, which changes the update's direction).
+    fn clip_global_norm(&self, mut grads: GradientsParams, max_norm: f32) -> GradientsParams {
+        if max_norm <= 0.0 {
+            return grads;
+        }
+        let mut squares: Option<Tensor<1>> = None;
+        for &(id, rank) in &self.0 {
+            let square = match rank {
+                1 => grads.get::<1>(id).map(|g| g.square().sum()),
+                2 => grads.get::<2>(id).map(|g| g.square().sum()),
+                _ => None,
+            };
+            if let Some(square) = square {
+                squares = Some(match squares {
+                    Some(total) => total + square,
+                    None => square,
+                });
+            }
+        }
+        let Some(squares) = squares else { return grads };
+        let norm = squares.into_scalar::<f32>().sqrt();
+        if !norm.is_finite() || norm <= max_norm {
+            return grads;
+        }
+        let scale = f64::from(max_norm / norm);
+        for &(id, rank) in &self.0 {
+            match rank {
+                1 => {
+                    if let Some(g) = grads.remove::<1>(id) {
+                        grads.register(id, g * scale);
+                    }
+                }
+                2 => {
+                    if let Some(g) = grads.remove::<2>(id) {
+                        grads.register(id, g * scale);
+                    }
+                }
+                _ => {}
+            }
+        }
+        grads
+    }
+}
+
+/// The optimizer type the loop uses, for the checkpoint module.
+pub(crate) type Optimizer = ModuleOptimizer;
