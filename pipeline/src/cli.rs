@@ -34,6 +34,175 @@ pub enum Command {
     Topics(TopicsArgs),
     /// Store recorded JSONL logs in one Parquet file (readable by replay and detect).
     Record(RecordArgs),
+    /// Train a GPT from scratch on raw logs (JSONL or Parquet).
+    Train(TrainArgs),
+    /// Score logs with a trained model: surprisal per log and per JSON field.
+    Score(ScoreArgs),
+    /// Generate synthetic logs with a trained model; every line is valid JSON.
+    Generate(GenerateArgs),
+    /// Measure training, scoring and decoding throughput of a model preset (JSON out).
+    BenchModel(BenchModelArgs),
+}
+
+/// Flags of `cyberlm bench-model`.
+#[derive(Debug, Args)]
+pub struct BenchModelArgs {
+    /// Logs to build batches from (JSONL or Parquet files or folders).
+    #[arg(required = true)]
+    pub inputs: Vec<PathBuf>,
+    /// Model size.
+    #[arg(long, default_value = "tiny")]
+    pub preset: String,
+    /// Timed training (and scoring) steps.
+    #[arg(long, default_value_t = 20)]
+    pub steps: usize,
+    /// Windows per batch.
+    #[arg(long, default_value_t = 16)]
+    pub batch_size: usize,
+    /// Sequences decoded together.
+    #[arg(long, default_value_t = 8)]
+    pub generate: usize,
+    /// Bytes decoded per sequence.
+    #[arg(long, default_value_t = 200)]
+    pub generate_bytes: usize,
+    /// Write the batches (int64 inputs and targets per window) for the PyTorch reference.
+    #[arg(long)]
+    pub export_windows: Option<PathBuf>,
+    /// `cpu`, or `cuda[:N]` in a CUDA build.
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+}
+
+/// Flags of `cyberlm train`.
+#[derive(Debug, Args)]
+pub struct TrainArgs {
+    /// JSONL or Parquet log files, or folders of them (as `detect` reads them).
+    #[arg(required = true)]
+    pub inputs: Vec<PathBuf>,
+    /// Checkpoint folder; a run already there is resumed.
+    #[arg(long, short)]
+    pub out: PathBuf,
+    /// Model size: tiny, small, seed-85m, seed-120m.
+    #[arg(long, default_value = "small")]
+    pub preset: String,
+    /// Override the preset's context (tokens).
+    #[arg(long)]
+    pub context: Option<usize>,
+    /// The simulator's labels.jsonl: attack logs get their MITRE technique in the header.
+    #[arg(long)]
+    pub labels: Option<PathBuf>,
+    /// Optimizer steps.
+    #[arg(long, default_value_t = 2000)]
+    pub steps: usize,
+    /// Windows per micro-batch.
+    #[arg(long, default_value_t = 16)]
+    pub batch_size: usize,
+    /// Micro-batches per optimizer step.
+    #[arg(long, default_value_t = 1)]
+    pub grad_accumulation: usize,
+    /// Peak learning rate (decays to a tenth by the last step).
+    #[arg(long, default_value_t = 2e-3)]
+    pub learning_rate: f64,
+    /// Warm-up steps (at most a fifth of the run).
+    #[arg(long, default_value_t = 100)]
+    pub warmup_steps: usize,
+    /// Validate and checkpoint every this many steps.
+    #[arg(long, default_value_t = 100)]
+    pub eval_every: usize,
+    /// Share of the time range (the latest logs) held out for validation.
+    #[arg(long, default_value_t = 0.1)]
+    pub validation: f64,
+    /// Stop and checkpoint after this many seconds (0: no limit).
+    #[arg(long, default_value_t = 0)]
+    pub time_budget_s: u64,
+    /// Seed for initialisation, batches and dropout.
+    #[arg(long, default_value_t = 1337)]
+    pub seed: u64,
+    /// `cpu`, or `cuda[:N]` in a CUDA build.
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+}
+
+/// Which preceding logs a scored log is given as context.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ScoreContext {
+    /// The same user's preceding logs from every source, in event-time order.
+    User,
+    /// None: each log alone.
+    None,
+}
+
+/// Flags of `cyberlm score`.
+#[derive(Debug, Args)]
+pub struct ScoreArgs {
+    /// JSONL or Parquet log files, or folders of them.
+    #[arg(required = true)]
+    pub inputs: Vec<PathBuf>,
+    /// The model folder `cyberlm train` wrote.
+    #[arg(long, short)]
+    pub model: PathBuf,
+    /// Where scores go: JSONL, or Parquet when it ends in `.parquet`.
+    #[arg(long, short, default_value = "out/scores.jsonl")]
+    pub out: PathBuf,
+    /// Context each log is scored in.
+    #[arg(long, value_enum, default_value_t = ScoreContext::User)]
+    pub context: ScoreContext,
+    /// Windows per model call.
+    #[arg(long, default_value_t = 16)]
+    pub batch_size: usize,
+    /// `cpu`, or `cuda[:N]` in a CUDA build.
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+}
+
+/// Flags of `cyberlm generate`.
+#[derive(Debug, Args)]
+pub struct GenerateArgs {
+    /// The model folder `cyberlm train` wrote.
+    #[arg(long, short)]
+    pub model: PathBuf,
+    /// Source of the logs: azure, confluence or cloudtrail.
+    #[arg(long)]
+    pub source: String,
+    /// Hold the user fixed.
+    #[arg(long)]
+    pub user: Option<String>,
+    /// Hold the country fixed (ISO 3166 alpha-2).
+    #[arg(long)]
+    pub country: Option<String>,
+    /// Hold the MITRE ATT&CK technique fixed (e.g. T1530).
+    #[arg(long)]
+    pub technique: Option<String>,
+    /// Start of the JSON for the model to continue.
+    #[arg(long)]
+    pub prefix: Option<String>,
+    /// Logs to generate.
+    #[arg(long, default_value_t = 10)]
+    pub count: usize,
+    /// Sampling temperature (0: greedy).
+    #[arg(long, default_value_t = 1.0)]
+    pub temperature: f32,
+    /// Keep the k most likely bytes (0: all).
+    #[arg(long, default_value_t = 0)]
+    pub top_k: usize,
+    /// Nucleus sampling threshold (1: off).
+    #[arg(long, default_value_t = 1.0)]
+    pub top_p: f32,
+    /// Longest log, in bytes.
+    #[arg(long, default_value_t = 8192)]
+    pub max_bytes: usize,
+    /// Rows decoded at once.
+    #[arg(long, default_value_t = 32)]
+    pub batch_size: usize,
+    /// Sampling seed.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Where the logs go (JSONL).
+    #[arg(long, short, default_value = "out/generated.jsonl")]
+    pub out: PathBuf,
+    /// `cpu`, or `cuda[:N]` in a CUDA build.
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
 }
 
 /// Flags of `cyberlm record`.
@@ -173,5 +342,9 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Replay(args) => commands::replay::run(&args),
         Command::Topics(args) => commands::topics::run(&args),
         Command::Record(args) => commands::record::run(&args),
+        Command::Train(args) => commands::train::run(&args),
+        Command::Score(args) => commands::score::run(&args),
+        Command::Generate(args) => commands::generate::run(&args),
+        Command::BenchModel(args) => commands::bench_model::run(&args),
     }
 }

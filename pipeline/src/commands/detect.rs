@@ -17,7 +17,7 @@ use schemas::{DetectionFinding, Envelope};
 
 use crate::cli::DetectArgs;
 use crate::config::Config;
-use crate::files::{JsonlSink, expand_inputs, read_log_file};
+use crate::files::{JsonlSink, expand_inputs, read_envelopes};
 use crate::progress;
 
 /// What a detection run saw and raised.
@@ -80,28 +80,7 @@ pub fn detect_files(
 ) -> anyhow::Result<DetectionReport> {
     let files = expand_inputs(inputs)?;
     let mut dead_letters = JsonlSink::create(dead_letter_path)?;
-    let mut logs: Vec<Envelope> = Vec::new();
-    let mut write_error = None;
-    for file in &files {
-        read_log_file(file, |decoded| match decoded {
-            Ok(mut envelope) => {
-                if let Some(pii) = pii {
-                    pii.apply(&mut envelope);
-                }
-                logs.push(envelope)
-            }
-            Err(dead) => {
-                tracing::debug!(message = "Sent a log to the dead-letter file.", input = dead.input.as_str(),
-                    position = dead.position.as_str(), error = %dead.error);
-                if let Err(error) = dead_letters.write(&dead.to_json()) {
-                    write_error.get_or_insert(error);
-                }
-            }
-        })?;
-    }
-    if let Some(error) = write_error {
-        return Err(error);
-    }
+    let mut logs = read_envelopes(&files, pii, &mut dead_letters)?;
     // Stable sort: logs with equal event times keep their input order.
     logs.sort_by_key(Envelope::event_time_ms);
     let mut alerts = JsonlSink::create(alerts_path)?;

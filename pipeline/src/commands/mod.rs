@@ -1,8 +1,12 @@
 //! One module per `cyberlm` command.
 
+pub mod bench_model;
 pub mod demo;
 pub mod detect;
+pub mod generate;
 pub mod record;
 pub mod replay;
+pub mod score;
 pub mod simulate;
 pub mod topics;
+pub mod train;

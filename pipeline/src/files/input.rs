@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use schemas::{Envelope, Source};
 
-use super::DeadLetter;
+use super::{DeadLetter, JsonlSink};
 
 /// A JSONL file of logs, and the source its logs are decoded as (`None`: by shape).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -115,6 +115,38 @@ pub fn read_log_file(
             raw: String::from_utf8_lossy(bytes).into_owned(),
         }));
     })
+}
+
+/// Decodes every log of `files`, pseudonymised by `pii` when given, writing each log
+/// that does not decode to `dead_letters`; returns the logs in input order.
+pub fn read_envelopes(
+    files: &[LogFile],
+    pii: Option<&operators::pii::PiiHasher>,
+    dead_letters: &mut JsonlSink,
+) -> anyhow::Result<Vec<Envelope>> {
+    let mut logs = Vec::new();
+    let mut write_error = None;
+    for file in files {
+        read_log_file(file, |decoded| match decoded {
+            Ok(mut envelope) => {
+                if let Some(pii) = pii {
+                    pii.apply(&mut envelope);
+                }
+                logs.push(envelope)
+            }
+            Err(dead) => {
+                tracing::debug!(message = "Sent a log to the dead-letter file.", input = dead.input.as_str(),
+                    position = dead.position.as_str(), error = %dead.error);
+                if let Err(error) = dead_letters.write(&dead.to_json()) {
+                    write_error.get_or_insert(error);
+                }
+            }
+        })?;
+    }
+    match write_error {
+        Some(error) => Err(error),
+        None => Ok(logs),
+    }
 }
 
 fn trim(line: &[u8]) -> &[u8] {

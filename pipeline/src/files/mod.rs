@@ -7,6 +7,6 @@ mod jsonl_sink;
 mod parquet;
 
 pub use dead_letter::DeadLetter;
-pub use input::{LogFile, expand_inputs, read_log_file, read_raw_logs};
+pub use input::{LogFile, expand_inputs, read_envelopes, read_log_file, read_raw_logs};
 pub use jsonl_sink::JsonlSink;
 pub use parquet::{ParquetLogWriter, read_parquet_logs};

@@ -1,0 +1,162 @@
+//! `cyberlm bench-model`: training, scoring and decoding throughput of one preset on this
+//! machine, printed as one JSON object. With `--export-windows` it also writes the exact
+//! windows it trained on, so `bench/gpt_reference.py` (PyTorch) times the same batches.
+
+use std::io::Write;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::Context;
+use model::corpus::{Batch, Corpus, TrainingLog};
+use model::train::{TrainConfig, Trainer};
+use operators::text_format::{Projection, TextFormat};
+use serde_json::json;
+
+use crate::cli::BenchModelArgs;
+use crate::files::{JsonlSink, expand_inputs, read_envelopes};
+
+/// Steps run before timing starts.
+const WARM_UP: usize = 3;
+
+/// `cyberlm bench-model`.
+pub fn run(args: &BenchModelArgs) -> anyhow::Result<ExitCode> {
+    let config = model::GptConfig::preset(&args.preset).with_context(|| {
+        format!(
+            "unknown preset `{}`; choose one of {:?}",
+            args.preset,
+            model::PRESETS
+        )
+    })?;
+    let device = model::device::parse(&args.device)?;
+    let files = expand_inputs(&args.inputs)?;
+    let mut dead =
+        JsonlSink::create(&std::env::temp_dir().join("cyberlm-bench-dead-letter.jsonl"))?;
+    let logs: Vec<TrainingLog> = read_envelopes(&files, None, &mut dead)?
+        .into_iter()
+        .map(|envelope| TrainingLog {
+            envelope,
+            technique: None,
+        })
+        .collect();
+    anyhow::ensure!(
+        !logs.is_empty(),
+        "no logs to benchmark on in {:?}",
+        args.inputs
+    );
+    let projection = Projection::fit(
+        logs.iter().map(|l| (l.envelope.source, &l.envelope.json)),
+        50,
+    );
+    let corpus = Corpus::build(&TextFormat::with_projection(projection), &logs);
+
+    // Batch i holds the windows starting at logs i*B .. i*B+B (spread over the corpus).
+    let stride = (corpus.logs() / (args.batch_size * (args.steps + WARM_UP)).max(1)).max(1);
+    let batches: Vec<Batch> = (0..args.steps + WARM_UP)
+        .map(|i| {
+            let starts: Vec<usize> = (0..args.batch_size)
+                .map(|j| ((i * args.batch_size + j) * stride) % corpus.logs())
+                .collect();
+            corpus.batch(&starts, config.context)
+        })
+        .collect();
+    if let Some(path) = &args.export_windows {
+        export(path, &batches)?;
+    }
+
+    let train_config = TrainConfig::default();
+    let mut trainer = Trainer::new(&config, &train_config, &device);
+    for batch in &batches[..WARM_UP] {
+        trainer.step(std::slice::from_ref(batch), 1e-3);
+    }
+    let started = Instant::now();
+    let mut tokens = 0;
+    let mut loss = f32::NAN;
+    for batch in &batches[WARM_UP..] {
+        loss = trainer.step(std::slice::from_ref(batch), 1e-3);
+        tokens += batch.real_tokens();
+    }
+    let train_s = started.elapsed().as_secs_f64();
+
+    let inference = trainer.inference_model();
+    let forward = |batch: &Batch| {
+        let inputs = model::train::input_tensor(batch, &device);
+        inference.forward(inputs).into_data()
+    };
+    for batch in &batches[..2] {
+        forward(batch);
+    }
+    let started = Instant::now();
+    let mut score_tokens = 0;
+    for batch in &batches[WARM_UP..] {
+        forward(batch);
+        score_tokens += batch.real_tokens();
+    }
+    let score_s = started.elapsed().as_secs_f64();
+
+    model::generate::time_decoding(&inference, args.generate, 8, true, &device);
+    let cached = model::generate::time_decoding(
+        &inference,
+        args.generate,
+        args.generate_bytes,
+        true,
+        &device,
+    );
+    let uncached = model::generate::time_decoding(
+        &inference,
+        args.generate,
+        args.generate_bytes,
+        false,
+        &device,
+    );
+
+    let report = json!({
+        "impl": "cyberlm-burn-flex",
+        "threads": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+        "preset": args.preset,
+        "train_tokens_per_s": tokens as f64 / train_s,
+        "final_loss": loss,
+        "score_tokens_per_s": score_tokens as f64 / score_s,
+        "generate_logs_per_s_cached": args.generate as f64 / cached.as_secs_f64(),
+        "generate_logs_per_s_uncached": args.generate as f64 / uncached.as_secs_f64(),
+        "generate_bytes": args.generate_bytes,
+        "peak_rss_mib": peak_rss_mib(),
+    });
+    println!("{report}");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Writes each window as int64 inputs then int64 targets (padding id 258), the layout
+/// `bench/gpt_reference.py` reads.
+fn export(path: &std::path::Path, batches: &[Batch]) -> anyhow::Result<()> {
+    let mut out = std::io::BufWriter::new(
+        std::fs::File::create(path)
+            .with_context(|| format!("failed to create {}", path.display()))?,
+    );
+    for batch in batches {
+        for row in 0..batch.size {
+            let span = row * batch.context..(row + 1) * batch.context;
+            for value in batch.inputs[span.clone()]
+                .iter()
+                .chain(&batch.targets[span])
+            {
+                out.write_all(&value.to_le_bytes())?;
+            }
+        }
+    }
+    out.flush()
+        .with_context(|| format!("failed to write {}", path.display()))
+}
+
+/// Peak resident memory of this process, from /proc (Linux); 0 elsewhere.
+fn peak_rss_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find(|line| line.starts_with("VmHWM:"))
+                .and_then(|line| line.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<f64>().ok())
+        })
+        .map_or(0.0, |kb| kb / 1024.0)
+}

@@ -1,0 +1,223 @@
+//! `cyberlm score`: how surprising each log is to a trained model, per log and per JSON
+//! field, given the user's preceding logs from every source.
+
+use std::collections::{HashMap, VecDeque};
+use std::fs::File;
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+use arrow_array::builder::{
+    Float64Builder, StringBuilder, TimestampMillisecondBuilder, UInt64Builder,
+};
+use arrow_array::{ArrayRef, RecordBatch};
+use arrow_schema::{DataType, Field, Schema, TimeUnit};
+use model::score::{LogScore, ScoreRequest, score};
+use model::{ByteTokenizer, Special};
+use operators::text_format::Header;
+use parquet::arrow::ArrowWriter;
+use schemas::Envelope;
+use serde_json::{Value, json};
+
+use crate::cli::{ScoreArgs, ScoreContext};
+use crate::files::{JsonlSink, expand_inputs, read_envelopes};
+use crate::progress;
+
+/// Logs scored per model call.
+const CHUNK: usize = 64;
+
+/// `cyberlm score`.
+pub fn run(args: &ScoreArgs) -> anyhow::Result<ExitCode> {
+    let device = model::device::parse(&args.device)?;
+    let loaded = model::checkpoint::load(&args.model, &device)?;
+    let format = &loaded.manifest.text_format;
+    let files = expand_inputs(&args.inputs)?;
+    let dead_letter_path = args.out.with_extension("dead-letter.jsonl");
+    let mut dead_letters = JsonlSink::create(&dead_letter_path)?;
+    let mut logs = read_envelopes(&files, None, &mut dead_letters)?;
+    let rejected = dead_letters.finish()?;
+    logs.sort_by_key(Envelope::event_time_ms);
+
+    let mut sink = ScoreSink::create(&args.out)?;
+    let tokenizer = ByteTokenizer;
+    let context_limit = loaded.model.context();
+    let mut history: HashMap<String, VecDeque<u32>> = HashMap::new();
+    let bar = progress::bar(logs.len() as u64, "scoring");
+    for chunk in logs.chunks(CHUNK) {
+        let mut requests = Vec::with_capacity(chunk.len());
+        for envelope in chunk {
+            let text = format.render(&Header::of(envelope, None), &envelope.json);
+            let seen = history.entry(envelope.key().to_string()).or_default();
+            let context = match args.context {
+                ScoreContext::User => seen.iter().copied().collect(),
+                ScoreContext::None => Vec::new(),
+            };
+            seen.push_back(Special::BeginLog as u32);
+            seen.extend(tokenizer.encode(&text));
+            seen.push_back(Special::EndLog as u32);
+            while seen.len() > context_limit {
+                seen.pop_front();
+            }
+            requests.push(ScoreRequest { context, text });
+        }
+        let scores = score(&loaded.model, &requests, args.batch_size, &device);
+        for (envelope, scored) in chunk.iter().zip(&scores) {
+            sink.write(envelope, scored)?;
+        }
+        bar.inc(chunk.len() as u64);
+    }
+    bar.finish_and_clear();
+    let written = sink.finish()?;
+    println!(
+        "{written} logs scored, {rejected} dead letters ({})",
+        dead_letter_path.display()
+    );
+    println!("scores: {}", args.out.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The per-log record: totals in nats, and every field's surprisal, most surprising first.
+fn record(envelope: &Envelope, scored: &LogScore) -> Value {
+    let mut fields = scored.fields.clone();
+    fields.sort_by(|a, b| b.surprisal.total_cmp(&a.surprisal));
+    json!({
+        "event_id": envelope.event_id,
+        "source": envelope.source.name(),
+        "user": envelope.user,
+        "event_time": envelope.event_time.to_rfc3339(),
+        "surprisal": scored.surprisal(),
+        "json_surprisal": scored.json_surprisal(),
+        "bytes": scored.log_probs.len(),
+        "fields": fields.iter().map(|f| json!({"path": f.path, "surprisal": f.surprisal, "bytes": f.bytes})).collect::<Vec<_>>(),
+    })
+}
+
+/// JSONL, or Parquet when the output ends in `.parquet` (the fields as a JSON column).
+enum ScoreSink {
+    Jsonl(JsonlSink),
+    Parquet(Box<ParquetScores>),
+}
+
+impl ScoreSink {
+    fn create(path: &Path) -> anyhow::Result<Self> {
+        if path.extension().is_some_and(|e| e == "parquet") {
+            Ok(ScoreSink::Parquet(Box::new(ParquetScores::create(path)?)))
+        } else {
+            Ok(ScoreSink::Jsonl(JsonlSink::create(path)?))
+        }
+    }
+
+    fn write(&mut self, envelope: &Envelope, scored: &LogScore) -> anyhow::Result<()> {
+        let record = record(envelope, scored);
+        match self {
+            ScoreSink::Jsonl(sink) => sink.write(&record),
+            ScoreSink::Parquet(sink) => sink.push(envelope, scored, &record["fields"]),
+        }
+    }
+
+    fn finish(self) -> anyhow::Result<u64> {
+        match self {
+            ScoreSink::Jsonl(sink) => sink.finish(),
+            ScoreSink::Parquet(sink) => sink.finish(),
+        }
+    }
+}
+
+struct ParquetScores {
+    writer: ArrowWriter<File>,
+    schema: Arc<Schema>,
+    event_id: StringBuilder,
+    source: StringBuilder,
+    user: StringBuilder,
+    event_time: TimestampMillisecondBuilder,
+    surprisal: Float64Builder,
+    json_surprisal: Float64Builder,
+    bytes: UInt64Builder,
+    fields: StringBuilder,
+    rows: u64,
+}
+
+impl ParquetScores {
+    fn create(path: &Path) -> anyhow::Result<Self> {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("event_id", DataType::Utf8, false),
+            Field::new("source", DataType::Utf8, false),
+            Field::new("user", DataType::Utf8, true),
+            Field::new(
+                "event_time",
+                DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())),
+                false,
+            ),
+            Field::new("surprisal", DataType::Float64, false),
+            Field::new("json_surprisal", DataType::Float64, false),
+            Field::new("bytes", DataType::UInt64, false),
+            Field::new("fields", DataType::Utf8, false),
+        ]));
+        let file =
+            File::create(path).with_context(|| format!("failed to create {}", path.display()))?;
+        let writer = ArrowWriter::try_new(file, schema.clone(), None)
+            .with_context(|| format!("failed to start a Parquet file at {}", path.display()))?;
+        Ok(ParquetScores {
+            writer,
+            schema,
+            event_id: StringBuilder::new(),
+            source: StringBuilder::new(),
+            user: StringBuilder::new(),
+            event_time: TimestampMillisecondBuilder::new().with_timezone("UTC"),
+            surprisal: Float64Builder::new(),
+            json_surprisal: Float64Builder::new(),
+            bytes: UInt64Builder::new(),
+            fields: StringBuilder::new(),
+            rows: 0,
+        })
+    }
+
+    fn push(
+        &mut self,
+        envelope: &Envelope,
+        scored: &LogScore,
+        fields: &Value,
+    ) -> anyhow::Result<()> {
+        self.event_id.append_value(&envelope.event_id);
+        self.source.append_value(envelope.source.name());
+        self.user.append_option(envelope.user.as_deref());
+        self.event_time.append_value(envelope.event_time_ms());
+        self.surprisal.append_value(f64::from(scored.surprisal()));
+        self.json_surprisal
+            .append_value(f64::from(scored.json_surprisal()));
+        self.bytes.append_value(scored.log_probs.len() as u64);
+        self.fields.append_value(fields.to_string());
+        self.rows += 1;
+        if self.rows.is_multiple_of(8192) {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> anyhow::Result<()> {
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(self.event_id.finish()),
+            Arc::new(self.source.finish()),
+            Arc::new(self.user.finish()),
+            Arc::new(self.event_time.finish()),
+            Arc::new(self.surprisal.finish()),
+            Arc::new(self.json_surprisal.finish()),
+            Arc::new(self.bytes.finish()),
+            Arc::new(self.fields.finish()),
+        ];
+        let batch = RecordBatch::try_new(self.schema.clone(), columns)
+            .context("failed to build a score batch")?;
+        self.writer
+            .write(&batch)
+            .context("failed to write scores to Parquet")
+    }
+
+    fn finish(mut self) -> anyhow::Result<u64> {
+        self.flush()?;
+        self.writer
+            .close()
+            .context("failed to finish the Parquet scores")?;
+        Ok(self.rows)
+    }
+}

@@ -1,0 +1,183 @@
+//! `cyberlm train`: fit a GPT on raw logs (JSONL or Parquet), several sources merged into
+//! per-user streams, and write a checkpoint that scoring and generation read back.
+
+use std::collections::HashMap;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use model::corpus::{Corpus, TrainingLog, split_by_time};
+use model::train::{TrainConfig, TrainEvent, TrainRun, train};
+use operators::text_format::{Projection, TextFormat};
+use schemas::Source;
+
+use crate::cli::TrainArgs;
+use crate::commands::demo::read_labels;
+use crate::files::{JsonlSink, expand_inputs, read_envelopes};
+use crate::progress;
+
+/// A source needs this many training logs before its constant fields are projected away.
+const MIN_LOGS_FOR_PROJECTION: usize = 50;
+
+/// `cyberlm train`.
+pub fn run(args: &TrainArgs) -> anyhow::Result<ExitCode> {
+    let mut model_config = model::GptConfig::preset(&args.preset).with_context(|| {
+        format!(
+            "unknown preset `{}`; choose one of {:?}",
+            args.preset,
+            model::PRESETS
+        )
+    })?;
+    if let Some(context) = args.context {
+        model_config.context = context;
+    }
+    let device = model::device::parse(&args.device)?;
+
+    let files = expand_inputs(&args.inputs)?;
+    let dead_letter_path = args.out.join("dead-letter.jsonl");
+    let mut dead_letters = JsonlSink::create(&dead_letter_path)?;
+    let envelopes = read_envelopes(&files, None, &mut dead_letters)?;
+    let rejected = dead_letters.finish()?;
+    if rejected > 0 {
+        tracing::warn!(message = "Some logs do not decode and were left out of training.", rejected,
+            file = %dead_letter_path.display());
+    }
+    anyhow::ensure!(
+        !envelopes.is_empty(),
+        "no log in {:?} decodes; nothing to train on",
+        args.inputs
+    );
+
+    let techniques = match &args.labels {
+        Some(path) => read_labels(path)?
+            .into_iter()
+            .filter(|label| label.malicious)
+            .filter_map(|label| label.technique.map(|t| (label.event_id, t)))
+            .collect(),
+        None => HashMap::new(),
+    };
+    let logs: Vec<TrainingLog> = envelopes
+        .into_iter()
+        .map(|envelope| TrainingLog {
+            technique: techniques.get(&envelope.event_id).cloned(),
+            envelope,
+        })
+        .collect();
+    let (train_logs, validation_logs) = split_by_time(logs, args.validation);
+
+    let projection = Projection::fit(
+        train_logs
+            .iter()
+            .map(|log| (log.envelope.source, &log.envelope.json)),
+        MIN_LOGS_FOR_PROJECTION,
+    );
+    let format = TextFormat::with_projection(projection);
+    let corpus = Corpus::build(&format, &train_logs);
+    let validation = Corpus::build(&format, &validation_logs);
+    for source in Source::ALL {
+        let count = train_logs
+            .iter()
+            .filter(|log| log.envelope.source == source)
+            .count();
+        if count > 0 {
+            tracing::info!(
+                message = "Training logs.",
+                source = source.name(),
+                logs = count,
+                constant_fields_dropped = format.projection.dropped(source)
+            );
+        }
+    }
+    println!(
+        "training on {} logs ({} tokens), validating on {} logs ({} tokens); model {} ({:.2}M parameters, context {})",
+        corpus.logs(),
+        corpus.tokens(),
+        validation.logs(),
+        validation.tokens(),
+        args.preset,
+        model_config.parameters() as f64 / 1e6,
+        model_config.context
+    );
+
+    let defaults = TrainConfig::default();
+    let train_config = TrainConfig {
+        steps: args.steps,
+        batch_size: args.batch_size,
+        grad_accumulation: args.grad_accumulation,
+        learning_rate: args.learning_rate,
+        min_learning_rate: args.learning_rate / 10.0,
+        warmup_steps: args.warmup_steps.min(args.steps / 5),
+        eval_every: args.eval_every,
+        seed: args.seed,
+        time_budget_s: args.time_budget_s,
+        ..defaults
+    };
+    let bar = progress::steps_bar(train_config.steps as u64, "training");
+    let mut last_validation = None;
+    let outcome = train(
+        TrainRun {
+            model: model_config,
+            train: train_config,
+            text_format: format,
+            corpus: &corpus,
+            validation: &validation,
+            checkpoint_dir: &args.out,
+            device,
+            pause_at: None,
+        },
+        |event| match event {
+            TrainEvent::Step {
+                step,
+                loss,
+                tokens_per_second,
+                ..
+            } => {
+                bar.set_position(*step as u64);
+                let validation =
+                    last_validation.map_or(String::new(), |v: f32| format!(" val {v:.3}"));
+                bar.set_message(format!(
+                    "loss {loss:.3}{validation} {:.1}k tok/s",
+                    tokens_per_second / 1e3
+                ));
+            }
+            TrainEvent::Evaluated {
+                step,
+                validation_loss,
+                improved,
+            } => {
+                last_validation = Some(*validation_loss);
+                bar.suspend(|| {
+                    tracing::info!(message = "Validated.", step, validation_loss, improved)
+                });
+            }
+            TrainEvent::EarlyStop { step } => bar.suspend(|| {
+                tracing::info!(
+                    message = "Stopped early: validation loss stopped improving.",
+                    step
+                )
+            }),
+        },
+    )?;
+    bar.finish_and_clear();
+
+    let state = &outcome.manifest.state;
+    let throughput = state.history.last().map_or(0.0, |e| e.tokens_per_second);
+    println!(
+        "{} at step {}: best validation loss {:.4} nats/byte (step {}), {:.0} training tokens/s{}",
+        if outcome.resumed {
+            "resumed run finished"
+        } else {
+            "finished"
+        },
+        state.step,
+        state.best_validation_loss.unwrap_or(f32::NAN),
+        state.best_step,
+        throughput,
+        if state.stopped_early {
+            ", stopped early"
+        } else {
+            ""
+        }
+    );
+    println!("model: {}", args.out.display());
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,175 @@
+//! `train`, `score` and `generate` end to end on simulated logs, with the `tiny` preset:
+//! a checkpoint is written, every log gets a score with per-field surprisal, every
+//! generated line parses and carries the prompted user, and a broken model folder is a
+//! clear error.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn cyberlm(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_cyberlm"))
+        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn ok(output: &Output) -> String {
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn path(path: &Path) -> &str {
+    path.to_str().unwrap()
+}
+
+#[test]
+fn train_score_and_generate_on_simulated_logs() {
+    let dir = tempfile::tempdir().unwrap();
+    let logs = dir.path().join("logs");
+    let model = dir.path().join("model");
+    ok(&cyberlm(&[
+        "simulate",
+        "--users",
+        "8",
+        "--days",
+        "2",
+        "--out",
+        path(&logs),
+    ]));
+    let trained = ok(&cyberlm(&[
+        "train",
+        path(&logs),
+        "--out",
+        path(&model),
+        "--preset",
+        "tiny",
+        "--steps",
+        "12",
+        "--eval-every",
+        "6",
+        "--batch-size",
+        "4",
+        "--labels",
+        path(&logs.join("labels.jsonl")),
+    ]));
+    assert!(trained.contains("finished at step 12"), "{trained}");
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(model.join("manifest.json")).unwrap())
+            .unwrap();
+    assert_eq!(manifest["format"], "cyberlm-model");
+    assert_eq!(manifest["state"]["step"], 12);
+    assert!(manifest["text_format"]["projection"]["constants"]["azure"].is_array());
+
+    // Training again into the same folder resumes: nothing left to do.
+    let resumed = ok(&cyberlm(&[
+        "train",
+        path(&logs),
+        "--out",
+        path(&model),
+        "--preset",
+        "tiny",
+        "--steps",
+        "12",
+        "--eval-every",
+        "6",
+        "--batch-size",
+        "4",
+        "--labels",
+        path(&logs.join("labels.jsonl")),
+    ]));
+    assert!(
+        resumed.contains("resumed run finished at step 12"),
+        "{resumed}"
+    );
+
+    let scores = dir.path().join("scores.jsonl");
+    ok(&cyberlm(&[
+        "score",
+        path(&logs.join("cloudtrail.jsonl")),
+        "--model",
+        path(&model),
+        "--out",
+        path(&scores),
+    ]));
+    let cloudtrail_logs = std::fs::read_to_string(logs.join("cloudtrail.jsonl"))
+        .unwrap()
+        .lines()
+        .count();
+    let scored: Vec<serde_json::Value> = std::fs::read_to_string(&scores)
+        .unwrap()
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    assert_eq!(scored.len(), cloudtrail_logs);
+    for score in &scored {
+        assert!(score["surprisal"].as_f64().unwrap() > 0.0);
+        assert!(
+            score["fields"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|f| f["path"] == "eventName"),
+            "{score}"
+        );
+    }
+
+    let generated = dir.path().join("generated.jsonl");
+    let user = "ci-robot";
+    let out = ok(&cyberlm(&[
+        "generate",
+        "--model",
+        path(&model),
+        "--source",
+        "cloudtrail",
+        "--user",
+        user,
+        "--count",
+        "6",
+        "--max-bytes",
+        "400",
+        "--out",
+        path(&generated),
+    ]));
+    assert!(out.contains("0 did not parse"), "{out}");
+    let lines: Vec<String> = std::fs::read_to_string(&generated)
+        .unwrap()
+        .lines()
+        .map(String::from)
+        .collect();
+    assert_eq!(lines.len(), 6);
+    for line in &lines {
+        let value: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        assert!(value.is_object(), "{line}");
+    }
+}
+
+#[test]
+fn a_folder_that_is_not_a_model_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("manifest.json"),
+        "{\"format\":\"something-else\"}",
+    )
+    .unwrap();
+    let output = cyberlm(&[
+        "generate",
+        "--model",
+        path(dir.path()),
+        "--source",
+        "azure",
+        "--count",
+        "1",
+    ]);
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("manifest.json") && stderr.contains("not a cyberlm model"),
+        "{stderr}"
+    );
+}
