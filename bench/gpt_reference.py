@@ -1,0 +1,190 @@
+"""PyTorch reference for cyberlm's GPT: the same model, data layout and batch, timed the
+same way, so `bench/model.sh` can print cyberlm's throughput as a ratio of PyTorch's.
+
+The model mirrors model/src/gpt.rs: learned token and position embeddings, pre-LayerNorm
+blocks (fused qkv projection, causal scaled-dot-product attention, 4x MLP with exact
+GELU), final LayerNorm, linear head with bias; AdamW (beta2 0.95, eps 1e-8), global
+gradient-norm clipping at 1.0. Windows are read from the token file cyberlm wrote
+(`cyberlm bench-model --export-windows`), so both sides train on the same bytes.
+
+    python bench/gpt_reference.py --preset tiny --windows W.bin --steps 20 [--compile]
+
+Prints one JSON object: training, scoring and generation figures and peak memory.
+"""
+
+import argparse
+import json
+import math
+import resource
+import time
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+PRESETS = {
+    "tiny": dict(layers=2, heads=2, width=64, context=256),
+    "small": dict(layers=4, heads=4, width=128, context=1024),
+    "seed-85m": dict(layers=12, heads=12, width=768, context=2048),
+    "seed-120m": dict(layers=12, heads=14, width=896, context=7000),
+}
+VOCAB = 259
+BEGIN_LOG, END_LOG, PAD = 256, 257, 258
+
+
+class Block(nn.Module):
+    def __init__(self, width, heads):
+        super().__init__()
+        self.heads = heads
+        self.attention_norm = nn.LayerNorm(width)
+        self.qkv = nn.Linear(width, 3 * width)
+        self.output = nn.Linear(width, width)
+        self.mlp_norm = nn.LayerNorm(width)
+        self.expand = nn.Linear(width, 4 * width)
+        self.project = nn.Linear(4 * width, width)
+
+    def attend(self, x, cache):
+        b, t, c = x.shape
+        q, k, v = self.qkv(x).split(c, dim=2)
+        split = lambda y: y.view(b, t, self.heads, c // self.heads).transpose(1, 2)
+        q, k, v = split(q), split(k), split(v)
+        if cache is not None:
+            if "k" in cache:
+                k = torch.cat([cache["k"], k], dim=2)
+                v = torch.cat([cache["v"], v], dim=2)
+            cache["k"], cache["v"] = k, v
+        causal = k.shape[2] == t
+        y = F.scaled_dot_product_attention(q, k, v, is_causal=causal)
+        return self.output(y.transpose(1, 2).contiguous().view(b, t, c))
+
+    def forward(self, x, cache=None):
+        x = x + self.attend(self.attention_norm(x), cache)
+        return x + self.project(F.gelu(self.expand(self.mlp_norm(x))))
+
+
+class Gpt(nn.Module):
+    def __init__(self, layers, heads, width, context):
+        super().__init__()
+        self.context = context
+        self.token_embedding = nn.Embedding(VOCAB, width)
+        self.position_embedding = nn.Embedding(context, width)
+        self.blocks = nn.ModuleList([Block(width, heads) for _ in range(layers)])
+        self.final_norm = nn.LayerNorm(width)
+        self.head = nn.Linear(width, VOCAB)
+
+    def forward(self, tokens, caches=None, start=0):
+        t = tokens.shape[1]
+        positions = torch.arange(start, start + t, device=tokens.device)
+        x = self.token_embedding(tokens) + self.position_embedding(positions)
+        for i, block in enumerate(self.blocks):
+            x = block(x, None if caches is None else caches[i])
+        return self.head(self.final_norm(x))
+
+
+def windows(path, batch, context):
+    data = np.fromfile(path, dtype=np.int64)
+    rows = data.reshape(-1, 2, context)  # (inputs, targets) pairs written by cyberlm
+    return rows
+
+
+def peak_rss_mib():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--preset", default="tiny")
+    parser.add_argument("--windows", required=True)
+    parser.add_argument("--batch", type=int, default=16)
+    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--generate", type=int, default=8)
+    parser.add_argument("--generate-bytes", type=int, default=200)
+    parser.add_argument("--compile", action="store_true")
+    parser.add_argument("--threads", type=int, default=0)
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    p = PRESETS[args.preset]
+    model = Gpt(**p)
+    rows = windows(args.windows, args.batch, p["context"])
+    step_model = torch.compile(model) if args.compile else model
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3, betas=(0.9, 0.95), eps=1e-8, weight_decay=0.01)
+
+    def batch(i):
+        idx = [(i * args.batch + j) % len(rows) for j in range(args.batch)]
+        chunk = torch.from_numpy(rows[idx])
+        inputs, targets = chunk[:, 0], chunk[:, 1]
+        weights = (targets != PAD).float()
+        return inputs, targets.clamp(max=VOCAB - 1), weights
+
+    def train_step(i):
+        inputs, targets, weights = batch(i)
+        logits = step_model(inputs)
+        nll = F.cross_entropy(logits.view(-1, VOCAB), targets.view(-1), reduction="none")
+        loss = (nll * weights.view(-1)).sum() / weights.sum().clamp(min=1)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        return loss.item(), int(weights.sum())
+
+    for i in range(3):  # warm-up (and compilation)
+        train_step(i)
+    tokens = 0
+    start = time.perf_counter()
+    for i in range(args.steps):
+        loss, n = train_step(i)
+        tokens += n
+    train_s = time.perf_counter() - start
+
+    model.eval()
+    with torch.no_grad():
+        score_tokens = 0
+        for i in range(2):
+            step_model(batch(i)[0])
+        start = time.perf_counter()
+        for i in range(args.steps):
+            inputs, _, weights = batch(i)
+            step_model(inputs)
+            score_tokens += int(weights.sum())
+        score_s = time.perf_counter() - start
+
+        prompt = torch.full((args.generate, 1), BEGIN_LOG, dtype=torch.long)
+
+        def generate(cached):
+            seq = prompt
+            caches = [dict() for _ in model.blocks] if cached else None
+            logits = model(seq, caches)
+            for n in range(args.generate_bytes):
+                nxt = torch.multinomial(F.softmax(logits[:, -1], dim=-1), 1).clamp(max=255)
+                seq = torch.cat([seq, nxt], dim=1)
+                logits = model(nxt, caches, start=seq.shape[1] - 1) if cached else model(seq)
+            return seq
+
+        generate(True)
+        start = time.perf_counter()
+        generate(True)
+        cached_s = time.perf_counter() - start
+        start = time.perf_counter()
+        generate(False)
+        uncached_s = time.perf_counter() - start
+
+    print(json.dumps({
+        "impl": "pytorch-compile" if args.compile else "pytorch-eager",
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "preset": args.preset,
+        "train_tokens_per_s": tokens / train_s,
+        "final_loss": loss,
+        "score_tokens_per_s": score_tokens / score_s,
+        "generate_logs_per_s_cached": args.generate / cached_s,
+        "generate_logs_per_s_uncached": args.generate / uncached_s,
+        "generate_bytes": args.generate_bytes,
+        "peak_rss_mib": peak_rss_mib(),
+    }))
+
+
+if __name__ == "__main__":
+    main()

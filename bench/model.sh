@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Benchmark: cyberlm's GPT (burn, flex CPU backend) against the same model in PyTorch, on
+# the same machine, the same windows and the same batch, for each preset given.
+#
+#   bench/model.sh [PRESET...]            (default: tiny small)
+#
+# Simulates a small corpus, has cyberlm export the exact windows it trains on, times
+# training, scoring and decoding (with and without the KV cache) in cyberlm and in
+# PyTorch eager, and prints one table with cyberlm / PyTorch ratios. PyTorch comes from
+# PyPI into a cached virtual environment; PyPI's Linux wheel drags in the CUDA libraries
+# (about 4 GB) even though only the CPU is used. Prints figures; asserts nothing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PRESETS=("${@:-tiny small}")
+read -r -a PRESETS <<< "${PRESETS[*]}"
+STEPS="${BENCH_STEPS:-20}"
+WORK="$(mktemp -d /tmp/cyberlm-model-bench.XXXXXX)"
+VENV="${CYBERLM_TORCH_VENV:-$HOME/.cache/cyberlm/torch-venv}"
+trap 'rm -rf "$WORK"' EXIT
+
+cargo build --release -p pipeline --quiet
+BIN=target/release/cyberlm
+if ! "$VENV/bin/python" -c "import torch, numpy" 2>/dev/null; then
+  python3 -m venv "$VENV"
+  "$VENV/bin/pip" install --quiet torch numpy
+fi
+echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
+"$BIN" simulate --users 20 --days 3 --out "$WORK/logs" > /dev/null
+
+for preset in "${PRESETS[@]}"; do
+  "$BIN" bench-model "$WORK/logs" --preset "$preset" --steps "$STEPS" \
+    --export-windows "$WORK/$preset.bin" > "$WORK/$preset.cyberlm.json"
+  "$VENV/bin/python" bench/gpt_reference.py --preset "$preset" --steps "$STEPS" \
+    --windows "$WORK/$preset.bin" > "$WORK/$preset.torch.json"
+done
+
+python3 - "$WORK" "${PRESETS[@]}" <<'PY'
+import json, sys
+work, presets = sys.argv[1], sys.argv[2:]
+rows = [("train tok/s", "train_tokens_per_s"), ("score tok/s", "score_tokens_per_s"),
+        ("gen logs/s (KV cache)", "generate_logs_per_s_cached"),
+        ("gen logs/s (no cache)", "generate_logs_per_s_uncached"), ("peak RSS MiB", "peak_rss_mib")]
+print(f"{'preset':8} {'figure':24} {'cyberlm':>12} {'pytorch':>12} {'ratio':>7}")
+for p in presets:
+    ours = json.load(open(f"{work}/{p}.cyberlm.json"))
+    ref = json.load(open(f"{work}/{p}.torch.json"))
+    for label, key in rows:
+        print(f"{p:8} {label:24} {ours[key]:12.1f} {ref[key]:12.1f} {ours[key] / ref[key]:7.2f}")
+    print(f"{p:8} {'KV cache speed-up':24} {ours['generate_logs_per_s_cached'] / ours['generate_logs_per_s_uncached']:12.1f}"
+          f" {ref['generate_logs_per_s_cached'] / ref['generate_logs_per_s_uncached']:12.1f}")
+    print(f"{p:8} {'loss after steps':24} {ours['final_loss']:12.3f} {ref['final_loss']:12.3f}")
+print(f"torch {ref['torch']} with {ref['threads']} threads")
+PY
