@@ -41,7 +41,8 @@ fn train_score_and_generate_on_simulated_logs() {
         "--out",
         path(&logs),
     ]));
-    let trained = ok(&cyberlm(&[
+    let labels = logs.join("labels.jsonl");
+    let train = [
         "train",
         path(&logs),
         "--out",
@@ -55,8 +56,9 @@ fn train_score_and_generate_on_simulated_logs() {
         "--batch-size",
         "4",
         "--labels",
-        path(&logs.join("labels.jsonl")),
-    ]));
+        path(&labels),
+    ];
+    let trained = ok(&cyberlm(&train));
     assert!(trained.contains("finished at step 12"), "{trained}");
     let manifest: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(model.join("manifest.json")).unwrap())
@@ -66,22 +68,7 @@ fn train_score_and_generate_on_simulated_logs() {
     assert!(manifest["text_format"]["projection"]["constants"]["azure"].is_array());
 
     // Training again into the same folder resumes: nothing left to do.
-    let resumed = ok(&cyberlm(&[
-        "train",
-        path(&logs),
-        "--out",
-        path(&model),
-        "--preset",
-        "tiny",
-        "--steps",
-        "12",
-        "--eval-every",
-        "6",
-        "--batch-size",
-        "4",
-        "--labels",
-        path(&logs.join("labels.jsonl")),
-    ]));
+    let resumed = ok(&cyberlm(&train));
     assert!(
         resumed.contains("resumed run finished at step 12"),
         "{resumed}"
