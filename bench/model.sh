@@ -25,7 +25,7 @@ if ! "$VENV/bin/python" -c "import torch, numpy" 2>/dev/null; then
   "$VENV/bin/pip" install --quiet torch numpy
 fi
 echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
-"$BIN" simulate --users 20 --days 3 --out "$WORK/logs" > /dev/null
+"$BIN" simulate --users 20 --days 3 --out "$WORK/logs" > /dev/null 2>&1
 
 for preset in "${PRESETS[@]}"; do
   "$BIN" bench-model "$WORK/logs" --preset "$preset" --steps "$STEPS" \
