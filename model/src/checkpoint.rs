@@ -15,15 +15,16 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use burn::module::Module;
+use burn::optim::ModuleOptimizer;
 use burn::prelude::*;
-use burn::store::{BurnpackStore, ModuleSnapshot, SafetensorsStore};
+use burn::store::{BurnpackStore, ModuleSnapshot, ModuleStore, SafetensorsStore};
 use operators::text_format::{TEXT_FORMAT_VERSION, TextFormat};
 use serde::{Deserialize, Serialize};
 
 use crate::config::GptConfig;
 use crate::gpt::Gpt;
 use crate::tokenizer::ByteTokenizer;
-use crate::train::{Optimizer, TrainConfig};
+use crate::train::TrainConfig;
 
 const MANIFEST: &str = "manifest.json";
 const WEIGHTS: &str = "model.safetensors";
@@ -210,19 +211,9 @@ pub fn load(dir: &Path, device: &Device) -> Result<LoadedModel, CheckpointError>
     let mut model = Gpt::new(&manifest.model, device);
     let path = dir.join(WEIGHTS);
     if !path.is_file() {
-        return Err(CheckpointError::Weights {
-            path,
-            reason: "file not found".into(),
-        });
+        return Err(weights_error(&path, "file not found"));
     }
-    let mut store = SafetensorsStore::from_file(&path);
-    let applied = model
-        .load_from(&mut store)
-        .map_err(|error| CheckpointError::Weights {
-            path: path.clone(),
-            reason: error.to_string(),
-        })?;
-    check_applied(&path, &applied)?;
+    load_weights(&mut model, &mut SafetensorsStore::from_file(&path), &path)?;
     Ok(LoadedModel {
         manifest,
         model: model.valid(),
@@ -284,7 +275,7 @@ pub(crate) fn save(
     dir: &Path,
     manifest: &Manifest,
     model: &Gpt,
-    optimizer: &Optimizer,
+    optimizer: &ModuleOptimizer,
     best: bool,
 ) -> Result<(), CheckpointError> {
     let resume = dir.join("resume");
@@ -292,10 +283,6 @@ pub(crate) fn save(
         path: resume,
         source,
     })?;
-    let weights_error = |path: &Path, reason: String| CheckpointError::Weights {
-        path: path.to_path_buf(),
-        reason,
-    };
 
     let resume_model = dir.join(RESUME_MODEL);
     write_atomically(&resume_model, |tmp| {
@@ -304,13 +291,11 @@ pub(crate) fn save(
             .auto_extension(false);
         model
             .save_into(&mut store)
-            .map_err(|e| weights_error(tmp, e.to_string()))
+            .map_err(|e| weights_error(tmp, e))
     })?;
     let resume_optimizer = dir.join(RESUME_OPTIMIZER);
     write_atomically(&resume_optimizer, |tmp| {
-        optimizer
-            .save(tmp)
-            .map_err(|e| weights_error(tmp, e.to_string()))
+        optimizer.save(tmp).map_err(|e| weights_error(tmp, e))
     })?;
     if best {
         let weights = dir.join(WEIGHTS);
@@ -319,7 +304,7 @@ pub(crate) fn save(
             model
                 .valid()
                 .save_into(&mut store)
-                .map_err(|e| weights_error(tmp, e.to_string()))
+                .map_err(|e| weights_error(tmp, e))
         })?;
     }
     let manifest_path = dir.join(MANIFEST);
@@ -340,8 +325,8 @@ pub(crate) fn save(
 pub(crate) fn load_training_state(
     dir: &Path,
     device: &Device,
-    optimizer: Optimizer,
-) -> Result<Option<(Manifest, Gpt, Optimizer)>, CheckpointError> {
+    optimizer: ModuleOptimizer,
+) -> Result<Option<(Manifest, Gpt, ModuleOptimizer)>, CheckpointError> {
     if !dir.join(MANIFEST).is_file() {
         return Ok(None);
     }
@@ -349,31 +334,23 @@ pub(crate) fn load_training_state(
     let mut model = Gpt::new(&manifest.model, device);
     let model_path = dir.join(RESUME_MODEL);
     let mut store = BurnpackStore::from_file(&model_path).auto_extension(false);
-    let applied = model
-        .load_from(&mut store)
-        .map_err(|error| CheckpointError::Weights {
-            path: model_path.clone(),
-            reason: error.to_string(),
-        })?;
-    check_applied(&model_path, &applied)?;
+    load_weights(&mut model, &mut store, &model_path)?;
     let optimizer_path = dir.join(RESUME_OPTIMIZER);
     let optimizer = optimizer
         .load(&optimizer_path)
-        .map_err(|error| CheckpointError::Weights {
-            path: optimizer_path,
-            reason: error.to_string(),
-        })?;
+        .map_err(|error| weights_error(&optimizer_path, error))?;
     Ok(Some((manifest, model, optimizer)))
 }
 
 /// A resume must continue the same model on the same data.
 pub(crate) fn check_resumable(
+    dir: &Path,
     manifest: &Manifest,
     model: &GptConfig,
     data: &DataInfo,
 ) -> Result<(), CheckpointError> {
     let mismatch = |what: String| CheckpointError::Mismatch {
-        path: PathBuf::from(MANIFEST),
+        path: dir.to_path_buf(),
         what,
     };
     if manifest.model != *model {
@@ -391,24 +368,31 @@ pub(crate) fn check_resumable(
     Ok(())
 }
 
-fn check_applied(path: &Path, applied: &burn::store::ApplyResult) -> Result<(), CheckpointError> {
-    let problem = if !applied.errors.is_empty() {
-        Some(format!("{:?}", applied.errors))
-    } else if !applied.missing.is_empty() {
-        Some(format!(
-            "missing tensors {:?}",
-            applied.missing.iter().map(|m| &m.0).collect::<Vec<_>>()
-        ))
-    } else {
-        None
-    };
-    match problem {
-        Some(reason) => Err(CheckpointError::Weights {
-            path: path.to_path_buf(),
-            reason,
-        }),
-        None => Ok(()),
+fn weights_error(path: &Path, reason: impl std::fmt::Display) -> CheckpointError {
+    CheckpointError::Weights {
+        path: path.to_path_buf(),
+        reason: reason.to_string(),
     }
+}
+
+/// Loads `model`'s weights from `store` (read from `path`); a tensor that is missing or
+/// does not fit is an error, not a silently half-loaded model.
+fn load_weights<S: ModuleStore>(
+    model: &mut Gpt,
+    store: &mut S,
+    path: &Path,
+) -> Result<(), CheckpointError> {
+    let applied = model
+        .load_from(store)
+        .map_err(|error| weights_error(path, error))?;
+    if !applied.errors.is_empty() {
+        return Err(weights_error(path, format!("{:?}", applied.errors)));
+    }
+    if !applied.missing.is_empty() {
+        let missing: Vec<&String> = applied.missing.iter().map(|(name, _)| name).collect();
+        return Err(weights_error(path, format!("missing tensors {missing:?}")));
+    }
+    Ok(())
 }
 
 fn write_atomically(

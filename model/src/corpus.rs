@@ -7,7 +7,7 @@
 //! that log's conditioning header is always in context; a window never runs into the
 //! next user's stream (the rest is padding that the loss ignores).
 
-use operators::text_format::{Header, TextFormat};
+use operators::text_format::{Header, Projection, TextFormat};
 use rand::Rng;
 use schemas::Envelope;
 use xxhash_rust::xxh3::Xxh3;
@@ -180,6 +180,18 @@ impl Corpus {
         let step = (self.logs / limit.max(1)).max(1);
         (0..self.logs).step_by(step).take(limit).collect()
     }
+}
+
+/// A source needs this many training logs before its constant fields are projected away.
+const MIN_LOGS_FOR_PROJECTION: usize = 50;
+
+/// The text format for `logs`, with the projection fitted on them.
+pub fn fit_text_format(logs: &[TrainingLog]) -> TextFormat {
+    TextFormat::with_projection(Projection::fit(
+        logs.iter()
+            .map(|log| (log.envelope.source, &log.envelope.json)),
+        MIN_LOGS_FOR_PROJECTION,
+    ))
 }
 
 /// Splits logs by time: the last `fraction` of the time range is held out for

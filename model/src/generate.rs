@@ -31,10 +31,6 @@ pub struct SamplingConfig {
     pub top_p: f32,
     /// Longest log to generate (header and JSON), in bytes.
     pub max_bytes: usize,
-    /// Mask bytes that would make the JSON invalid.
-    pub constrain_json: bool,
-    /// Use the key/value cache (off only to measure what it saves).
-    pub kv_cache: bool,
     /// Sampling seed.
     pub seed: u64,
 }
@@ -46,8 +42,6 @@ impl Default for SamplingConfig {
             top_k: 0,
             top_p: 1.0,
             max_bytes: 8192,
-            constrain_json: true,
-            kv_cache: true,
             seed: 0,
         }
     }
@@ -101,7 +95,6 @@ pub enum GenerateError {
 
 struct Row {
     text: Vec<u8>,
-    json_start: Option<usize>,
     constraint: LogConstraint,
     done: bool,
     finished_by_model: bool,
@@ -175,7 +168,6 @@ fn generate_batch(
         .iter()
         .map(|&i| Row {
             text: format!("[{}", prompts[i].source.name()).into_bytes(),
-            json_start: None,
             constraint: encoded[i].1.clone(),
             done: false,
             finished_by_model: false,
@@ -185,7 +177,7 @@ fn generate_batch(
     let mut sequences: Vec<Vec<u32>> = batch.iter().map(|&i| encoded[i].0.clone()).collect();
     let mut window = Window::new(model);
 
-    let mut logits = window.logits(model, &sequences, config.kv_cache, device);
+    let mut logits = window.logits(model, &sequences, true, device);
     for generated in 0..=budget {
         let left = budget - generated;
         let mut next = Vec::with_capacity(rows.len());
@@ -195,17 +187,12 @@ fn generate_batch(
         {
             let token = if row.done {
                 Special::Pad as u32
-            } else if config.constrain_json && row.constraint.is_complete() {
+            } else if row.constraint.is_complete() {
                 row.done = true;
                 row.finished_by_model = true;
                 Special::EndLog as u32
-            } else if !config.constrain_json && left == 0 {
-                row.done = true;
-                Special::EndLog as u32
             } else {
-                let token = if !config.constrain_json {
-                    sample(row_logits, &row.constraint, config, rng)
-                } else if row.constraint.completion_len() >= left {
+                let token = if row.constraint.completion_len() >= left {
                     u32::from(row.constraint.cheapest())
                 } else if let Some(byte) = row.constraint.forced() {
                     u32::from(byte)
@@ -219,14 +206,8 @@ fn generate_batch(
                         _ => u32::from(row.constraint.cheapest()),
                     }
                 };
-                if token == Special::EndLog as u32 {
-                    row.done = true;
-                    row.finished_by_model = true;
-                } else if let Ok(byte) = u8::try_from(token) {
+                if let Ok(byte) = u8::try_from(token) {
                     row.constraint.push(byte);
-                    if row.json_start.is_none() && row.constraint.in_json() && byte != b' ' {
-                        row.json_start = Some(row.text.len());
-                    }
                     row.text.push(byte);
                 }
                 token
@@ -239,16 +220,16 @@ fn generate_batch(
         for (sequence, &token) in sequences.iter_mut().zip(&next) {
             sequence.push(token);
         }
-        logits = window.logits(model, &sequences, config.kv_cache, device);
+        logits = window.logits(model, &sequences, true, device);
     }
 
     rows.into_iter()
         .map(|row| {
             let text = String::from_utf8_lossy(&row.text).into_owned();
-            let start = row.json_start.or_else(|| text.find("] ").map(|at| at + 2));
-            let json = start
-                .and_then(|start| text.get(start..))
-                .unwrap_or_default()
+            // Header values cannot hold `]` or a space, so the first `] ` ends the header.
+            let json = text
+                .split_once("] ")
+                .map_or("", |(_, json)| json)
                 .to_string();
             Generated {
                 text,
@@ -324,8 +305,8 @@ impl Window {
     }
 }
 
-/// Samples one token from `logits`, masking what the constraint refuses and all
-/// specials but end-of-log (allowed only when the JSON is complete or unconstrained).
+/// Samples one byte from `logits`, masking what the constraint refuses (and every
+/// special token: end-of-log is written once the constraint is complete).
 fn sample(
     logits: &[f32],
     constraint: &LogConstraint,
@@ -336,11 +317,7 @@ fn sample(
         .iter()
         .enumerate()
         .filter(|&(id, value)| {
-            value.is_finite()
-                && match u8::try_from(id) {
-                    Ok(byte) => !config.constrain_json || constraint.allows(byte),
-                    Err(_) => id == Special::EndLog as usize && !config.constrain_json,
-                }
+            value.is_finite() && u8::try_from(id).is_ok_and(|byte| constraint.allows(byte))
         })
         .map(|(id, &value)| (id as u32, value))
         .collect();
@@ -373,15 +350,19 @@ fn sample(
         weights.truncate(keep);
         candidates.truncate(keep);
     }
-    let total: f32 = weights.iter().sum();
-    let mut draw = rng.random::<f32>() * total;
-    for (&(id, _), weight) in candidates.iter().zip(&weights) {
-        if draw < *weight {
-            return id;
-        }
-        draw -= weight;
-    }
-    candidates[candidates.len() - 1].0
+    candidates[draw(&weights, rng)].0
+}
+
+/// An index drawn with probability proportional to `weights`.
+fn draw(weights: &[f32], rng: &mut impl Rng) -> usize {
+    let mut left = rng.random::<f32>() * weights.iter().sum::<f32>();
+    weights
+        .iter()
+        .position(|&weight| {
+            left -= weight;
+            left < 0.0
+        })
+        .unwrap_or(weights.len().saturating_sub(1))
 }
 
 /// Times the decoding loop alone (forward for the newest position, sample a byte on the
@@ -404,12 +385,7 @@ pub fn time_decoding(
         for (sequence, row) in sequences.iter_mut().zip(logits.chunks(vocab.max(1))) {
             let max = row[..256].iter().copied().fold(f32::NEG_INFINITY, f32::max);
             let weights: Vec<f32> = row[..256].iter().map(|&v| (v - max).exp()).collect();
-            let mut draw = rng.random::<f32>() * weights.iter().sum::<f32>();
-            let byte = weights.iter().position(|&w| {
-                draw -= w;
-                draw < 0.0
-            });
-            sequence.push(byte.unwrap_or(255) as u32);
+            sequence.push(draw(&weights, &mut rng) as u32);
         }
         logits = window.logits(model, &sequences, kv_cache, device);
     }

@@ -38,6 +38,8 @@ pub struct LogConstraint {
     /// Bytes to force next (a given field's ` k=value`, the JSON prefix).
     forced: VecDeque<u8>,
     json_prefix: Vec<u8>,
+    /// Bytes the shortest completion of the JSON prefix takes.
+    prefix_completion: usize,
     json: JsonConstraint,
 }
 
@@ -59,6 +61,7 @@ impl LogConstraint {
             state: HeaderState::Boundary,
             forced: VecDeque::new(),
             json_prefix: json_prefix.as_bytes().to_vec(),
+            prefix_completion: json.completion().len(),
             json: JsonConstraint::new(),
         })
     }
@@ -82,15 +85,11 @@ impl LogConstraint {
             return byte == forced;
         }
         match self.state {
-            HeaderState::Boundary => {
-                byte == b' ' && self.next_field < HEADER_KEYS.len()
-                    || byte == b']' && !self.must_continue()
-            }
+            HeaderState::Boundary => self.boundary_allows(byte),
             HeaderState::Key => self.allowed_keys().any(|(_, key)| key == byte),
             HeaderState::Equals => byte == b'=',
             HeaderState::Value { empty } => {
-                is_header_value_byte(byte)
-                    || (!empty && (byte == b' ' || byte == b']') && self.boundary_allows(byte))
+                is_header_value_byte(byte) || (!empty && self.boundary_allows(byte))
             }
             HeaderState::Closing => byte == b' ',
             HeaderState::Done => self.json.allows(byte),
@@ -146,20 +145,14 @@ impl LogConstraint {
         self.state == HeaderState::Done && self.forced.is_empty() && self.json.is_complete()
     }
 
-    /// Whether the log is past its header (the model is writing JSON).
-    pub fn in_json(&self) -> bool {
-        self.state == HeaderState::Done
-    }
-
     /// Bytes the shortest completion from here takes.
     pub fn completion_len(&self) -> usize {
-        let json_rest = |json: &JsonConstraint| json.completion().len();
         if self.state == HeaderState::Done {
-            let mut json = self.json.clone();
-            for &byte in &self.forced {
-                json.push(byte);
-            }
-            return self.forced.len() + json_rest(&json);
+            // Once in the JSON, what is still forced is the rest of the prefix.
+            return match self.forced.len() {
+                0 => self.json.completion().len(),
+                rest => rest + self.prefix_completion,
+            };
         }
         let given_rest: usize = self.given[self.next_field..]
             .iter()
@@ -171,11 +164,12 @@ impl LogConstraint {
             HeaderState::Value { empty: true } => 1,
             _ => 0,
         };
-        let mut json = JsonConstraint::new();
-        for &byte in &self.json_prefix {
-            json.push(byte);
-        }
-        self.forced.len() + given_rest + state_rest + 2 + self.json_prefix.len() + json_rest(&json)
+        self.forced.len()
+            + given_rest
+            + state_rest
+            + 2
+            + self.json_prefix.len()
+            + self.prefix_completion
     }
 
     /// The cheapest allowed byte: what a forced completion writes.

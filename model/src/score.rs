@@ -6,7 +6,6 @@
 //! to a quarter of the preceding logs), so no byte is scored blind.
 
 use burn::prelude::*;
-use burn::tensor::activation::log_softmax;
 use operators::text_format::{Header, field_spans};
 
 use crate::gpt::Gpt;
@@ -115,8 +114,8 @@ pub fn score(
         let shape = [chunk.len(), longest];
         let inputs = Tensor::<2, Int>::from_data(TensorData::new(inputs, shape), device);
         let targets = Tensor::<2, Int>::from_data(TensorData::new(targets, shape), device);
-        let log_probs = log_softmax(model.forward(inputs), 2)
-            .gather(2, targets.reshape([chunk.len(), longest, 1]))
+        let log_probs = model
+            .log_likelihood(inputs, targets)
             .into_data()
             .try_into_vec::<f32>()
             .unwrap_or_default();

@@ -11,7 +11,6 @@ use std::time::Instant;
 
 use burn::module::{Module, ModuleVisitor, Param, ParamId};
 use burn::optim::{AdamWConfig, GradientsAccumulator, GradientsParams, ModuleOptimizer};
-
 use burn::prelude::*;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -154,7 +153,7 @@ pub struct TrainOutcome {
 pub struct Trainer {
     /// Always `Some` between calls; taken while the optimizer consumes it.
     model: Option<Gpt>,
-    optimizer: Optimizer,
+    optimizer: ModuleOptimizer,
     params: ParamIds,
     device: Device,
     grad_clip: f32,
@@ -169,7 +168,12 @@ impl Trainer {
         Self::from_parts(gpt, adamw(train).init(), train, device)
     }
 
-    fn from_parts(model: Gpt, optimizer: Optimizer, train: &TrainConfig, device: Device) -> Self {
+    fn from_parts(
+        model: Gpt,
+        optimizer: ModuleOptimizer,
+        train: &TrainConfig,
+        device: Device,
+    ) -> Self {
         Trainer {
             params: ParamIds::of(&model),
             model: Some(model),
@@ -244,7 +248,7 @@ pub fn train(
         adamw(&run.train).init(),
     )? {
         Some((manifest, model, optimizer)) => {
-            checkpoint::check_resumable(&manifest, &run.model, &data)?;
+            checkpoint::check_resumable(run.checkpoint_dir, &manifest, &run.model, &data)?;
             (
                 Trainer::from_parts(model, optimizer, &run.train, autodiff),
                 manifest.state,
@@ -282,23 +286,24 @@ pub fn train(
         let loss = trainer.step(&batches, learning_rate);
         state.step += 1;
 
-        let elapsed = started.elapsed().as_secs_f64().max(1e-9);
+        let tokens_per_second =
+            (state.tokens_seen - start_tokens) as f64 / started.elapsed().as_secs_f64().max(1e-9);
         on_event(&TrainEvent::Step {
             step: state.step,
             steps: run.train.steps,
             loss,
             learning_rate,
-            tokens_per_second: (state.tokens_seen - start_tokens) as f64 / elapsed,
+            tokens_per_second,
         });
         state.last_train_loss = Some(loss);
 
-        let out_of_time = run.train.time_budget_s > 0
+        let stop_now = run.train.time_budget_s > 0
             && started.elapsed().as_secs() >= run.train.time_budget_s
             || run.pause_at.is_some_and(|pause| state.step >= pause);
-        let last = state.step == run.train.steps || out_of_time;
+        let last = state.step == run.train.steps || stop_now;
         if state.step.is_multiple_of(run.train.eval_every.max(1)) || last {
             let validation_loss = evaluate(
-                &trainer.model().valid(),
+                &trainer.inference_model(),
                 run.validation,
                 &validation_starts,
                 run.model.context,
@@ -318,7 +323,7 @@ pub fn train(
                 step: state.step,
                 train_loss: loss,
                 validation_loss,
-                tokens_per_second: (state.tokens_seen - start_tokens) as f64 / elapsed,
+                tokens_per_second,
             });
             if run.train.patience > 0 && state.evals_without_improvement >= run.train.patience {
                 state.stopped_early = true;
@@ -346,7 +351,7 @@ pub fn train(
             if state.stopped_early {
                 on_event(&TrainEvent::EarlyStop { step: state.step });
             }
-            if out_of_time {
+            if stop_now {
                 break;
             }
         }
@@ -396,13 +401,10 @@ pub fn input_tensor(batch: &Batch, device: &Device) -> Tensor<2, Int> {
     )
 }
 
-pub(crate) fn tensors(
-    batch: &Batch,
-    device: &Device,
-) -> (Tensor<2, Int>, Tensor<2, Int>, Tensor<2>) {
+fn tensors(batch: &Batch, device: &Device) -> (Tensor<2, Int>, Tensor<2, Int>, Tensor<2>) {
     let shape = [batch.size, batch.context];
     (
-        Tensor::from_data(TensorData::new(batch.inputs.clone(), shape), device),
+        input_tensor(batch, device),
         Tensor::from_data(TensorData::new(batch.targets.clone(), shape), device),
         Tensor::from_data(TensorData::new(batch.weights.clone(), shape), device),
     )
@@ -468,6 +470,3 @@ impl ParamIds {
         grads
     }
 }
-
-/// The optimizer type the loop uses, for the checkpoint module.
-pub(crate) type Optimizer = ModuleOptimizer;

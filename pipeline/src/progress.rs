@@ -4,11 +4,9 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 /// A bar of `total` steps labelled `what`.
 pub fn bar(total: u64, what: &str) -> ProgressBar {
-    let bar = ProgressBar::new(total);
-    bar.set_style(
-        ProgressStyle::with_template("{msg:>12} [{bar:30}] {pos}/{len} {per_sec} eta {eta}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> "),
+    let bar = styled(
+        total,
+        "{msg:>12} [{bar:30}] {pos}/{len} {per_sec} eta {eta}",
     );
     bar.set_message(what.to_string());
     bar
@@ -17,12 +15,17 @@ pub fn bar(total: u64, what: &str) -> ProgressBar {
 /// A bar for a loop of `total` steps that reports its own figures in the message
 /// (loss, throughput), with an ETA.
 pub fn steps_bar(total: u64, what: &str) -> ProgressBar {
+    let bar = styled(total, "{prefix:>10} [{bar:30}] {pos}/{len} {msg} eta {eta}");
+    bar.set_prefix(what.to_string());
+    bar
+}
+
+fn styled(total: u64, template: &str) -> ProgressBar {
     let bar = ProgressBar::new(total);
     bar.set_style(
-        ProgressStyle::with_template("{prefix:>10} [{bar:30}] {pos}/{len} {msg} eta {eta}")
+        ProgressStyle::with_template(template)
             .unwrap_or_else(|_| ProgressStyle::default_bar())
             .progress_chars("=> "),
     );
-    bar.set_prefix(what.to_string());
     bar
 }

@@ -67,21 +67,15 @@ impl TextFormat {
 
     /// The text of one log: header, then the projected compact JSON.
     pub fn render(&self, header: &Header, log: &Value) -> String {
-        let mut text = header.render();
-        text.push_str(&self.render_json(header, log));
-        text
-    }
-
-    /// The projected compact JSON of one log, without its header.
-    pub fn render_json(&self, header: &Header, log: &Value) -> String {
-        match header.source {
+        let json = match header.source {
             Some(source) if self.projection.dropped(source) > 0 => {
                 let mut projected = log.clone();
                 self.projection.apply(source, &mut projected);
                 projected.to_string()
             }
             _ => log.to_string(),
-        }
+        };
+        header.render() + &json
     }
 
     /// Reads a generated text back: its header and the full log, with the projected-away

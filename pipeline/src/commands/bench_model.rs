@@ -7,31 +7,24 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use anyhow::Context;
-use model::corpus::{Batch, Corpus, TrainingLog};
+use model::corpus::{Batch, Corpus, TrainingLog, fit_text_format};
 use model::train::{TrainConfig, Trainer};
-use operators::text_format::{Projection, TextFormat};
 use serde_json::json;
 
 use crate::cli::BenchModelArgs;
-use crate::files::{JsonlSink, expand_inputs, read_envelopes};
+use crate::commands::train::preset;
+use crate::files::read_envelopes;
 
 /// Steps run before timing starts.
 const WARM_UP: usize = 3;
 
 /// `cyberlm bench-model`.
 pub fn run(args: &BenchModelArgs) -> anyhow::Result<ExitCode> {
-    let config = model::GptConfig::preset(&args.preset).with_context(|| {
-        format!(
-            "unknown preset `{}`; choose one of {:?}",
-            args.preset,
-            model::PRESETS
-        )
-    })?;
+    let config = preset(&args.preset)?;
     let device = model::device::parse(&args.device)?;
-    let files = expand_inputs(&args.inputs)?;
-    let mut dead =
-        JsonlSink::create(&std::env::temp_dir().join("cyberlm-bench-dead-letter.jsonl"))?;
-    let logs: Vec<TrainingLog> = read_envelopes(&files, None, &mut dead)?
+    let dead_letter_path = std::env::temp_dir().join("cyberlm-bench-dead-letter.jsonl");
+    let logs: Vec<TrainingLog> = read_envelopes(&args.inputs, None, &dead_letter_path)?
+        .0
         .into_iter()
         .map(|envelope| TrainingLog {
             envelope,
@@ -43,11 +36,7 @@ pub fn run(args: &BenchModelArgs) -> anyhow::Result<ExitCode> {
         "no logs to benchmark on in {:?}",
         args.inputs
     );
-    let projection = Projection::fit(
-        logs.iter().map(|l| (l.envelope.source, &l.envelope.json)),
-        50,
-    );
-    let corpus = Corpus::build(&TextFormat::with_projection(projection), &logs);
+    let corpus = Corpus::build(&fit_text_format(&logs), &logs);
 
     // Batch i holds the windows starting at logs i*B .. i*B+B (spread over the corpus).
     let stride = (corpus.logs() / (args.batch_size * (args.steps + WARM_UP)).max(1)).max(1);

@@ -17,7 +17,7 @@ use schemas::{DetectionFinding, Envelope};
 
 use crate::cli::DetectArgs;
 use crate::config::Config;
-use crate::files::{JsonlSink, expand_inputs, read_envelopes};
+use crate::files::{JsonlSink, read_envelopes};
 use crate::progress;
 
 /// What a detection run saw and raised.
@@ -78,9 +78,7 @@ pub fn detect_files(
     alerts_path: &Path,
     dead_letter_path: &Path,
 ) -> anyhow::Result<DetectionReport> {
-    let files = expand_inputs(inputs)?;
-    let mut dead_letters = JsonlSink::create(dead_letter_path)?;
-    let mut logs = read_envelopes(&files, pii, &mut dead_letters)?;
+    let (mut logs, dead_letters) = read_envelopes(inputs, pii, dead_letter_path)?;
     // Stable sort: logs with equal event times keep their input order.
     logs.sort_by_key(Envelope::event_time_ms);
     let mut alerts = JsonlSink::create(alerts_path)?;
@@ -100,7 +98,7 @@ pub fn detect_files(
     }
     bar.finish_and_clear();
     alerts.finish()?;
-    report.dead_letters = dead_letters.finish()?;
+    report.dead_letters = dead_letters;
     Ok(report)
 }
 

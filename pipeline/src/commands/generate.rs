@@ -47,7 +47,6 @@ pub fn run(args: &GenerateArgs) -> anyhow::Result<ExitCode> {
             top_p: args.top_p,
             max_bytes: args.max_bytes,
             seed: args.seed.wrapping_add(done as u64),
-            ..SamplingConfig::default()
         };
         let generated = generate(
             &loaded.model,

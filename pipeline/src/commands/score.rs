@@ -21,7 +21,7 @@ use schemas::Envelope;
 use serde_json::{Value, json};
 
 use crate::cli::{ScoreArgs, ScoreContext};
-use crate::files::{JsonlSink, expand_inputs, read_envelopes};
+use crate::files::{JsonlSink, read_envelopes};
 use crate::progress;
 
 /// Logs scored per model call.
@@ -32,11 +32,8 @@ pub fn run(args: &ScoreArgs) -> anyhow::Result<ExitCode> {
     let device = model::device::parse(&args.device)?;
     let loaded = model::checkpoint::load(&args.model, &device)?;
     let format = &loaded.manifest.text_format;
-    let files = expand_inputs(&args.inputs)?;
     let dead_letter_path = args.out.with_extension("dead-letter.jsonl");
-    let mut dead_letters = JsonlSink::create(&dead_letter_path)?;
-    let mut logs = read_envelopes(&files, None, &mut dead_letters)?;
-    let rejected = dead_letters.finish()?;
+    let (mut logs, rejected) = read_envelopes(&args.inputs, None, &dead_letter_path)?;
     logs.sort_by_key(Envelope::event_time_ms);
 
     let mut sink = ScoreSink::create(&args.out)?;

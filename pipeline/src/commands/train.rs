@@ -5,38 +5,35 @@ use std::collections::HashMap;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use model::corpus::{Corpus, TrainingLog, split_by_time};
+use model::corpus::{Corpus, TrainingLog, fit_text_format, split_by_time};
 use model::train::{TrainConfig, TrainEvent, TrainRun, train};
-use operators::text_format::{Projection, TextFormat};
 use schemas::Source;
 
 use crate::cli::TrainArgs;
 use crate::commands::demo::read_labels;
-use crate::files::{JsonlSink, expand_inputs, read_envelopes};
+use crate::files::read_envelopes;
 use crate::progress;
 
-/// A source needs this many training logs before its constant fields are projected away.
-const MIN_LOGS_FOR_PROJECTION: usize = 50;
+/// The model shape a preset name stands for.
+pub fn preset(name: &str) -> anyhow::Result<model::GptConfig> {
+    model::GptConfig::preset(name).with_context(|| {
+        format!(
+            "unknown preset `{name}`; choose one of {:?}",
+            model::PRESETS
+        )
+    })
+}
 
 /// `cyberlm train`.
 pub fn run(args: &TrainArgs) -> anyhow::Result<ExitCode> {
-    let mut model_config = model::GptConfig::preset(&args.preset).with_context(|| {
-        format!(
-            "unknown preset `{}`; choose one of {:?}",
-            args.preset,
-            model::PRESETS
-        )
-    })?;
+    let mut model_config = preset(&args.preset)?;
     if let Some(context) = args.context {
         model_config.context = context;
     }
     let device = model::device::parse(&args.device)?;
 
-    let files = expand_inputs(&args.inputs)?;
     let dead_letter_path = args.out.join("dead-letter.jsonl");
-    let mut dead_letters = JsonlSink::create(&dead_letter_path)?;
-    let envelopes = read_envelopes(&files, None, &mut dead_letters)?;
-    let rejected = dead_letters.finish()?;
+    let (envelopes, rejected) = read_envelopes(&args.inputs, None, &dead_letter_path)?;
     if rejected > 0 {
         tracing::warn!(message = "Some logs do not decode and were left out of training.", rejected,
             file = %dead_letter_path.display());
@@ -64,13 +61,7 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<ExitCode> {
         .collect();
     let (train_logs, validation_logs) = split_by_time(logs, args.validation);
 
-    let projection = Projection::fit(
-        train_logs
-            .iter()
-            .map(|log| (log.envelope.source, &log.envelope.json)),
-        MIN_LOGS_FOR_PROJECTION,
-    );
-    let format = TextFormat::with_projection(projection);
+    let format = fit_text_format(&train_logs);
     let corpus = Corpus::build(&format, &train_logs);
     let validation = Corpus::build(&format, &validation_logs);
     for source in Source::ALL {

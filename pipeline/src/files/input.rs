@@ -1,7 +1,7 @@
 //! Reading JSONL log files.
 
 use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use schemas::{Envelope, Source};
@@ -117,16 +117,20 @@ pub fn read_log_file(
     })
 }
 
-/// Decodes every log of `files`, pseudonymised by `pii` when given, writing each log
-/// that does not decode to `dead_letters`; returns the logs in input order.
+/// Decodes every log of `inputs` (files or folders, as [`expand_inputs`] reads them),
+/// pseudonymised by `pii` when given, writing each log that does not decode to the
+/// dead-letter file at `dead_letter_path`. Returns the logs in input order and how many
+/// went to the dead-letter file.
 pub fn read_envelopes(
-    files: &[LogFile],
+    inputs: &[PathBuf],
     pii: Option<&operators::pii::PiiHasher>,
-    dead_letters: &mut JsonlSink,
-) -> anyhow::Result<Vec<Envelope>> {
+    dead_letter_path: &Path,
+) -> anyhow::Result<(Vec<Envelope>, u64)> {
+    let files = expand_inputs(inputs)?;
+    let mut dead_letters = JsonlSink::create(dead_letter_path)?;
     let mut logs = Vec::new();
     let mut write_error = None;
-    for file in files {
+    for file in &files {
         read_log_file(file, |decoded| match decoded {
             Ok(mut envelope) => {
                 if let Some(pii) = pii {
@@ -143,10 +147,10 @@ pub fn read_envelopes(
             }
         })?;
     }
-    match write_error {
-        Some(error) => Err(error),
-        None => Ok(logs),
+    if let Some(error) = write_error {
+        return Err(error);
     }
+    Ok((logs, dead_letters.finish()?))
 }
 
 fn trim(line: &[u8]) -> &[u8] {
