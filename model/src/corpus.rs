@@ -194,7 +194,7 @@ pub fn fit_text_format(logs: &[TrainingLog]) -> TextFormat {
     ))
 }
 
-/// Splits logs by time: the last `fraction` of the time range is held out for
+/// Splits logs by time: the latest `fraction` of the logs (by event time) is held out for
 /// validation, so the model is judged on days it has not seen.
 pub fn split_by_time(
     mut logs: Vec<TrainingLog>,

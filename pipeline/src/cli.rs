@@ -109,7 +109,7 @@ pub struct TrainArgs {
     /// Validate and checkpoint every this many steps.
     #[arg(long, default_value_t = 100)]
     pub eval_every: usize,
-    /// Share of the time range (the latest logs) held out for validation.
+    /// Share of the logs, the latest by event time, held out for validation.
     #[arg(long, default_value_t = 0.1)]
     pub validation: f64,
     /// Stop and checkpoint after this many seconds (0: no limit).
