@@ -2,6 +2,7 @@
 # Benchmark: replay -> detect (Sigma) -> alerts through a real Kafka broker on this machine.
 #
 #   bench/kafka-detect.sh [USERS] [DAYS]      (default 3000 users x 14 days, about 1M logs)
+#   CYBERLM_BINS="old/cyberlm new/cyberlm" bench/kafka-detect.sh ...   (compare builds)
 #
 # Phase 1 (backlog): the whole corpus is replayed unpaced into the source topics first,
 # then one `cyberlm detect --kafka` works through it; reports logs/s and peak resident
@@ -13,11 +14,11 @@ cd "$(dirname "$0")/.."
 USERS="${1:-3000}"; DAYS="${2:-14}"
 PORT="${BENCH_KAFKA_PORT:-29092}"; METRICS=127.0.0.1:29464
 WORK="$(mktemp -d /tmp/cyberlm-bench.XXXXXX)"
-BIN=target/release/cyberlm
-cleanup() { pkill -f "cyberlm detect --kafka --config $WORK" 2>/dev/null || true; scripts/kafka stop "$WORK/kafka" >/dev/null 2>&1 || true; rm -rf "$WORK"; }
+BIN="${CYBERLM_BINS:-target/release/cyberlm}"; BIN="${BIN%% *}"
+cleanup() { pkill -f "detect --kafka --config $WORK" 2>/dev/null || true; scripts/kafka stop "$WORK/kafka" >/dev/null 2>&1 || true; rm -rf "$WORK"; }
 trap cleanup EXIT
 
-cargo build --release -p pipeline --quiet
+if [ -z "${CYBERLM_BINS:-}" ]; then cargo build --release -p pipeline --quiet; fi
 echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
 scripts/kafka start "$WORK/kafka" "$PORT" >/dev/null
 
@@ -47,40 +48,44 @@ $BIN simulate --users "$USERS" --days "$DAYS" --out "$WORK/logs" 2>/dev/null >/d
 TOTAL=$(cat "$WORK"/logs/{azure,confluence,cloudtrail}.jsonl | wc -l)
 echo "corpus: $TOTAL logs, $(du -sh "$WORK/logs" | cut -f1)"
 
-# Phase 1: backlog.
-config backlog
-$BIN replay "$WORK/logs" --config "$WORK/backlog.toml" 2>/dev/null | tail -n 1
-CYBERLM_METRICS_LISTEN=$METRICS $BIN detect --kafka --config "$WORK/backlog.toml" >/dev/null 2>"$WORK/detect1.log" &
-PID=$!
-until curl -sf "http://$METRICS/metrics" >/dev/null; do sleep 0.2; done
-until [ "$(metric_sum cyberlm_consumed_total)" -gt 0 ]; do sleep 0.1; done
-START=$(date +%s.%N)
-# Done when every log has its verdict delivered (the processing-latency summary counts them).
-while [ "$(metric_sum cyberlm_processing_latency_seconds_count)" -lt "$TOTAL" ]; do sleep 0.5; done
-END=$(date +%s.%N)
-RSS=$(peak_rss_mib $PID)
-ALERTS=$(metric_sum cyberlm_alerts_total)
-LATE=$(metric_sum cyberlm_late_events_total); FORCED=$(metric_sum cyberlm_merge_forced_total)
-kill -TERM $PID; wait $PID || true
-RATE=$(echo "$TOTAL / ($END - $START)" | bc -l)
-printf "backlog: %d logs in %.1f s = %.0f logs/s through detect; %d alerts; %d late, %d released early; peak RSS %s MiB\n" "$TOTAL" "$(echo "$END - $START" | bc -l)" "$RATE" "$ALERTS" "$LATE" "$FORCED" "$RSS"
+RUN=0
+for BIN in ${CYBERLM_BINS:-$BIN}; do
+RUN=$((RUN + 1))
+  # Phase 1: backlog.
+  config backlog$RUN
+  $BIN replay "$WORK/logs" --config "$WORK/backlog$RUN.toml" 2>/dev/null | tail -n 1
+  CYBERLM_METRICS_LISTEN=$METRICS $BIN detect --kafka --config "$WORK/backlog$RUN.toml" >/dev/null 2>"$WORK/detect1.log" &
+  PID=$!
+  until curl -sf "http://$METRICS/metrics" >/dev/null; do sleep 0.2; done
+  until [ "$(metric_sum cyberlm_consumed_total)" -gt 0 ]; do sleep 0.1; done
+  START=$(date +%s.%N)
+  # Done when every log has its verdict delivered (the processing-latency summary counts them).
+  while [ "$(metric_sum cyberlm_processing_latency_seconds_count)" -lt "$TOTAL" ]; do sleep 0.5; done
+  END=$(date +%s.%N)
+  RSS=$(peak_rss_mib $PID)
+  ALERTS=$(metric_sum cyberlm_alerts_total)
+  LATE=$(metric_sum cyberlm_late_events_total); FORCED=$(metric_sum cyberlm_merge_forced_total)
+  kill -TERM $PID; wait $PID || true
+  RATE=$(echo "$TOTAL / ($END - $START)" | bc -l)
+  printf "%s backlog: %d logs in %.1f s = %.0f logs/s through detect; %d alerts; %d late, %d released early; peak RSS %s MiB\n" "$BIN" "$TOTAL" "$(echo "$END - $START" | bc -l)" "$RATE" "$ALERTS" "$LATE" "$FORCED" "$RSS"
 
-# Phase 2: latency at half that rate.
-HALF=$(printf "%.0f" "$(echo "$RATE / 2" | bc -l)")
-config latency
-CYBERLM_METRICS_LISTEN=$METRICS $BIN detect --kafka --config "$WORK/latency.toml" >/dev/null 2>"$WORK/detect2.log" &
-PID=$!
-until curl -sf "http://$METRICS/metrics" >/dev/null; do sleep 0.2; done
-sleep 3
-N=$((HALF * 30)); [ "$N" -lt "$TOTAL" ] || N=$TOTAL
-mkdir -p "$WORK/slice"
-for f in azure confluence cloudtrail; do head -n $((N * $(wc -l < "$WORK/logs/$f.jsonl") / TOTAL)) "$WORK/logs/$f.jsonl" > "$WORK/slice/$f.jsonl"; done
-$BIN replay "$WORK/slice" --rate "$HALF" --config "$WORK/latency.toml" 2>/dev/null | tail -n 1
-SENT=$(cat "$WORK"/slice/*.jsonl | wc -l)
-while [ "$(metric_sum cyberlm_processing_latency_seconds_count)" -lt "$SENT" ]; do sleep 0.5; done
-P50=$(quantile cyberlm_replay_to_verdict_seconds 0.5); P99=$(quantile cyberlm_replay_to_verdict_seconds 0.99)
-RSS2=$(peak_rss_mib $PID)
-LATE2=$(metric_sum cyberlm_late_events_total); FORCED2=$(metric_sum cyberlm_merge_forced_total)
-PROC99=$(quantile cyberlm_processing_latency_seconds 0.99)
-kill -TERM $PID; wait $PID || true
-printf "latency at %s logs/s: replay->verdict p50 %.3f s, p99 %.3f s (consume->verdict p99 %.3f s); %d late, %d released early; peak RSS %s MiB\n" "$HALF" "$P50" "$P99" "$PROC99" "$LATE2" "$FORCED2" "$RSS2"
+  # Phase 2: latency at half that rate.
+  HALF=$(printf "%.0f" "$(echo "$RATE / 2" | bc -l)")
+  config latency$RUN
+  CYBERLM_METRICS_LISTEN=$METRICS $BIN detect --kafka --config "$WORK/latency$RUN.toml" >/dev/null 2>"$WORK/detect2.log" &
+  PID=$!
+  until curl -sf "http://$METRICS/metrics" >/dev/null; do sleep 0.2; done
+  sleep 3
+  N=$((HALF * 30)); [ "$N" -lt "$TOTAL" ] || N=$TOTAL
+  mkdir -p "$WORK/slice$RUN"
+  for f in azure confluence cloudtrail; do head -n $((N * $(wc -l < "$WORK/logs/$f.jsonl") / TOTAL)) "$WORK/logs/$f.jsonl" > "$WORK/slice$RUN/$f.jsonl"; done
+  $BIN replay "$WORK/slice$RUN" --rate "$HALF" --config "$WORK/latency$RUN.toml" 2>/dev/null | tail -n 1
+  SENT=$(cat "$WORK"/slice$RUN/*.jsonl | wc -l)
+  while [ "$(metric_sum cyberlm_processing_latency_seconds_count)" -lt "$SENT" ]; do sleep 0.5; done
+  P50=$(quantile cyberlm_replay_to_verdict_seconds 0.5); P99=$(quantile cyberlm_replay_to_verdict_seconds 0.99)
+  RSS2=$(peak_rss_mib $PID)
+  LATE2=$(metric_sum cyberlm_late_events_total); FORCED2=$(metric_sum cyberlm_merge_forced_total)
+  PROC99=$(quantile cyberlm_processing_latency_seconds 0.99)
+  kill -TERM $PID; wait $PID || true
+  printf "%s latency at %s logs/s: replay->verdict p50 %.3f s, p99 %.3f s (consume->verdict p99 %.3f s); %d late, %d released early; peak RSS %s MiB\n" "$BIN" "$HALF" "$P50" "$P99" "$PROC99" "$LATE2" "$FORCED2" "$RSS2"
+done

@@ -4,13 +4,20 @@
 //! bounded out-of-orderness; the merge's watermark is the minimum over the inputs that
 //! are not idle (Arroyo's `Watermark::{EventTime, Idle}` rule). Events wait in a heap
 //! until the watermark passes them, then leave in event-time order. An input that has
-//! been silent for the idle timeout stops holding the watermark back; when every input is
-//! idle, everything buffered is released.
+//! been silent for the idle timeout stops holding the watermark back, and so does, much
+//! sooner, one the reader has seen reach the end of what its source holds (caught up:
+//! its next log is still being written, so it will be newer than what waits here); when
+//! every input is idle, everything buffered is released.
 //!
 //! A security log is never dropped: an event older than one already emitted cannot be
 //! put in order any more, so it is emitted at once, marked late, and counted. When more
 //! than `max_buffered` events wait (an input stalls while others race ahead), the oldest
 //! is released early rather than growing memory without bound, and counted as forced.
+//!
+//! Watermark alignment keeps that from happening: [`EventTimeMerge::is_ahead`] tells the
+//! reader which inputs have run more than `max_drift_ms` of event time ahead of the
+//! slowest active one, so it stops reading them (Flink's watermark alignment) and their
+//! logs wait in the source, not in this buffer.
 
 use std::cmp::{Ordering, Reverse};
 use std::collections::{BinaryHeap, HashMap};
@@ -25,8 +32,14 @@ pub struct MergeConfig {
     /// Processing time after which a silent input stops holding the watermark, in
     /// milliseconds.
     pub idle_timeout_ms: i64,
+    /// Processing time after which an input that reached the end of its source (see
+    /// [`EventTimeMerge::caught_up`]) stops holding the watermark, in milliseconds.
+    pub caught_up_idle_ms: i64,
     /// Most events held back before the oldest is released early.
     pub max_buffered: usize,
+    /// How far (event time, ms) an input may run ahead of the slowest active input before
+    /// the reader should stop reading it.
+    pub max_drift_ms: i64,
 }
 
 impl Default for MergeConfig {
@@ -34,7 +47,9 @@ impl Default for MergeConfig {
         MergeConfig {
             max_out_of_orderness_ms: 5_000,
             idle_timeout_ms: 2_000,
+            caught_up_idle_ms: 200,
             max_buffered: 50_000,
+            max_drift_ms: 30_000,
         }
     }
 }
@@ -65,6 +80,24 @@ pub struct Merged<K, T> {
 struct InputState {
     newest_ms: Option<i64>,
     last_seen_at_ms: i64,
+    caught_up_at_ms: Option<i64>,
+}
+
+impl InputState {
+    fn new(now_ms: i64) -> Self {
+        InputState {
+            newest_ms: None,
+            last_seen_at_ms: now_ms,
+            caught_up_at_ms: None,
+        }
+    }
+
+    fn is_active(&self, config: &MergeConfig, now_ms: i64) -> bool {
+        now_ms - self.last_seen_at_ms < config.idle_timeout_ms
+            && self
+                .caught_up_at_ms
+                .is_none_or(|at| now_ms - at < config.caught_up_idle_ms)
+    }
 }
 
 struct Entry<K, T> {
@@ -126,10 +159,7 @@ impl<K: Clone + Eq + Hash, T> EventTimeMerge<K, T> {
     /// Declares an input before its first event (an assigned partition), so it holds the
     /// watermark until it shows an event or goes idle.
     pub fn register(&mut self, input: K, now_ms: i64) {
-        self.inputs.entry(input).or_insert(InputState {
-            newest_ms: None,
-            last_seen_at_ms: now_ms,
-        });
+        self.inputs.entry(input).or_insert(InputState::new(now_ms));
     }
 
     /// Forgets an input (a revoked partition): it no longer holds the watermark. Its
@@ -143,6 +173,30 @@ impl<K: Clone + Eq + Hash, T> EventTimeMerge<K, T> {
     pub fn touch(&mut self, input: &K, now_ms: i64) {
         if let Some(state) = self.inputs.get_mut(input) {
             state.last_seen_at_ms = now_ms;
+        }
+    }
+
+    /// Notes that the reader has reached the end of what `input`'s source holds (Kafka's
+    /// end of partition): unless a new event arrives first, it stops holding the
+    /// watermark after `caught_up_idle_ms` instead of the full idle timeout.
+    pub fn caught_up(&mut self, input: &K, now_ms: i64) {
+        if let Some(state) = self.inputs.get_mut(input) {
+            state.last_seen_at_ms = now_ms;
+            state.caught_up_at_ms = Some(now_ms);
+        }
+    }
+
+    /// Resets the idle clock of every input that [`Self::is_ahead`]: the reader is not
+    /// reading them, so their silence says nothing about them.
+    pub fn touch_ahead(&mut self, now_ms: i64) {
+        let Some(slowest) = self.slowest_active(now_ms) else {
+            return;
+        };
+        let limit = slowest.saturating_add(self.config.max_drift_ms);
+        for state in self.inputs.values_mut() {
+            if state.newest_ms.is_some_and(|newest| newest > limit) {
+                state.last_seen_at_ms = now_ms;
+            }
         }
     }
 
@@ -164,11 +218,12 @@ impl<K: Clone + Eq + Hash, T> EventTimeMerge<K, T> {
         item: T,
         now_ms: i64,
     ) -> Option<Merged<K, T>> {
-        let state = self.inputs.entry(input.clone()).or_insert(InputState {
-            newest_ms: None,
-            last_seen_at_ms: now_ms,
-        });
+        let state = self
+            .inputs
+            .entry(input.clone())
+            .or_insert(InputState::new(now_ms));
         state.last_seen_at_ms = now_ms;
+        state.caught_up_at_ms = None;
         state.newest_ms = Some(
             state
                 .newest_ms
@@ -198,16 +253,31 @@ impl<K: Clone + Eq + Hash, T> EventTimeMerge<K, T> {
 
     /// The watermark at processing time `now_ms`.
     pub fn watermark(&self, now_ms: i64) -> Watermark {
+        self.slowest_active(now_ms)
+            .map_or(Watermark::Idle, |slowest| {
+                Watermark::EventTime(slowest.saturating_sub(self.config.max_out_of_orderness_ms))
+            })
+    }
+
+    /// The newest event time of the input furthest behind, over inputs that are not idle
+    /// (`i64::MIN` while one of them has shown no event yet); `None` when all are idle.
+    fn slowest_active(&self, now_ms: i64) -> Option<i64> {
         self.inputs
             .values()
-            .filter(|state| now_ms - state.last_seen_at_ms < self.config.idle_timeout_ms)
-            .map(|state| {
-                state.newest_ms.map_or(i64::MIN, |newest| {
-                    newest - self.config.max_out_of_orderness_ms
-                })
-            })
+            .filter(|state| state.is_active(&self.config, now_ms))
+            .map(|state| state.newest_ms.unwrap_or(i64::MIN))
             .min()
-            .map_or(Watermark::Idle, Watermark::EventTime)
+    }
+
+    /// Whether `input` has run more than `max_drift_ms` ahead of the slowest active input:
+    /// reading more of it now would only fill the buffer. The slowest input is never
+    /// ahead, so a reader that skips the inputs ahead always has one to read.
+    pub fn is_ahead(&self, input: &K, now_ms: i64) -> bool {
+        let Some(newest) = self.inputs.get(input).and_then(|state| state.newest_ms) else {
+            return false;
+        };
+        self.slowest_active(now_ms)
+            .is_some_and(|slowest| newest > slowest.saturating_add(self.config.max_drift_ms))
     }
 
     /// The next event the watermark releases, in event-time order, or `None`.
@@ -275,8 +345,31 @@ mod tests {
         MergeConfig {
             max_out_of_orderness_ms: bound,
             idle_timeout_ms: 1_000,
+            caught_up_idle_ms: 100,
             max_buffered: 10_000,
+            max_drift_ms: 100,
         }
+    }
+
+    #[test]
+    fn inputs_more_than_the_drift_ahead_of_the_slowest_are_ahead() {
+        let mut merge = EventTimeMerge::new(config(10));
+        merge.register("new", 0);
+        merge.push("slow", 1_000, (), 0);
+        merge.push("near", 1_100, (), 0);
+        merge.push("far", 1_101, (), 0);
+        // "new" has shown nothing yet, so it is the slowest: everything else waits for it.
+        assert!(merge.is_ahead(&"slow", 0));
+        assert!(!merge.is_ahead(&"new", 0));
+        merge.remove(&"new");
+        assert!(!merge.is_ahead(&"slow", 0));
+        assert!(!merge.is_ahead(&"near", 0));
+        assert!(merge.is_ahead(&"far", 0));
+        // Once "slow" is idle it stops holding the others back.
+        merge.push("near", 1_200, (), 1_500);
+        merge.push("far", 1_201, (), 1_500);
+        assert!(!merge.is_ahead(&"far", 1_500));
+        assert!(!merge.is_ahead(&"unknown", 1_500));
     }
 
     #[test]
@@ -315,6 +408,20 @@ mod tests {
     }
 
     #[test]
+    fn a_caught_up_input_stops_holding_the_watermark_soon_unless_it_speaks() {
+        let mut merge = EventTimeMerge::new(config(10));
+        merge.push("busy", 1_000, "a", 0);
+        merge.push("sparse", 500, "b", 0);
+        merge.caught_up(&"sparse", 0);
+        assert_eq!(merge.watermark(50), Watermark::EventTime(490));
+        // Past caught_up_idle_ms (100), long before the idle timeout (1,000).
+        assert_eq!(merge.watermark(150), Watermark::EventTime(990));
+        // A new event makes it an ordinary active input again.
+        merge.push("sparse", 600, "c", 150);
+        assert_eq!(merge.watermark(300), Watermark::EventTime(590));
+    }
+
+    #[test]
     fn events_behind_the_output_are_emitted_late_and_counted() {
         let mut merge = EventTimeMerge::new(config(0));
         merge.push(0, 100, "on time", 0);
@@ -350,7 +457,7 @@ mod tests {
             bound in 0i64..500,
             max_buffered in 1usize..200,
         ) {
-            let mut merge = EventTimeMerge::new(MergeConfig { max_out_of_orderness_ms: bound, idle_timeout_ms: 50, max_buffered });
+            let mut merge = EventTimeMerge::new(MergeConfig { max_out_of_orderness_ms: bound, idle_timeout_ms: 50, caught_up_idle_ms: 10, max_buffered, max_drift_ms: 0 });
             // Each stream: increasing base times with jitter subtracted.
             let mut pending: Vec<Vec<(i64, u32)>> = Vec::new();
             let mut id = 0u32;
@@ -389,6 +496,42 @@ mod tests {
                 if !merged.late { newest = newest.max(merged.event_time_ms); }
             }
             prop_assert_eq!(merge.stats().late as usize, out.iter().filter(|m| m.late).count());
+        }
+
+        /// A reader that skips the inputs `is_ahead` names never sees a late event or a
+        /// forced release when every input is disordered by no more than the bound, however
+        /// far apart the inputs' event times are.
+        #[test]
+        fn aligned_reading_merges_without_late_events(
+            streams in prop::collection::vec(prop::collection::vec((0i64..10_000, 0i64..100), 1..60), 1..5),
+            offsets in prop::collection::vec(0i64..1_000_000, 5),
+            picks in prop::collection::vec(0usize..5, 300),
+            drift in 0i64..5_000,
+        ) {
+            let bound = 100;
+            let mut merge = EventTimeMerge::new(MergeConfig { max_out_of_orderness_ms: bound, idle_timeout_ms: i64::MAX / 2, caught_up_idle_ms: i64::MAX / 2, max_buffered: usize::MAX, max_drift_ms: drift });
+            let mut pending: Vec<Vec<i64>> = streams.iter().zip(&offsets).map(|(stream, offset)| {
+                let mut base = *offset;
+                let mut events: Vec<i64> = stream.iter().map(|(step, jitter)| { base += step; base - jitter }).collect();
+                events.reverse();
+                events
+            }).collect();
+            for input in 0..pending.len() { merge.register(input, 0); }
+            let total: usize = pending.iter().map(Vec::len).sum();
+            let mut out = Vec::new();
+            let mut picks = picks.into_iter().cycle();
+            for now in 0.. {
+                let readable: Vec<usize> = (0..pending.len()).filter(|i| !pending[*i].is_empty() && !merge.is_ahead(i, now)).collect();
+                let Some(&input) = readable.get(picks.next().unwrap_or(0) % readable.len().max(1)) else { break };
+                let time = pending[input].pop().unwrap();
+                if let Some(late) = merge.push(input, time, time, now) { out.push(late); }
+                if pending[input].is_empty() { merge.remove(&input); }
+                while let Some(ready) = merge.pop_ready(now) { out.push(ready); }
+            }
+            out.extend(merge.drain());
+            prop_assert_eq!(out.len(), total);
+            prop_assert_eq!(merge.stats(), MergeStats::default());
+            prop_assert!(out.windows(2).all(|pair| pair[0].event_time_ms <= pair[1].event_time_ms));
         }
     }
 }

@@ -78,12 +78,20 @@ pub struct StreamConfig {
     /// Wall-clock silence after which an input stops holding the watermark.
     #[serde(default = "default_idle_timeout_ms")]
     pub idle_timeout_ms: i64,
+    /// Wall-clock time after which an input that reached the end of its partition stops
+    /// holding the watermark, unless a new log arrives first.
+    #[serde(default = "default_caught_up_idle_ms")]
+    pub caught_up_idle_ms: i64,
     /// Logs held by the merge before the oldest is released early.
     #[serde(default = "default_max_buffered")]
     pub max_buffered: usize,
     /// Logs read but not yet judged and delivered before consumption pauses.
     #[serde(default = "default_max_in_flight")]
     pub max_in_flight: usize,
+    /// Event time a partition may run ahead of the slowest active one before detect
+    /// stops reading it until the others catch up (watermark alignment), in milliseconds.
+    #[serde(default = "default_max_drift_ms")]
+    pub max_drift_ms: i64,
 }
 
 const fn default_out_of_orderness_ms() -> i64 {
@@ -92,11 +100,17 @@ const fn default_out_of_orderness_ms() -> i64 {
 const fn default_idle_timeout_ms() -> i64 {
     2_000
 }
+const fn default_caught_up_idle_ms() -> i64 {
+    200
+}
 const fn default_max_buffered() -> usize {
     10_000
 }
 const fn default_max_in_flight() -> usize {
     20_000
+}
+const fn default_max_drift_ms() -> i64 {
+    30_000
 }
 
 impl Default for StreamConfig {
@@ -104,8 +118,10 @@ impl Default for StreamConfig {
         StreamConfig {
             max_out_of_orderness_ms: default_out_of_orderness_ms(),
             idle_timeout_ms: default_idle_timeout_ms(),
+            caught_up_idle_ms: default_caught_up_idle_ms(),
             max_buffered: default_max_buffered(),
             max_in_flight: default_max_in_flight(),
+            max_drift_ms: default_max_drift_ms(),
         }
     }
 }
@@ -126,8 +142,16 @@ impl StreamConfig {
             "stream.idle_timeout_ms must be positive"
         );
         anyhow::ensure!(
+            self.caught_up_idle_ms >= 0,
+            "stream.caught_up_idle_ms must not be negative"
+        );
+        anyhow::ensure!(
             self.max_out_of_orderness_ms >= 0,
             "stream.max_out_of_orderness_ms must not be negative"
+        );
+        anyhow::ensure!(
+            self.max_drift_ms >= 0,
+            "stream.max_drift_ms must not be negative"
         );
         Ok(())
     }
@@ -138,7 +162,9 @@ impl StreamConfig {
             merge: operators::merge::MergeConfig {
                 max_out_of_orderness_ms: self.max_out_of_orderness_ms,
                 idle_timeout_ms: self.idle_timeout_ms,
+                caught_up_idle_ms: self.caught_up_idle_ms,
                 max_buffered: self.max_buffered,
+                max_drift_ms: self.max_drift_ms,
             },
             max_in_flight: self.max_in_flight,
         }

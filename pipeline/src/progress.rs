@@ -20,6 +20,18 @@ pub fn steps_bar(total: u64, what: &str) -> ProgressBar {
     bar
 }
 
+/// A counter for a stream of unknown length: how many `what` so far, and how fast.
+pub fn counter(what: &str) -> ProgressBar {
+    let bar = ProgressBar::new_spinner();
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} {pos} {msg} ({per_sec}, {elapsed})")
+            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+    );
+    bar.set_message(what.to_string());
+    bar.enable_steady_tick(std::time::Duration::from_millis(200));
+    bar
+}
+
 fn styled(total: u64, template: &str) -> ProgressBar {
     let bar = ProgressBar::new(total);
     bar.set_style(

@@ -24,6 +24,15 @@ impl Source {
     /// Every source, in a fixed order.
     pub const ALL: [Source; 3] = [Source::Azure, Source::Confluence, Source::CloudTrail];
 
+    /// Its place in [`Source::ALL`], for per-source tables.
+    pub fn index(self) -> usize {
+        match self {
+            Source::Azure => 0,
+            Source::Confluence => 1,
+            Source::CloudTrail => 2,
+        }
+    }
+
     /// The short name used in file names, topics, config and the text format.
     pub fn name(self) -> &'static str {
         match self {

@@ -63,17 +63,11 @@ pub fn score(
     labels: &[LabelRow],
 ) -> (BTreeMap<(String, String), StepScore>, usize) {
     let mut alerted: HashMap<&str, Vec<&str>> = HashMap::new();
-    for finding in &report.findings {
-        let techniques = alerted
-            .entry(finding.evidence.event_id.as_str())
-            .or_default();
-        techniques.extend(
-            finding
-                .finding_info
-                .attacks
-                .iter()
-                .map(|a| a.technique_uid.as_str()),
-        );
+    for alert in &report.alerts {
+        alerted
+            .entry(alert.event_id.as_str())
+            .or_default()
+            .extend(alert.techniques.iter().map(String::as_str));
     }
     let mut steps: BTreeMap<(String, String), StepScore> = BTreeMap::new();
     let mut malicious_ids = HashSet::new();
@@ -131,20 +125,20 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<ExitCode> {
         "2/3 running the Sigma detector ({})",
         config.sigma.rules.display()
     );
-    let mut detectors: Vec<Box<dyn Detector>> = vec![Box::new(sigma_detector(&config)?)];
+    let detectors: Vec<Box<dyn Detector>> = vec![Box::new(sigma_detector(&config)?)];
     let alerts = args.out.join("alerts.jsonl");
-    let pii = config.pii.hasher()?;
     let report = detect_files(
         std::slice::from_ref(&logs_dir),
-        pii.as_ref(),
-        &mut detectors,
+        config.pii.hasher()?,
+        detectors,
+        config.stream.engine(),
         &alerts,
         &args.out.join("dead-letter.jsonl"),
     )?;
     println!(
         "      {} logs, {} alerts -> {}",
         report.logs,
-        report.findings.len(),
+        report.alerts.len(),
         alerts.display()
     );
     for ((severity, title), count) in report.by_rule() {

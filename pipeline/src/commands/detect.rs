@@ -1,24 +1,27 @@
 //! `cyberlm detect` on files: decode, merge by event time, run the detectors, write
 //! alerts and dead letters.
 //!
-//! On files the inputs are read whole and ordered by event time before detection (memory
-//! grows with the input); `--kafka` runs the streaming engine in `crate::stream`, with
-//! the watermark merge and bounded memory. Putting files through that engine too is open
-//! work of [2/7].
+//! Files and Kafka topics run through the same streaming engine (`crate::stream`): the
+//! watermark merge, the detector worker, bounded memory; only the source and the sinks
+//! differ.
 
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use anyhow::Context;
 use operators::Detector;
 use operators::sigma::{RuleSet, SigmaDetector};
-use schemas::{DetectionFinding, Envelope};
+use schemas::Source;
+use serde_json::Value;
 
 use crate::cli::DetectArgs;
 use crate::config::Config;
-use crate::files::{JsonlSink, read_envelopes};
+use crate::files::{FileSource, JsonlRecordSink, expand_inputs};
+use crate::kafka::{KafkaSource, TopicSink, producer};
 use crate::progress;
+use crate::stream::{EngineConfig, Sinks};
 
 /// What a detection run saw and raised.
 #[derive(Debug, Default)]
@@ -27,20 +30,51 @@ pub struct DetectionReport {
     pub logs: u64,
     /// Logs sent to the dead-letter file.
     pub dead_letters: u64,
-    /// Every finding raised, in event-time order.
-    pub findings: Vec<DetectionFinding>,
+    /// Logs merged out of event-time order (still judged).
+    pub late: u64,
+    /// Every alert raised, as the alerts file holds it.
+    pub alerts: Vec<AlertSummary>,
+}
+
+/// An alert read back from the alerts file, reduced to what reports need.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AlertSummary {
+    /// The event id of the log it is about.
+    pub event_id: String,
+    /// OCSF severity caption.
+    pub severity: String,
+    /// The finding's title (the rule's).
+    pub title: String,
+    /// ATT&CK technique ids.
+    pub techniques: Vec<String>,
+}
+
+impl AlertSummary {
+    /// Reads an OCSF Detection Finding as cyberlm writes it.
+    pub fn from_ocsf(finding: &Value) -> Option<Self> {
+        let text = |value: &Value| value.as_str().map(str::to_string);
+        Some(AlertSummary {
+            event_id: text(finding.pointer("/evidences/0/data/event_id")?)?,
+            severity: text(finding.get("severity")?)?,
+            title: text(finding.pointer("/finding_info/title")?)?,
+            techniques: finding
+                .pointer("/finding_info/attacks")?
+                .as_array()?
+                .iter()
+                .filter_map(|attack| text(attack.pointer("/technique/uid")?))
+                .collect(),
+        })
+    }
 }
 
 impl DetectionReport {
-    /// Findings per (severity, rule title), most frequent first.
+    /// Alerts per (severity, rule title), most frequent first.
     pub fn by_rule(&self) -> Vec<((String, String), usize)> {
         let mut counts: BTreeMap<(String, String), usize> = BTreeMap::new();
-        for finding in &self.findings {
-            let key = (
-                finding.severity.caption().to_string(),
-                finding.finding_info.title.clone(),
-            );
-            *counts.entry(key).or_default() += 1;
+        for alert in &self.alerts {
+            *counts
+                .entry((alert.severity.clone(), alert.title.clone()))
+                .or_default() += 1;
         }
         let mut rows: Vec<_> = counts.into_iter().collect();
         rows.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
@@ -70,58 +104,89 @@ pub fn sigma_detector(config: &Config) -> anyhow::Result<SigmaDetector> {
 }
 
 /// Runs `detectors` over the logs in `inputs` (pseudonymised by `pii` first, when
-/// given), writing alerts and dead letters.
+/// given) through the streaming engine, as on Kafka: files are read side by side and
+/// merged by event time in bounded memory. Writes alerts and dead letters as JSONL, then
+/// reads the alerts back for the report.
 pub fn detect_files(
     inputs: &[std::path::PathBuf],
-    pii: Option<&operators::pii::PiiHasher>,
-    detectors: &mut [Box<dyn Detector>],
+    pii: Option<operators::pii::PiiHasher>,
+    detectors: Vec<Box<dyn Detector>>,
+    engine: EngineConfig,
     alerts_path: &Path,
     dead_letter_path: &Path,
 ) -> anyhow::Result<DetectionReport> {
-    let (mut logs, dead_letters) = read_envelopes(inputs, pii, dead_letter_path)?;
-    // Stable sort: logs with equal event times keep their input order.
-    logs.sort_by_key(Envelope::event_time_ms);
-    let mut alerts = JsonlSink::create(alerts_path)?;
-    let mut report = DetectionReport {
-        logs: logs.len() as u64,
-        ..DetectionReport::default()
+    let files = expand_inputs(inputs)?;
+    let source = FileSource::open(&files, progress::counter("logs judged"))?;
+    let sinks = Sinks {
+        alerts: Arc::new(JsonlRecordSink::create(alerts_path)?),
+        dead_letters: Arc::new(JsonlRecordSink::create(dead_letter_path)?),
     };
-    let bar = progress::bar(logs.len() as u64, "detecting");
-    for envelope in &logs {
-        for detector in detectors.iter_mut() {
-            for finding in detector.detect(envelope) {
-                alerts.write(&finding.to_ocsf())?;
-                report.findings.push(finding);
-            }
-        }
-        bar.inc(1);
-    }
-    bar.finish_and_clear();
-    alerts.finish()?;
-    report.dead_letters = dead_letters;
-    Ok(report)
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .context("failed to start the async runtime")?;
+    let report = runtime.block_on(crate::stream::run(
+        source,
+        sinks,
+        engine,
+        pii,
+        detectors,
+        std::future::pending(),
+    ))?;
+    let alerts = read_alerts(alerts_path)?;
+    Ok(DetectionReport {
+        logs: report.consumed - report.dead_letters,
+        dead_letters: report.dead_letters,
+        late: report.late,
+        alerts,
+    })
+}
+
+/// Reads an alerts file back.
+pub fn read_alerts(path: &Path) -> anyhow::Result<Vec<AlertSummary>> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("failed to read alerts back from {}", path.display()))?;
+    text.lines()
+        .enumerate()
+        .filter(|(_, line)| !line.trim().is_empty())
+        .map(|(index, line)| {
+            serde_json::from_str::<Value>(line)
+                .ok()
+                .as_ref()
+                .and_then(AlertSummary::from_ocsf)
+                .with_context(|| {
+                    format!(
+                        "{} line {} is not an OCSF Detection Finding",
+                        path.display(),
+                        index + 1
+                    )
+                })
+        })
+        .collect()
 }
 
 /// `cyberlm detect`.
 pub fn run(args: &DetectArgs) -> anyhow::Result<ExitCode> {
     let config = Config::load(args.config.as_deref())?;
-    let mut detectors: Vec<Box<dyn Detector>> = vec![Box::new(sigma_detector(&config)?)];
+    let detectors: Vec<Box<dyn Detector>> = vec![Box::new(sigma_detector(&config)?)];
     let pii = config.pii.hasher()?;
     if args.kafka {
         return run_on_kafka(&config, pii, detectors);
     }
     let report = detect_files(
         &args.inputs,
-        pii.as_ref(),
-        &mut detectors,
+        pii,
+        detectors,
+        config.stream.engine(),
         &args.alerts,
         &args.dead_letter,
     )?;
     println!(
-        "{} logs judged, {} alerts, {} dead letters",
+        "{} logs judged, {} alerts, {} dead letters, {} late",
         report.logs,
-        report.findings.len(),
-        report.dead_letters
+        report.alerts.len(),
+        report.dead_letters,
+        report.late
     );
     for ((severity, title), count) in report.by_rule() {
         println!("{count:>7}  {severity:<13} {title}");
@@ -150,8 +215,18 @@ fn run_on_kafka(
             crate::stream::install_prometheus(listen)?;
             tracing::info!(message = "Serving Prometheus metrics.", %listen);
         }
+        let kafka = &config.kafka;
+        let source = KafkaSource::subscribe(kafka)?;
+        let producer = producer(kafka)?;
+        let sinks = Sinks {
+            alerts: Arc::new(TopicSink::new(producer.clone(), &kafka.topics.alerts)),
+            dead_letters: Arc::new(TopicSink::new(producer, &kafka.topics.dead_letter)),
+        };
+        tracing::info!(message = "Detecting on Kafka.", bootstrap = kafka.bootstrap_servers.as_str(),
+            group = kafka.group_id.as_str(), topics = ?Source::ALL.map(|s| kafka.topics.for_source(s)));
         let report = crate::stream::run(
-            &config.kafka,
+            source,
+            sinks,
             config.stream.engine(),
             pii,
             detectors,

@@ -1,12 +1,11 @@
 //! Reading JSONL log files.
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use schemas::{Envelope, Source};
 
-use super::{DeadLetter, JsonlSink};
+use super::{DeadLetter, JsonlSink, LogReader};
 
 /// A JSONL file of logs, and the source its logs are decoded as (`None`: by shape).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -74,30 +73,11 @@ pub fn read_raw_logs(
     file: &LogFile,
     mut on_raw: impl FnMut(String, Option<Source>, &[u8]),
 ) -> anyhow::Result<()> {
-    if file.path.extension().is_some_and(|e| e == "parquet") {
-        return super::parquet::read_parquet_logs(&file.path, |row, source, raw| {
-            on_raw(format!("row {row}"), source.or(file.source), raw)
-        });
+    let mut reader = LogReader::open(file)?;
+    while let Some(raw) = reader.next_log()? {
+        on_raw(raw.position(), raw.source, raw.bytes);
     }
-    let handle = std::fs::File::open(&file.path)
-        .with_context(|| format!("failed to open {}", file.path.display()))?;
-    let mut reader = BufReader::with_capacity(1 << 20, handle);
-    let mut line = Vec::with_capacity(8192);
-    let mut number = 0u64;
-    loop {
-        line.clear();
-        let read = reader.read_until(b'\n', &mut line).with_context(|| {
-            format!("failed to read {} after line {number}", file.path.display())
-        })?;
-        if read == 0 {
-            return Ok(());
-        }
-        number += 1;
-        let bytes = trim(&line);
-        if !bytes.is_empty() {
-            on_raw(format!("line {number}"), file.source, bytes);
-        }
-    }
+    Ok(())
 }
 
 /// Decodes every log of `file`, handing each log or dead letter to `on_log`; a log that
@@ -151,14 +131,6 @@ pub fn read_envelopes(
         return Err(error);
     }
     Ok((logs, dead_letters.finish()?))
-}
-
-fn trim(line: &[u8]) -> &[u8] {
-    let end = line
-        .iter()
-        .rposition(|b| !b.is_ascii_whitespace())
-        .map_or(0, |i| i + 1);
-    &line[..end]
 }
 
 #[cfg(test)]

@@ -1,11 +1,14 @@
-//! A JSONL file sink.
+//! A JSONL file sink, and the same as a record sink for detect.
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 use anyhow::Context;
 use serde_json::Value;
+
+use crate::stream::{Delivery, RecordSink};
 
 /// Appends one JSON document a line to a file, creating its folder.
 pub struct JsonlSink {
@@ -39,11 +42,58 @@ impl JsonlSink {
         Ok(())
     }
 
+    /// Writes one line of JSON text as it is.
+    pub fn write_line(&mut self, line: &str) -> anyhow::Result<()> {
+        self.writer
+            .write_all(line.as_bytes())
+            .and_then(|()| self.writer.write_all(b"\n"))
+            .with_context(|| format!("failed to write to {}", self.path.display()))?;
+        self.written += 1;
+        Ok(())
+    }
+
     /// Flushes to disk.
-    pub fn finish(mut self) -> anyhow::Result<u64> {
+    pub fn flush(&mut self) -> anyhow::Result<()> {
         self.writer
             .flush()
-            .with_context(|| format!("failed to flush {}", self.path.display()))?;
+            .with_context(|| format!("failed to flush {}", self.path.display()))
+    }
+
+    /// Flushes to disk; returns the documents written.
+    pub fn finish(mut self) -> anyhow::Result<u64> {
+        self.flush()?;
         Ok(self.written)
+    }
+}
+
+/// A JSONL file as the record sink of detect (alerts, dead letters): a record is
+/// delivered once written to the file's buffer; [`RecordSink::flush`] makes it durable.
+pub struct JsonlRecordSink {
+    sink: Mutex<JsonlSink>,
+}
+
+impl JsonlRecordSink {
+    /// Creates (truncates) `path`.
+    pub fn create(path: &Path) -> anyhow::Result<Self> {
+        Ok(JsonlRecordSink {
+            sink: Mutex::new(JsonlSink::create(path)?),
+        })
+    }
+
+    fn locked(&self) -> anyhow::Result<std::sync::MutexGuard<'_, JsonlSink>> {
+        self.sink
+            .lock()
+            .map_err(|_| anyhow::anyhow!("a thread writing a JSONL sink panicked"))
+    }
+}
+
+impl RecordSink for JsonlRecordSink {
+    fn send(&self, _key: &str, payload: &str, _replayed_at_ms: Option<i64>) -> Delivery {
+        let written = self.locked().and_then(|mut sink| sink.write_line(payload));
+        Box::pin(std::future::ready(written))
+    }
+
+    fn flush(&self) -> anyhow::Result<()> {
+        self.locked()?.flush()
     }
 }

@@ -1,12 +1,16 @@
-//! Files as a source and sink: JSONL or Parquet logs in, JSONL alerts and dead letters
-//! out, Parquet recordings. With these the main job runs with no broker at all.
+//! Files as a source and sink: JSONL or Parquet logs in (also as detect's
+//! [`FileSource`]), JSONL alerts and dead letters out, Parquet recordings. With these the main job runs with no broker at all.
 
 mod dead_letter;
 mod input;
 mod jsonl_sink;
 mod parquet;
+mod reader;
+mod source;
 
 pub use dead_letter::DeadLetter;
 pub use input::{LogFile, expand_inputs, read_envelopes, read_log_file, read_raw_logs};
-pub use jsonl_sink::JsonlSink;
-pub use parquet::{ParquetLogWriter, read_parquet_logs};
+pub use jsonl_sink::{JsonlRecordSink, JsonlSink};
+pub use parquet::ParquetLogWriter;
+pub use reader::{LogReader, RawLog};
+pub use source::FileSource;

@@ -1,19 +1,18 @@
 //! Recorded logs in Parquet (the Arrow schema in `schemas::recorded`): written by
-//! `cyberlm record`, read wherever JSONL is read.
+//! `cyberlm record`, read wherever JSONL is read (through [`super::LogReader`]).
 
 use std::fs::File;
 use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::Context;
+use arrow_array::RecordBatch;
 use arrow_array::builder::{StringBuilder, TimestampMillisecondBuilder};
-use arrow_array::{Array, RecordBatch, StringArray};
 use parquet::arrow::ArrowWriter;
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::basic::Compression;
 use parquet::file::properties::WriterProperties;
 use schemas::Source;
-use schemas::recorded::{columns, recorded_logs_schema};
+use schemas::recorded::recorded_logs_schema;
 
 /// Rows per record batch and row group.
 const BATCH_ROWS: usize = 8192;
@@ -107,46 +106,6 @@ impl ParquetLogWriter {
     }
 }
 
-/// Calls `on_row(row number, source, raw log)` for every row of a recorded-logs file.
-/// A row whose source name is unknown is passed with `None`, to be recognised by shape.
-pub fn read_parquet_logs(
-    path: &Path,
-    mut on_row: impl FnMut(u64, Option<Source>, &[u8]),
-) -> anyhow::Result<()> {
-    let file = File::open(path).with_context(|| format!("failed to open {}", path.display()))?;
-    let reader = ParquetRecordBatchReaderBuilder::try_new(file)
-        .with_context(|| format!("{} is not a Parquet file", path.display()))?
-        .with_batch_size(BATCH_ROWS)
-        .build()
-        .with_context(|| format!("failed to read {}", path.display()))?;
-    let mut row = 0u64;
-    for batch in reader {
-        let batch =
-            batch.with_context(|| format!("failed to read a batch of {}", path.display()))?;
-        let column = |name: &str| -> anyhow::Result<&StringArray> {
-            batch
-                .column_by_name(name)
-                .and_then(|c| c.as_any().downcast_ref::<StringArray>())
-                .with_context(|| {
-                    format!(
-                        "{} has no text column {name:?}; expected cyberlm's recorded-logs schema",
-                        path.display()
-                    )
-                })
-        };
-        let (sources, logs) = (column(columns::SOURCE)?, column(columns::LOG)?);
-        for index in 0..batch.num_rows() {
-            row += 1;
-            let source = sources
-                .is_valid(index)
-                .then(|| sources.value(index).parse().ok())
-                .flatten();
-            on_row(row, source, logs.value(index).as_bytes());
-        }
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -163,11 +122,19 @@ mod tests {
             .unwrap();
         writer.push(Source::Azure, "not json", None).unwrap();
         assert_eq!(writer.finish().unwrap(), 2);
+        let file = crate::files::LogFile {
+            path: path.clone(),
+            source: None,
+        };
+        let mut reader = crate::files::LogReader::open(&file).unwrap();
         let mut rows = Vec::new();
-        read_parquet_logs(&path, |row, source, raw| {
-            rows.push((row, source, String::from_utf8(raw.to_vec()).unwrap()))
-        })
-        .unwrap();
+        while let Some(raw) = reader.next_log().unwrap() {
+            rows.push((
+                raw.number,
+                raw.source,
+                String::from_utf8(raw.bytes.to_vec()).unwrap(),
+            ));
+        }
         assert_eq!(
             rows,
             vec![

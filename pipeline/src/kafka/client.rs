@@ -66,7 +66,8 @@ pub fn consumer(
         .set("enable.partition.eof", "true")
         .set("session.timeout.ms", "10000")
         .set("heartbeat.interval.ms", "1000")
-        .set("queued.max.messages.kbytes", "8192")
+        // Per partition: detect reads each partition from its own queue (18 by default).
+        .set("queued.max.messages.kbytes", "2048")
         .set("fetch.max.bytes", "8388608")
         .set("statistics.interval.ms", "5000");
     with_passthrough(client, config)

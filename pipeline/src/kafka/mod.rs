@@ -1,10 +1,14 @@
-//! Kafka through rdkafka: the settings, the clients built from them, and the rebalance
-//! hook that tells the stream engine which partitions it owns.
+//! Kafka through rdkafka: the settings, the clients built from them, the rebalance hook,
+//! and the source topics and sink topics as detect's source and sinks.
 
 mod client;
 mod config;
 mod rebalance;
+mod sink;
+mod source;
 
 pub use client::{consumer, producer, producer_config};
 pub use config::{KafkaConfig, TopicsConfig};
 pub use rebalance::{PartitionChange, RebalanceContext};
+pub use sink::TopicSink;
+pub use source::KafkaSource;

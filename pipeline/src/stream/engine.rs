@@ -1,42 +1,40 @@
-//! The detect loop.
+//! The detect loop, the same for every source and sink.
 //!
-//! One task owns the consumer, the decoder, the merge and the offset tracker; a worker
+//! One task owns the source, the decoder, the merge and the position tracker; a worker
 //! thread owns the detectors ([`super::worker`]). Each decoded log enters the merge keyed
-//! by (topic, partition); logs the watermark releases go to the worker in event-time
-//! order, in batches; each verdict comes back with the deliveries of its alerts, and the
-//! log's offset is marked finished when they are acknowledged (at once for "no alert").
-//! Undecodable logs go to the dead-letter topic and finish when that is acknowledged.
-//! Only offsets below every unfinished one are stored, and librdkafka commits stored
-//! offsets, so a crash re-reads but never skips a log (at-least-once). Consumption
-//! pauses while `max_in_flight` logs await verdicts: memory stays bounded and the
-//! backlog waits in Kafka.
+//! by its input (topic partition, file); logs the watermark releases go to the worker in
+//! event-time order, in batches; each verdict comes back with the deliveries of its
+//! alerts, and the log counts as finished when they are acknowledged (at once for "no
+//! alert"). Undecodable logs go to the dead-letter sink and finish when that is
+//! acknowledged. Only positions below every unfinished one are confirmed to the source
+//! (Kafka stores them as offsets to commit), so a crash re-reads but never skips a log
+//! (at-least-once). Reading pauses while `max_in_flight` logs await verdicts: memory
+//! stays bounded and the backlog waits in the source.
+//!
+//! The loop chooses which inputs to read: one that has run more than `max_drift_ms` of
+//! event time ahead of the slowest is not read until the others catch up (watermark
+//! alignment). Without it, a Kafka backlog is fetched partition by partition in whatever
+//! order the broker answers, the merge buffer fills with one partition's future, and the
+//! others' logs arrive late.
 
 use std::collections::BTreeSet;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
 
-use anyhow::Context;
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
 use operators::Detector;
 use operators::merge::{EventTimeMerge, MergeConfig, Merged};
 use operators::offsets::OffsetTracker;
 use operators::pii::PiiHasher;
-use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
-use rdkafka::error::KafkaError;
-use rdkafka::message::{Headers, Message};
-use rdkafka::producer::FutureProducer;
-use rdkafka::{Offset, TopicPartitionList};
-use schemas::Source;
-use serde_json::json;
+use serde_json::Value;
 use tokio::sync::mpsc;
 
 use super::meters::Meters;
-use super::worker::{self, Input, Judgement, Verdict};
-use crate::kafka::{KafkaConfig, PartitionChange, RebalanceContext, consumer, producer};
+use super::worker::{self, Judgement, Verdict};
+use super::{Input, LogSource, RawRecord, RecordSink, SourceEvent};
 
 /// Header replay stamps on each message: wall-clock epoch ms when it was produced.
 pub const REPLAYED_AT_HEADER: &str = "cyberlm-replayed-at";
@@ -46,7 +44,7 @@ pub const REPLAYED_AT_HEADER: &str = "cyberlm-replayed-at";
 pub struct EngineConfig {
     /// The event-time merge.
     pub merge: MergeConfig,
-    /// Logs read but without a delivered verdict before consumption pauses.
+    /// Logs read but without a delivered verdict before reading pauses.
     pub max_in_flight: usize,
 }
 
@@ -59,10 +57,19 @@ impl Default for EngineConfig {
     }
 }
 
+/// Where verdicts go.
+#[derive(Clone)]
+pub struct Sinks {
+    /// OCSF Detection Findings.
+    pub alerts: Arc<dyn RecordSink>,
+    /// Logs that do not decode, with where they came from and why.
+    pub dead_letters: Arc<dyn RecordSink>,
+}
+
 /// What a run did.
 #[derive(Debug, Default, Clone)]
 pub struct EngineReport {
-    /// Messages consumed.
+    /// Logs read.
     pub consumed: u64,
     /// Alerts produced.
     pub alerts: u64,
@@ -75,10 +82,8 @@ pub struct EngineReport {
 type Finish = Pin<Box<dyn Future<Output = anyhow::Result<(Input, i64)>> + Send>>;
 
 struct Engine {
-    kafka: KafkaConfig,
-    topics: Vec<String>,
-    producer: FutureProducer,
-    meters: Arc<Meters>,
+    dead_letters: Arc<dyn RecordSink>,
+    meters: Meters,
     merge: EventTimeMerge<Input, Judgement>,
     tracker: OffsetTracker<Input>,
     finishing: FuturesUnordered<Finish>,
@@ -90,41 +95,24 @@ struct Engine {
     report: EngineReport,
 }
 
-/// Runs detect until `shutdown` resolves, then drains: every buffered log is judged,
-/// every delivery awaited, and the final offsets committed.
-pub async fn run(
-    kafka: &KafkaConfig,
+/// Runs detect over `source` until it is exhausted (files) or `shutdown` resolves
+/// (Kafka), then drains: every buffered log is judged, every delivery awaited, and the
+/// final positions confirmed.
+pub async fn run<S: LogSource>(
+    mut source: S,
+    sinks: Sinks,
     config: EngineConfig,
     pii: Option<PiiHasher>,
     detectors: Vec<Box<dyn Detector>>,
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<EngineReport> {
-    let (context, changes) = RebalanceContext::new();
-    let consumer = consumer(kafka, context)?;
-    let topics: Vec<String> = Source::ALL
-        .iter()
-        .map(|s| kafka.topics.for_source(*s).to_string())
-        .collect();
-    let topic_refs: Vec<&str> = topics.iter().map(String::as_str).collect();
-    consumer
-        .subscribe(&topic_refs)
-        .with_context(|| format!("failed to subscribe to {topics:?}"))?;
-    let producer = producer(kafka)?;
     let (to_worker, batches) = mpsc::unbounded_channel();
     let (verdict_sender, mut verdicts) = mpsc::unbounded_channel();
-    let worker = worker::spawn(
-        detectors,
-        producer.clone(),
-        kafka.topics.alerts.clone(),
-        batches,
-        verdict_sender,
-    )
-    .context("failed to start the detector worker thread")?;
+    let worker = worker::spawn(detectors, sinks.alerts.clone(), batches, verdict_sender)
+        .map_err(|error| anyhow::anyhow!("failed to start the detector worker thread: {error}"))?;
     let mut engine = Engine {
-        kafka: kafka.clone(),
-        meters: Arc::new(Meters::new(&topics)),
-        topics,
-        producer,
+        dead_letters: sinks.dead_letters.clone(),
+        meters: Meters::new(),
         merge: EventTimeMerge::new(config.merge),
         tracker: OffsetTracker::new(),
         finishing: FuturesUnordered::new(),
@@ -135,41 +123,69 @@ pub async fn run(
         started: Instant::now(),
         report: EngineReport::default(),
     };
-    tracing::info!(message = "Detecting on Kafka.", bootstrap = kafka.bootstrap_servers.as_str(),
-        group = kafka.group_id.as_str(), topics = ?engine.topics);
+    for input in source.initial_inputs() {
+        engine.merge.register(input, 0);
+    }
     let mut ticker = tokio::time::interval(Duration::from_millis(50));
+    let mut failure = None;
     tokio::pin!(shutdown);
     loop {
-        engine.apply_rebalances(&changes);
         let accepting = engine.tracker.in_flight() < config.max_in_flight;
+        let now = engine.now_ms();
+        let merge = &engine.merge;
+        let readable = |input: &Input| !merge.is_ahead(input, now);
         tokio::select! {
             biased;
             () = &mut shutdown => break,
             Some(verdict) = verdicts.recv() => engine.on_verdict(verdict),
             Some(done) = engine.finishing.next(), if !engine.finishing.is_empty() => {
-                let (input, offset) = done?;
-                engine.finished(input, offset);
+                let (input, position) = done?;
+                engine.finished(input, position);
             }
-            message = consumer.recv(), if accepting => match message {
-                Ok(message) => engine.on_message(&message),
-                Err(KafkaError::PartitionEOF(partition)) => engine.on_partition_end(partition),
-                Err(error) => tracing::warn!(message = "Kafka consumer error.", %error),
+            event = source.next(readable), if accepting => match event {
+                SourceEvent::Record(record) => engine.on_record(&source, record),
+                SourceEvent::CaughtUp(input) => {
+                    let now = engine.now_ms();
+                    engine.merge.caught_up(&input, now);
+                }
+                SourceEvent::Finished(input) => engine.merge.remove(&input),
+                SourceEvent::Assigned(input) => {
+                    let now = engine.now_ms();
+                    engine.merge.register(input, now);
+                }
+                SourceEvent::Revoked(input) => {
+                    // Its buffered logs are still judged here; the new owner re-reads
+                    // from the last stored offset: duplicates, never gaps.
+                    engine.merge.remove(&input);
+                    engine.tracker.forget(&input);
+                    engine.dirty.remove(&input);
+                }
+                SourceEvent::Exhausted => break,
+                SourceEvent::Failed(error) => {
+                    failure = Some(error);
+                    break;
+                }
+                SourceEvent::Nothing => {}
             },
             _ = ticker.tick() => {
-                if !accepting {
-                    // We stopped reading, not the inputs: they are not idle.
-                    let now = engine.now_ms();
+                let now = engine.now_ms();
+                if accepting {
+                    // Inputs held back by alignment are silent because we do not read
+                    // them, not because they are idle.
+                    engine.merge.touch_ahead(now);
+                } else {
+                    // Likewise for every input while reading pauses.
                     engine.merge.touch_all(now);
                 }
-                // Storing is cheap but not free; a few times a second is plenty for a
-                // one-second auto-commit.
-                engine.store_offsets(&consumer);
+                // Confirming is cheap but not free; a few times a second is plenty for
+                // a one-second auto-commit.
+                engine.confirm(&mut source);
             }
         }
         engine.release_ready();
     }
     tracing::info!(
-        message = "Shutting down: judging buffered logs and waiting for deliveries.",
+        message = "Draining: judging buffered logs and waiting for deliveries.",
         buffered = engine.merge.buffered(),
         in_flight = engine.tracker.in_flight()
     );
@@ -186,19 +202,18 @@ pub async fn run(
         .join()
         .map_err(|_| anyhow::anyhow!("the detector worker panicked"))?;
     while let Some(done) = engine.finishing.next().await {
-        let (input, offset) = done?;
-        engine.finished(input, offset);
+        let (input, position) = done?;
+        engine.finished(input, position);
     }
-    engine.store_offsets(&consumer);
-    match consumer.commit_consumer_state(CommitMode::Sync) {
-        // Nothing new since the last automatic commit.
-        Ok(()) | Err(KafkaError::ConsumerCommit(rdkafka::types::RDKafkaErrorCode::NoOffset)) => {}
-        Err(error) => {
-            tracing::warn!(message = "Final offset commit failed; the next run re-reads from the last commit.", %error)
-        }
-    }
+    sinks.alerts.flush()?;
+    sinks.dead_letters.flush()?;
+    engine.confirm(&mut source);
+    source.close();
     engine.report.late = engine.merge.stats().late;
-    Ok(engine.report)
+    match failure {
+        Some(error) => Err(error),
+        None => Ok(engine.report),
+    }
 }
 
 impl Engine {
@@ -206,103 +221,61 @@ impl Engine {
         self.started.elapsed().as_millis() as i64
     }
 
-    fn apply_rebalances(&mut self, changes: &Receiver<PartitionChange>) {
-        let now = self.now_ms();
-        while let Ok(change) = changes.try_recv() {
-            let (PartitionChange::Assigned(topic, partition)
-            | PartitionChange::Revoked(topic, partition)) = &change;
-            let Some(index) = self.topics.iter().position(|t| t == topic) else {
-                continue;
-            };
-            let input = (index, *partition);
-            match change {
-                PartitionChange::Assigned(..) => self.merge.register(input, now),
-                PartitionChange::Revoked(..) => {
-                    // Its buffered logs are still judged here; the new owner re-reads
-                    // from the last stored offset: duplicates, never gaps.
-                    self.merge.remove(&input);
-                    self.tracker.forget(&input);
-                    self.dirty.remove(&input);
-                }
-            }
-        }
-    }
-
-    fn on_partition_end(&mut self, partition: i32) {
-        // rdkafka's end-of-partition error does not say which topic: every input with
-        // that partition number counts as alive and caught up.
-        let now = self.now_ms();
-        for index in 0..self.topics.len() {
-            self.merge.touch(&(index, partition), now);
-        }
-    }
-
-    fn on_message(&mut self, message: &rdkafka::message::BorrowedMessage<'_>) {
-        let topic = message.topic();
-        let Some(index) = self.topics.iter().position(|t| t == topic) else {
-            return;
-        };
-        let input = (index, message.partition());
-        let offset = message.offset();
+    fn on_record(&mut self, source: &impl LogSource, record: RawRecord) {
+        let RawRecord {
+            input,
+            position,
+            source: decode_as,
+            key,
+            payload,
+            replayed_at_ms,
+        } = record;
         self.report.consumed += 1;
-        self.meters.consumed[index].increment(1);
-        self.tracker.started(input, offset);
-        let payload = message.payload().unwrap_or_default();
-        let replayed_at_ms = message.headers().and_then(|headers| {
-            headers
-                .iter()
-                .find(|header| header.key == REPLAYED_AT_HEADER)
-                .and_then(|header| header.value)
-                .and_then(|value| std::str::from_utf8(value).ok())
-                .and_then(|text| text.parse().ok())
-        });
-        match schemas::decode(Source::ALL[index], payload) {
+        self.meters
+            .consumed(input.0, source.name(input))
+            .increment(1);
+        self.tracker.started(input, position);
+        match schemas::decode_from(decode_as, &payload) {
             Ok(mut envelope) => {
                 if let Some(pii) = &self.pii {
                     pii.apply(&mut envelope);
                 }
                 let time = envelope.event_time_ms();
-                self.meters.watermark[index].set(time as f64 / 1000.0);
+                let kind = envelope.source.index();
+                self.meters.watermark[kind].set(time as f64 / 1000.0);
                 let judgement = Judgement {
                     input,
-                    offset,
+                    position,
                     envelope,
                     consumed_at: Instant::now(),
                     replayed_at_ms,
                 };
                 let now = self.now_ms();
                 if let Some(late) = self.merge.push(input, time, judgement, now) {
-                    self.meters.late[index].increment(1);
+                    self.meters.late[kind].increment(1);
                     self.dispatch(late);
                 }
             }
             Err(error) => {
-                let record = json!({
-                    "input": topic,
-                    "partition": message.partition(),
-                    "offset": offset,
-                    "error_type": error.kind(),
-                    "error": error.to_string(),
-                    "raw": String::from_utf8_lossy(payload),
-                });
-                tracing::debug!(message = "Sent a log to the dead-letter topic.", topic, partition = message.partition(), offset, %error);
+                let mut letter = source.locate(input, position);
+                letter.insert("error_type".into(), error.kind().into());
+                letter.insert("error".into(), error.to_string().into());
+                letter.insert(
+                    "raw".into(),
+                    String::from_utf8_lossy(&payload).into_owned().into(),
+                );
+                tracing::debug!(message = "Sent a log to the dead letters.", input = source.name(input), position, %error);
                 metrics::counter!("cyberlm_dead_letters_total", "error_type" => error.kind())
                     .increment(1);
                 self.report.dead_letters += 1;
-                let key = message
-                    .key()
-                    .map(|k| String::from_utf8_lossy(k).into_owned())
-                    .unwrap_or_default();
-                let delivery = worker::send(
-                    &self.producer,
-                    &self.kafka.topics.dead_letter,
-                    &key,
-                    &record.to_string(),
+                let delivery = self.dead_letters.send(
+                    key.as_deref().unwrap_or_default(),
+                    &Value::Object(letter).to_string(),
                     None,
                 );
                 self.finishing.push(Box::pin(async move {
                     delivery.await?;
-                    Ok((input, offset))
+                    Ok((input, position))
                 }));
             }
         }
@@ -333,8 +306,7 @@ impl Engine {
             && to_worker.send(batch).is_err()
         {
             tracing::error!(
-                message =
-                    "The detector worker stopped; logs stay unacknowledged and will be re-read."
+                message = "The detector worker stopped; logs stay unconfirmed and will be re-read."
             );
         }
     }
@@ -342,7 +314,7 @@ impl Engine {
     fn on_verdict(&mut self, verdict: Verdict) {
         let Verdict {
             input,
-            offset,
+            position,
             event_time_ms,
             consumed_at,
             replayed_at_ms,
@@ -351,40 +323,32 @@ impl Engine {
         if deliveries.is_empty() {
             self.meters
                 .verdict(event_time_ms, consumed_at, replayed_at_ms);
-            self.finished(input, offset);
+            self.finished(input, position);
             return;
         }
-        let meters = self.meters.clone();
+        let latency = self.meters.latency();
         self.finishing.push(Box::pin(async move {
             for delivery in deliveries {
                 delivery.await?;
             }
-            meters.verdict(event_time_ms, consumed_at, replayed_at_ms);
-            Ok((input, offset))
+            latency.verdict(event_time_ms, consumed_at, replayed_at_ms);
+            Ok((input, position))
         }));
     }
 
-    fn finished(&mut self, input: Input, offset: i64) {
-        self.tracker.finished(&input, offset);
+    fn finished(&mut self, input: Input, position: i64) {
+        self.tracker.finished(&input, position);
         self.dirty.insert(input);
     }
 
-    fn store_offsets(&mut self, consumer: &StreamConsumer<RebalanceContext>) {
+    fn confirm(&mut self, source: &mut impl LogSource) {
         if self.dirty.is_empty() {
             return;
         }
-        let mut list = TopicPartitionList::new();
-        for input in std::mem::take(&mut self.dirty) {
-            if let Some(next) = self.tracker.committable(&input)
-                && let Err(error) =
-                    list.add_partition_offset(&self.topics[input.0], input.1, Offset::Offset(next))
-            {
-                tracing::warn!(message = "Could not list an offset to store.", %error);
-            }
-        }
-        if let Err(error) = consumer.store_offsets(&list) {
-            // A partition revoked in the meantime cannot be stored; its new owner re-reads.
-            tracing::debug!(message = "Offsets not stored.", %error);
-        }
+        let positions: Vec<(Input, i64)> = std::mem::take(&mut self.dirty)
+            .into_iter()
+            .filter_map(|input| Some((input, self.tracker.committable(&input)?)))
+            .collect();
+        source.confirm(&positions);
     }
 }

@@ -4,30 +4,34 @@ use std::time::Instant;
 
 use schemas::Source;
 
-/// Per-topic and per-source handles, and the latency histograms.
+/// Per-input and per-source handles, and the latency histograms.
 pub struct Meters {
-    /// `cyberlm_consumed_total{topic}`, by topic index.
-    pub consumed: Vec<metrics::Counter>,
-    /// `cyberlm_watermark_seconds{source}`, by source index.
+    /// `cyberlm_consumed_total{topic}`, by the input's first index (topic or file),
+    /// filled in as inputs show up.
+    consumed: Vec<Option<metrics::Counter>>,
+    /// `cyberlm_watermark_seconds{source}`, in [`Source::ALL`] order.
     pub watermark: Vec<metrics::Gauge>,
-    /// `cyberlm_late_events_total{source}`, by source index.
+    /// `cyberlm_late_events_total{source}`, in [`Source::ALL`] order.
     pub late: Vec<metrics::Counter>,
     /// `cyberlm_merge_forced_total`: logs released before the watermark passed them
     /// because the merge buffer was full.
     pub forced: metrics::Counter,
+    latency: Latency,
+}
+
+/// The latency histograms, cheap to clone into a delivery's future.
+#[derive(Clone)]
+pub struct Latency {
     end_to_end: metrics::Histogram,
     processing: metrics::Histogram,
     replay_to_verdict: metrics::Histogram,
 }
 
 impl Meters {
-    /// Handles for `topics` (in [`Source::ALL`] order).
-    pub fn new(topics: &[String]) -> Self {
+    /// Registers the handles.
+    pub fn new() -> Self {
         Meters {
-            consumed: topics
-                .iter()
-                .map(|t| metrics::counter!("cyberlm_consumed_total", "topic" => t.clone()))
-                .collect(),
+            consumed: Vec::new(),
             watermark: Source::ALL
                 .iter()
                 .map(|s| metrics::gauge!("cyberlm_watermark_seconds", "source" => s.name()))
@@ -37,12 +41,37 @@ impl Meters {
                 .map(|s| metrics::counter!("cyberlm_late_events_total", "source" => s.name()))
                 .collect(),
             forced: metrics::counter!("cyberlm_merge_forced_total"),
-            end_to_end: metrics::histogram!("cyberlm_end_to_end_latency_seconds"),
-            processing: metrics::histogram!("cyberlm_processing_latency_seconds"),
-            replay_to_verdict: metrics::histogram!("cyberlm_replay_to_verdict_seconds"),
+            latency: Latency {
+                end_to_end: metrics::histogram!("cyberlm_end_to_end_latency_seconds"),
+                processing: metrics::histogram!("cyberlm_processing_latency_seconds"),
+                replay_to_verdict: metrics::histogram!("cyberlm_replay_to_verdict_seconds"),
+            },
         }
     }
 
+    /// `cyberlm_consumed_total` of the input group `index`, named `name`.
+    pub fn consumed(&mut self, index: usize, name: &str) -> &metrics::Counter {
+        if self.consumed.len() <= index {
+            self.consumed.resize(index + 1, None);
+        }
+        self.consumed[index].get_or_insert_with(
+            || metrics::counter!("cyberlm_consumed_total", "topic" => name.to_string()),
+        )
+    }
+
+    /// The latency histograms.
+    pub fn latency(&self) -> Latency {
+        self.latency.clone()
+    }
+
+    /// Records the latencies of a log whose verdict is delivered now.
+    pub fn verdict(&self, event_time_ms: i64, consumed_at: Instant, replayed_at_ms: Option<i64>) {
+        self.latency
+            .verdict(event_time_ms, consumed_at, replayed_at_ms);
+    }
+}
+
+impl Latency {
     /// Records the latencies of a log whose verdict is delivered now.
     pub fn verdict(&self, event_time_ms: i64, consumed_at: Instant, replayed_at_ms: Option<i64>) {
         let now = chrono::Utc::now().timestamp_millis();
