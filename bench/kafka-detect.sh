@@ -3,6 +3,7 @@
 #
 #   bench/kafka-detect.sh [USERS] [DAYS]      (default 3000 users x 14 days, about 1M logs)
 #   CYBERLM_BINS="old/cyberlm new/cyberlm" bench/kafka-detect.sh ...   (compare builds)
+#   LATENCY_RATE=10000 bench/kafka-detect.sh ...   (phase 2 at this rate, not half of phase 1's)
 #
 # Phase 1 (backlog): the whole corpus is replayed unpaced into the source topics first,
 # then one `cyberlm detect --kafka` works through it; reports logs/s and peak resident
@@ -70,7 +71,7 @@ RUN=$((RUN + 1))
   printf "%s backlog: %d logs in %.1f s = %.0f logs/s through detect; %d alerts; %d late, %d released early; peak RSS %s MiB\n" "$BIN" "$TOTAL" "$(echo "$END - $START" | bc -l)" "$RATE" "$ALERTS" "$LATE" "$FORCED" "$RSS"
 
   # Phase 2: latency at half that rate.
-  HALF=$(printf "%.0f" "$(echo "$RATE / 2" | bc -l)")
+  HALF=${LATENCY_RATE:-$(printf "%.0f" "$(echo "$RATE / 2" | bc -l)")}
   config latency$RUN
   CYBERLM_METRICS_LISTEN=$METRICS $BIN detect --kafka --config "$WORK/latency$RUN.toml" >/dev/null 2>"$WORK/detect2.log" &
   PID=$!

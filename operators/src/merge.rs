@@ -189,7 +189,7 @@ impl<K: Clone + Eq + Hash, T> EventTimeMerge<K, T> {
     /// Resets the idle clock of every input that [`Self::is_ahead`]: the reader is not
     /// reading them, so their silence says nothing about them.
     pub fn touch_ahead(&mut self, now_ms: i64) {
-        let Some(slowest) = self.slowest_active(now_ms) else {
+        let Some(slowest) = self.slowest_readable(now_ms) else {
             return;
         };
         let limit = slowest.saturating_add(self.config.max_drift_ms);
@@ -269,14 +269,28 @@ impl<K: Clone + Eq + Hash, T> EventTimeMerge<K, T> {
             .min()
     }
 
-    /// Whether `input` has run more than `max_drift_ms` ahead of the slowest active input:
-    /// reading more of it now would only fill the buffer. The slowest input is never
-    /// ahead, so a reader that skips the inputs ahead always has one to read.
+    /// The same over the inputs there is something to read from: a caught-up input
+    /// still holds the watermark for a moment, but waiting for it before reading the
+    /// others would stall them all (at the end of a backlog, once per partition).
+    fn slowest_readable(&self, now_ms: i64) -> Option<i64> {
+        self.inputs
+            .values()
+            .filter(|state| {
+                state.is_active(&self.config, now_ms) && state.caught_up_at_ms.is_none()
+            })
+            .map(|state| state.newest_ms.unwrap_or(i64::MIN))
+            .min()
+    }
+
+    /// Whether `input` has run more than `max_drift_ms` ahead of the slowest active input
+    /// that has not caught up: reading more of it now would only fill the buffer. The
+    /// slowest input is never ahead, so a reader that skips the inputs ahead always has
+    /// one to read.
     pub fn is_ahead(&self, input: &K, now_ms: i64) -> bool {
         let Some(newest) = self.inputs.get(input).and_then(|state| state.newest_ms) else {
             return false;
         };
-        self.slowest_active(now_ms)
+        self.slowest_readable(now_ms)
             .is_some_and(|slowest| newest > slowest.saturating_add(self.config.max_drift_ms))
     }
 
@@ -370,6 +384,11 @@ mod tests {
         merge.push("far", 1_201, (), 1_500);
         assert!(!merge.is_ahead(&"far", 1_500));
         assert!(!merge.is_ahead(&"unknown", 1_500));
+        // A caught-up input holds nobody back from being read, even before it goes idle.
+        merge.push("behind", 1_000, (), 1_500);
+        assert!(merge.is_ahead(&"far", 1_500));
+        merge.caught_up(&"behind", 1_500);
+        assert!(!merge.is_ahead(&"far", 1_500));
     }
 
     #[test]

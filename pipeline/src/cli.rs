@@ -333,6 +333,16 @@ pub fn init_tracing(verbose: u8) {
         .try_init();
 }
 
+impl Command {
+    /// Whether it trains or runs a GPT (allocation-heavy, large tensors).
+    pub fn runs_a_model(&self) -> bool {
+        matches!(
+            self,
+            Command::Train(_) | Command::Score(_) | Command::Generate(_) | Command::BenchModel(_)
+        )
+    }
+}
+
 /// Runs the parsed command.
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {

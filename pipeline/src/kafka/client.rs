@@ -68,6 +68,10 @@ pub fn consumer(
         .set("heartbeat.interval.ms", "1000")
         // Per partition: detect reads each partition from its own queue (18 by default).
         .set("queued.max.messages.kbytes", "2048")
+        // A partition held back by alignment has a full queue, and librdkafka then
+        // postpones its next fetch by this much (1 s by default): when it becomes the
+        // slowest it must be refilled at once, or every other partition waits.
+        .set("fetch.queue.backoff.ms", "10")
         .set("fetch.max.bytes", "8388608")
         .set("statistics.interval.ms", "5000");
     with_passthrough(client, config)

@@ -319,7 +319,9 @@ impl Engine {
             consumed_at,
             replayed_at_ms,
             deliveries,
+            envelope,
         } = verdict;
+        drop(envelope);
         if deliveries.is_empty() {
             self.meters
                 .verdict(event_time_ms, consumed_at, replayed_at_ms);
