@@ -87,6 +87,7 @@ RUN=$((RUN + 1))
   RSS2=$(peak_rss_mib $PID)
   LATE2=$(metric_sum cyberlm_late_events_total); FORCED2=$(metric_sum cyberlm_merge_forced_total)
   PROC99=$(quantile cyberlm_processing_latency_seconds 0.99)
+  MERGE99=$(quantile cyberlm_merge_wait_seconds 0.99); QUEUE99=$(quantile cyberlm_detector_queue_seconds 0.99)
   kill -TERM $PID; wait $PID || true
-  printf "%s latency at %s logs/s: replay->verdict p50 %.3f s, p99 %.3f s (consume->verdict p99 %.3f s); %d late, %d released early; peak RSS %s MiB\n" "$BIN" "$HALF" "$P50" "$P99" "$PROC99" "$LATE2" "$FORCED2" "$RSS2"
+  printf "%s latency at %s logs/s: replay->verdict p50 %.3f s, p99 %.3f s (consume->verdict p99 %.3f s: merge %.3f s, detector queue %.3f s); %d late, %d released early; peak RSS %s MiB\n" "$BIN" "$HALF" "$P50" "$P99" "$PROC99" "${MERGE99:-0}" "${QUEUE99:-0}" "$LATE2" "$FORCED2" "$RSS2"
 done

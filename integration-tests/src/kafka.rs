@@ -206,7 +206,10 @@ impl TestTopics {
                     serde_json::from_slice(payload).expect("JSON on the topic");
                 value["_partition"] = message.partition().into();
                 out.push(value);
-            } else if done(&out) {
+            }
+            // Checked after every message too: a reader that only looked during a pause
+            // would, on a steady stream, read to its end before saying it had enough.
+            if done(&out) {
                 break;
             }
         }

@@ -216,8 +216,8 @@ fn sigkill_mid_stream_then_restart_loses_no_alert() {
     let expected = corpus_and_expected(dir.path(), &topics, "40", "10");
     let mut first = topics.spawn_detect(&[]);
     // Replay at a steady rate while the first instance works, so the kill lands
-    // mid-stream: about 10 s for the corpus's ~9,900 logs, slow enough that the alerts
-    // reader (which may join the group late on a loaded machine) sees a third of them
+    // mid-stream: about 10 s for the corpus's ~10,000 logs, slow enough that the alerts
+    // reader (which may join its group late on a loaded machine) sees a third of them
     // before detect has judged them all.
     let replay = {
         let logs = dir.path().join("logs");

@@ -243,11 +243,14 @@ impl Engine {
                 let time = envelope.event_time_ms();
                 let kind = envelope.source.index();
                 self.meters.watermark[kind].set(time as f64 / 1000.0);
+                let consumed_at = Instant::now();
                 let judgement = Judgement {
                     input,
                     position,
                     envelope,
-                    consumed_at: Instant::now(),
+                    consumed_at,
+                    // Set when the merge releases it.
+                    released_at: consumed_at,
                     replayed_at_ms,
                 };
                 let now = self.now_ms();
@@ -294,7 +297,12 @@ impl Engine {
     }
 
     fn dispatch(&mut self, merged: Merged<Input, Judgement>) {
-        self.batch.push(merged.item);
+        let mut judgement = merged.item;
+        judgement.released_at = Instant::now();
+        self.meters
+            .merge_wait
+            .record((judgement.released_at - judgement.consumed_at).as_secs_f64());
+        self.batch.push(judgement);
     }
 
     fn flush_batch(&mut self) {

@@ -16,6 +16,8 @@ pub struct Meters {
     /// `cyberlm_merge_forced_total`: logs released before the watermark passed them
     /// because the merge buffer was full.
     pub forced: metrics::Counter,
+    /// `cyberlm_merge_wait_seconds`: read → released by the watermark.
+    pub merge_wait: metrics::Histogram,
     latency: Latency,
 }
 
@@ -41,6 +43,7 @@ impl Meters {
                 .map(|s| metrics::counter!("cyberlm_late_events_total", "source" => s.name()))
                 .collect(),
             forced: metrics::counter!("cyberlm_merge_forced_total"),
+            merge_wait: metrics::histogram!("cyberlm_merge_wait_seconds"),
             latency: Latency {
                 end_to_end: metrics::histogram!("cyberlm_end_to_end_latency_seconds"),
                 processing: metrics::histogram!("cyberlm_processing_latency_seconds"),

@@ -12,6 +12,9 @@
 //! | `cyberlm_alerts_total` | severity, detector | findings produced |
 //! | `cyberlm_end_to_end_latency_seconds` | – | verdict time − event time |
 //! | `cyberlm_processing_latency_seconds` | – | verdict time − consume time |
+//! | `cyberlm_merge_wait_seconds` | – | release by the watermark − consume time |
+//! | `cyberlm_detector_queue_seconds` | – | detectors start − release |
+//! | `cyberlm_detection_seconds` | – | time in the detectors, per log |
 //! | `cyberlm_replay_to_verdict_seconds` | – | verdict time − replay time (replayed logs) |
 
 use std::net::SocketAddr;

@@ -22,6 +22,8 @@ pub struct Judgement {
     pub envelope: Envelope,
     /// When it was read.
     pub consumed_at: Instant,
+    /// When the merge released it to the detectors.
+    pub released_at: Instant,
     /// When replay produced it, if it was replayed.
     pub replayed_at_ms: Option<i64>,
 }
@@ -55,8 +57,12 @@ pub fn spawn(
 ) -> std::io::Result<JoinHandle<u64>> {
     std::thread::Builder::new().name("cyberlm-detectors".to_string()).spawn(move || {
         let mut alerts = 0;
+        let queue_wait = metrics::histogram!("cyberlm_detector_queue_seconds");
+        let detection = metrics::histogram!("cyberlm_detection_seconds");
         while let Some(batch) = batches.blocking_recv() {
             for judgement in batch {
+                let started = Instant::now();
+                queue_wait.record((started - judgement.released_at).as_secs_f64());
                 let mut deliveries = Vec::new();
                 for detector in detectors.iter_mut() {
                     for finding in detector.detect(&judgement.envelope) {
@@ -68,6 +74,7 @@ pub fn spawn(
                         deliveries.push(sink.send(judgement.envelope.key(), &payload, judgement.replayed_at_ms));
                     }
                 }
+                detection.record(started.elapsed().as_secs_f64());
                 let verdict = Verdict {
                     input: judgement.input,
                     position: judgement.position,
