@@ -4,6 +4,7 @@
 #   bench/kafka-detect.sh [USERS] [DAYS]      (default 3000 users x 14 days, about 1M logs)
 #   CYBERLM_BINS="old/cyberlm new/cyberlm" bench/kafka-detect.sh ...   (compare builds)
 #   LATENCY_RATE=10000 bench/kafka-detect.sh ...   (phase 2 at this rate, not half of phase 1's)
+#   BENCH_EXTRA_TOML=$'[stream]\nmax_drift_ms = 60000' bench/kafka-detect.sh ...   (appended to detect's config)
 #
 # Phase 1 (backlog): the whole corpus is replayed unpaced into the source topics first,
 # then one `cyberlm detect --kafka` works through it; reports logs/s and peak resident
@@ -38,6 +39,7 @@ confluence = "$1-confluence"
 cloudtrail = "$1-cloudtrail"
 alerts = "$1-alerts"
 dead_letter = "$1-dead-letter"
+${BENCH_EXTRA_TOML:-}
 TOML
   $BIN topics --config "$WORK/$1.toml" >/dev/null 2>&1
 }
