@@ -105,6 +105,29 @@ fn train_score_and_generate_on_simulated_logs() {
         );
     }
 
+    // The same scores as Parquet: one row per log, the same figures, fields as JSON text.
+    let parquet_scores = dir.path().join("scores.parquet");
+    ok(&cyberlm(&[
+        "score",
+        path(&logs.join("cloudtrail.jsonl")),
+        "--model",
+        path(&model),
+        "--out",
+        path(&parquet_scores),
+    ]));
+    let rows = read_parquet_scores(&parquet_scores);
+    assert_eq!(rows.len(), scored.len());
+    for ((event_id, surprisal, fields), json) in rows.iter().zip(&scored) {
+        assert_eq!(json["event_id"].as_str(), Some(event_id.as_str()));
+        let expected = json["surprisal"].as_f64().unwrap();
+        assert!(
+            (surprisal - expected).abs() <= 1e-6 * expected.abs().max(1.0),
+            "{surprisal} vs {expected}"
+        );
+        let fields: serde_json::Value = serde_json::from_str(fields).unwrap();
+        assert_eq!(fields, json["fields"]);
+    }
+
     let generated = dir.path().join("generated.jsonl");
     let user = "ci-robot";
     let out = ok(&cyberlm(&[
@@ -134,6 +157,46 @@ fn train_score_and_generate_on_simulated_logs() {
             serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
         assert!(value.is_object(), "{line}");
     }
+}
+
+/// (event_id, surprisal, fields) of every row of a scores Parquet file.
+fn read_parquet_scores(path: &Path) -> Vec<(String, f64, String)> {
+    use arrow_array::{Array, Float64Array, StringArray};
+    let file = std::fs::File::open(path).unwrap();
+    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+        .unwrap()
+        .build()
+        .unwrap();
+    let mut rows = Vec::new();
+    for batch in reader {
+        let batch = batch.unwrap();
+        let text = |name: &str| {
+            batch
+                .column_by_name(name)
+                .unwrap()
+                .as_any()
+                .downcast_ref::<StringArray>()
+                .unwrap()
+                .clone()
+        };
+        let (ids, fields) = (text("event_id"), text("fields"));
+        let surprisal = batch
+            .column_by_name("surprisal")
+            .unwrap()
+            .as_any()
+            .downcast_ref::<Float64Array>()
+            .unwrap()
+            .clone();
+        for row in 0..batch.num_rows() {
+            assert!(!surprisal.is_null(row));
+            rows.push((
+                ids.value(row).to_string(),
+                surprisal.value(row),
+                fields.value(row).to_string(),
+            ));
+        }
+    }
+    rows
 }
 
 #[test]
