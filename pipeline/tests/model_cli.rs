@@ -74,15 +74,18 @@ fn train_score_and_generate_on_simulated_logs() {
         "{resumed}"
     );
 
+    let score_cloudtrail_to = |out: &Path| {
+        ok(&cyberlm(&[
+            "score",
+            path(&logs.join("cloudtrail.jsonl")),
+            "--model",
+            path(&model),
+            "--out",
+            path(out),
+        ]))
+    };
     let scores = dir.path().join("scores.jsonl");
-    ok(&cyberlm(&[
-        "score",
-        path(&logs.join("cloudtrail.jsonl")),
-        "--model",
-        path(&model),
-        "--out",
-        path(&scores),
-    ]));
+    score_cloudtrail_to(&scores);
     let cloudtrail_logs = std::fs::read_to_string(logs.join("cloudtrail.jsonl"))
         .unwrap()
         .lines()
@@ -107,14 +110,7 @@ fn train_score_and_generate_on_simulated_logs() {
 
     // The same scores as Parquet: one row per log, the same figures, fields as JSON text.
     let parquet_scores = dir.path().join("scores.parquet");
-    ok(&cyberlm(&[
-        "score",
-        path(&logs.join("cloudtrail.jsonl")),
-        "--model",
-        path(&model),
-        "--out",
-        path(&parquet_scores),
-    ]));
+    score_cloudtrail_to(&parquet_scores);
     let rows = read_parquet_scores(&parquet_scores);
     assert_eq!(rows.len(), scored.len());
     for ((event_id, surprisal, fields), json) in rows.iter().zip(&scored) {
