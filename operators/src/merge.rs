@@ -83,6 +83,15 @@ struct InputState {
     caught_up_at_ms: Option<i64>,
 }
 
+/// Which inputs hold back what: every active input holds the watermark; a caught-up one
+/// still does for a moment, but waiting for it before reading the others would stall
+/// them all (at the end of a backlog, once per partition), so it does not hold reading.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Holding {
+    Watermark,
+    Reading,
+}
+
 impl InputState {
     fn new(now_ms: i64) -> Self {
         InputState {
@@ -189,10 +198,9 @@ impl<K: Clone + Eq + Hash, T> EventTimeMerge<K, T> {
     /// Resets the idle clock of every input that [`Self::is_ahead`]: the reader is not
     /// reading them, so their silence says nothing about them.
     pub fn touch_ahead(&mut self, now_ms: i64) {
-        let Some(slowest) = self.slowest_readable(now_ms) else {
+        let Some(limit) = self.read_limit(now_ms) else {
             return;
         };
-        let limit = slowest.saturating_add(self.config.max_drift_ms);
         for state in self.inputs.values_mut() {
             if state.newest_ms.is_some_and(|newest| newest > limit) {
                 state.last_seen_at_ms = now_ms;
@@ -253,33 +261,30 @@ impl<K: Clone + Eq + Hash, T> EventTimeMerge<K, T> {
 
     /// The watermark at processing time `now_ms`.
     pub fn watermark(&self, now_ms: i64) -> Watermark {
-        self.slowest_active(now_ms)
+        self.slowest(now_ms, Holding::Watermark)
             .map_or(Watermark::Idle, |slowest| {
                 Watermark::EventTime(slowest.saturating_sub(self.config.max_out_of_orderness_ms))
             })
     }
 
-    /// The newest event time of the input furthest behind, over inputs that are not idle
-    /// (`i64::MIN` while one of them has shown no event yet); `None` when all are idle.
-    fn slowest_active(&self, now_ms: i64) -> Option<i64> {
+    /// The newest event time of the input furthest behind among those `holding` counts
+    /// (`i64::MIN` while one of them has shown no event yet); `None` when there are none.
+    fn slowest(&self, now_ms: i64, holding: Holding) -> Option<i64> {
         self.inputs
             .values()
-            .filter(|state| state.is_active(&self.config, now_ms))
+            .filter(|state| {
+                state.is_active(&self.config, now_ms)
+                    && (holding == Holding::Watermark || state.caught_up_at_ms.is_none())
+            })
             .map(|state| state.newest_ms.unwrap_or(i64::MIN))
             .min()
     }
 
-    /// The same over the inputs there is something to read from: a caught-up input
-    /// still holds the watermark for a moment, but waiting for it before reading the
-    /// others would stall them all (at the end of a backlog, once per partition).
-    fn slowest_readable(&self, now_ms: i64) -> Option<i64> {
-        self.inputs
-            .values()
-            .filter(|state| {
-                state.is_active(&self.config, now_ms) && state.caught_up_at_ms.is_none()
-            })
-            .map(|state| state.newest_ms.unwrap_or(i64::MIN))
-            .min()
+    /// The newest event time an input may have shown and still be read: `max_drift_ms`
+    /// past the slowest input there is something to read from; `None` when all are idle.
+    fn read_limit(&self, now_ms: i64) -> Option<i64> {
+        self.slowest(now_ms, Holding::Reading)
+            .map(|slowest| slowest.saturating_add(self.config.max_drift_ms))
     }
 
     /// Whether `input` has run more than `max_drift_ms` ahead of the slowest active input
@@ -287,11 +292,17 @@ impl<K: Clone + Eq + Hash, T> EventTimeMerge<K, T> {
     /// slowest input is never ahead, so a reader that skips the inputs ahead always has
     /// one to read.
     pub fn is_ahead(&self, input: &K, now_ms: i64) -> bool {
-        let Some(newest) = self.inputs.get(input).and_then(|state| state.newest_ms) else {
-            return false;
-        };
-        self.slowest_readable(now_ms)
-            .is_some_and(|slowest| newest > slowest.saturating_add(self.config.max_drift_ms))
+        self.ahead(now_ms)(input)
+    }
+
+    /// [`Self::is_ahead`] for many inputs at one processing time, computing the limit
+    /// once (the reader asks for every queue on every read).
+    pub fn ahead(&self, now_ms: i64) -> impl Fn(&K) -> bool + '_ {
+        let limit = self.read_limit(now_ms);
+        move |input| {
+            let newest = self.inputs.get(input).and_then(|state| state.newest_ms);
+            matches!((newest, limit), (Some(newest), Some(limit)) if newest > limit)
+        }
     }
 
     /// The next event the watermark releases, in event-time order, or `None`.

@@ -87,9 +87,12 @@ impl LogReader {
         })
     }
 
-    /// The file read.
-    pub fn file(&self) -> &LogFile {
-        &self.file
+    /// What a log's number counts in this file: "line" (JSONL) or "row" (Parquet).
+    pub fn unit(&self) -> &'static str {
+        match self.format {
+            Format::Jsonl { .. } => "line",
+            Format::Parquet { .. } => "row",
+        }
     }
 
     /// The next log, or `None` at the end of the file. An error means the file itself

@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use indicatif::ProgressBar;
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
 use super::{LogFile, LogReader};
 use crate::stream::{Input, LogSource, RawRecord, SourceEvent};
@@ -48,22 +48,17 @@ impl LogSource for FileSource {
     }
 
     fn locate(&self, input: Input, position: i64) -> Map<String, Value> {
-        let unit = if self.readers[input.0]
-            .file()
-            .path
-            .extension()
-            .is_some_and(|e| e == "parquet")
-        {
-            "row"
-        } else {
-            "line"
-        };
-        let located =
-            json!({"input": self.names[input.0], "position": format!("{unit} {position}")});
-        match located {
-            Value::Object(map) => map,
-            _ => Map::new(),
-        }
+        let unit = self.readers[input.0].unit();
+        Map::from_iter([
+            (
+                "input".to_string(),
+                Value::from(self.names[input.0].as_str()),
+            ),
+            (
+                "position".to_string(),
+                Value::from(format!("{unit} {position}")),
+            ),
+        ])
     }
 
     async fn next(&mut self, readable: impl Fn(&Input) -> bool) -> SourceEvent {

@@ -15,7 +15,7 @@ use rdkafka::error::KafkaError;
 use rdkafka::message::{BorrowedMessage, Headers, Message};
 use rdkafka::{Offset, TopicPartitionList};
 use schemas::Source;
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
 use super::{KafkaConfig, PartitionChange, RebalanceContext, consumer};
 use crate::stream::{Input, LogSource, REPLAYED_AT_HEADER, RawRecord, SourceEvent};
@@ -112,12 +112,14 @@ impl LogSource for KafkaSource {
     }
 
     fn locate(&self, input: Input, position: i64) -> Map<String, Value> {
-        let located =
-            json!({"input": self.topics[input.0], "partition": input.1, "offset": position});
-        match located {
-            Value::Object(map) => map,
-            _ => Map::new(),
-        }
+        Map::from_iter([
+            (
+                "input".to_string(),
+                Value::from(self.topics[input.0].as_str()),
+            ),
+            ("partition".to_string(), Value::from(input.1)),
+            ("offset".to_string(), Value::from(position)),
+        ])
     }
 
     async fn next(&mut self, readable: impl Fn(&Input) -> bool) -> SourceEvent {

@@ -132,8 +132,6 @@ pub async fn run<S: LogSource>(
     loop {
         let accepting = engine.tracker.in_flight() < config.max_in_flight;
         let now = engine.now_ms();
-        let merge = &engine.merge;
-        let readable = |input: &Input| !merge.is_ahead(input, now);
         tokio::select! {
             biased;
             () = &mut shutdown => break,
@@ -142,7 +140,7 @@ pub async fn run<S: LogSource>(
                 let (input, position) = done?;
                 engine.finished(input, position);
             }
-            event = source.next(readable), if accepting => match event {
+            event = source.next(not(engine.merge.ahead(now))), if accepting => match event {
                 SourceEvent::Record(record) => engine.on_record(&source, record),
                 SourceEvent::CaughtUp(input) => {
                     let now = engine.now_ms();
@@ -214,6 +212,11 @@ pub async fn run<S: LogSource>(
         Some(error) => Err(error),
         None => Ok(engine.report),
     }
+}
+
+/// The inputs a test rejects.
+fn not<K>(test: impl Fn(&K) -> bool) -> impl Fn(&K) -> bool {
+    move |input| !test(input)
 }
 
 impl Engine {
