@@ -11,4 +11,13 @@ pub trait Detector: Send {
 
     /// The findings `envelope` raises.
     fn detect(&mut self, envelope: &Envelope) -> Vec<DetectionFinding>;
+
+    /// The findings of each log of a micro-batch, in order. A detector that works
+    /// faster on batches (a model) overrides it; the result has one entry per log.
+    fn detect_batch(&mut self, envelopes: &[&Envelope]) -> Vec<Vec<DetectionFinding>> {
+        envelopes
+            .iter()
+            .map(|envelope| self.detect(envelope))
+            .collect()
+    }
 }

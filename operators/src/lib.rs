@@ -2,7 +2,8 @@
 //! or a model.
 //!
 //! The [`Detector`] interface every detector implements, Sigma rule evaluation over the
-//! three sources ([`sigma`]), MITRE ATT&CK id handling ([`attack`]), the event-time merge
+//! three sources ([`sigma`]), MITRE ATT&CK id handling ([`attack`]), anomaly-score
+//! calibration into tail probabilities ([`calibration`]), the event-time merge
 //! with watermarks ([`merge`]), the commit-safe offset tracker ([`offsets`]), keyed
 //! pseudonymisation of personal data ([`pii`]) and the text format the language model
 //! reads and writes ([`text_format`]).
@@ -32,6 +33,7 @@
 #![deny(missing_docs)]
 
 pub mod attack;
+pub mod calibration;
 mod detector;
 pub mod merge;
 pub mod offsets;

@@ -110,6 +110,9 @@ pub struct DetectionFinding {
     pub finding_info: FindingInfo,
     /// The offending log.
     pub evidence: Evidence,
+    /// Detector-specific detail OCSF has no attribute for (the GPT detector's
+    /// per-field surprisal and expected values), rendered as OCSF's `unmapped` object.
+    pub unmapped: Option<Value>,
 }
 
 impl DetectionFinding {
@@ -125,6 +128,7 @@ impl DetectionFinding {
                 user: envelope.user.clone(),
                 data: envelope.json.clone(),
             },
+            unmapped: None,
         }
     }
 
@@ -137,7 +141,7 @@ impl DetectionFinding {
             .map(|attack| serde_json::json!({"technique": {"uid": attack.technique_uid}}))
             .collect();
         let analytic_type_id = if info.analytic_type == "Rule" { 1 } else { 4 };
-        serde_json::json!({
+        let mut finding = serde_json::json!({
             "class_uid": 2004,
             "class_name": "Detection Finding",
             "category_uid": 2,
@@ -169,7 +173,11 @@ impl DetectionFinding {
                 "data": {"source": self.evidence.source, "event_id": self.evidence.event_id,
                          "log": self.evidence.data},
             }],
-        })
+        });
+        if let Some(unmapped) = &self.unmapped {
+            finding["unmapped"] = unmapped.clone();
+        }
+        finding
     }
 }
 

@@ -90,6 +90,33 @@ pub struct SourceSpec {
     /// Fields that differ on every event (ids, timestamps, durations): they carry no
     /// behaviour, so scoring ignores them.
     pub volatile: &'static [FieldPath],
+    /// What kind of event a log records (the app signed in to, the API called, the
+    /// audit action): anomaly scores are calibrated per kind.
+    pub event_type: &'static [FieldPath],
+}
+
+impl SourceSpec {
+    /// The kind of event `log` records, or `other` where none of the paths is present.
+    pub fn event_type_of(&self, log: &serde_json::Value) -> String {
+        self.event_type
+            .iter()
+            .find_map(|path| match path.lookup(log)? {
+                serde_json::Value::String(text) => Some(text.clone()),
+                serde_json::Value::Null => None,
+                other => Some(other.to_string()),
+            })
+            .unwrap_or_else(|| "other".to_string())
+    }
+
+    /// Whether the dotted `path` is volatile or lies inside a volatile field.
+    pub fn is_volatile(&self, path: &str) -> bool {
+        self.volatile.iter().any(|volatile| {
+            let volatile = volatile.as_str();
+            path.len() >= volatile.len()
+                && path[..volatile.len()].eq_ignore_ascii_case(volatile)
+                && (path.len() == volatile.len() || path.as_bytes()[volatile.len()] == b'.')
+        })
+    }
 }
 
 static AZURE: SourceSpec = SourceSpec {
@@ -140,6 +167,12 @@ static AZURE: SourceSpec = SourceSpec {
         FieldPath("properties.uniqueTokenIdentifier"),
         FieldPath("properties.originalRequestId"),
     ],
+    event_type: &[
+        FieldPath("AppDisplayName"),
+        FieldPath("properties.appDisplayName"),
+        FieldPath("OperationName"),
+        FieldPath("operationName"),
+    ],
 };
 
 static CONFLUENCE: SourceSpec = SourceSpec {
@@ -153,6 +186,7 @@ static CONFLUENCE: SourceSpec = SourceSpec {
     location: &[],
     event_id: &[],
     volatile: &[FieldPath("creationDate")],
+    event_type: &[FieldPath("summary")],
 };
 
 static CLOUDTRAIL: SourceSpec = SourceSpec {
@@ -176,11 +210,24 @@ static CLOUDTRAIL: SourceSpec = SourceSpec {
         FieldPath("responseElements.credentials"),
         FieldPath("tlsDetails.clientProvidedHostHeader"),
     ],
+    event_type: &[FieldPath("eventName")],
 };
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn event_types_and_volatile_paths() {
+        let log = serde_json::json!({"eventName": "GetObject", "eventID": "e1"});
+        let spec = Source::CloudTrail.spec();
+        assert_eq!(spec.event_type_of(&log), "GetObject");
+        assert_eq!(spec.event_type_of(&serde_json::json!({})), "other");
+        assert!(spec.is_volatile("eventID"));
+        assert!(spec.is_volatile("responseElements.credentials.sessionToken"));
+        assert!(!spec.is_volatile("responseElements.credentialsX"));
+        assert!(!spec.is_volatile("eventName"));
+    }
 
     #[test]
     fn names_round_trip() {

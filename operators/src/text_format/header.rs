@@ -7,6 +7,8 @@
 use chrono::{DateTime, Datelike, Timelike, Utc};
 use schemas::{Envelope, Source};
 
+use super::FieldSpan;
+
 /// What a log is conditioned on. Every field is optional: a prompt names what it wants
 /// fixed and the model fills in the rest.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -110,6 +112,39 @@ impl Header {
     }
 }
 
+/// The byte spans of a rendered header's fields at the start of `text`, named
+/// `header.source`, `header.user`, `header.country`, `header.technique`, `header.weekday`
+/// and `header.hour`, so surprisal in the header is attributed like a JSON field's.
+/// `None` when `text` does not start with a header.
+pub fn header_spans(text: &str) -> Option<Vec<FieldSpan>> {
+    let inner_end = text.find("] ")?;
+    text.strip_prefix('[')?;
+    let mut spans = Vec::new();
+    let mut at = 1;
+    for (index, part) in text.get(1..inner_end)?.split(' ').enumerate() {
+        let (name, value_offset) = if index == 0 {
+            ("source", 0)
+        } else {
+            let name = match part.as_bytes().first()? {
+                b'u' => "user",
+                b'c' => "country",
+                b't' => "technique",
+                b'd' => "weekday",
+                b'h' => "hour",
+                _ => return None,
+            };
+            (name, 2)
+        };
+        spans.push(FieldSpan {
+            path: format!("header.{name}"),
+            bytes: at..at + part.len(),
+            value: at + value_offset..at + part.len(),
+        });
+        at += part.len() + 1;
+    }
+    Some(spans)
+}
+
 /// Whether a generated header value may hold `byte`: printable ASCII but the header's
 /// delimiters (user names, country codes, technique ids, hours all are).
 pub fn is_header_value_byte(byte: u8) -> bool {
@@ -151,5 +186,23 @@ mod tests {
         assert_eq!(parsed.user.as_deref(), Some("eve__c_RU"));
         assert_eq!(parsed.country.as_deref(), Some("DE"));
         assert_eq!((parsed.weekday, parsed.hour), (Some(4), Some(9)));
+
+        let spans = header_spans(&full).unwrap();
+        let named: Vec<(&str, &str)> = spans
+            .iter()
+            .map(|span| (span.path.as_str(), &full[span.value.clone()]))
+            .collect();
+        assert_eq!(
+            named,
+            [
+                ("header.source", "azure"),
+                ("header.user", "eve__c_RU"),
+                ("header.country", "DE"),
+                ("header.weekday", "Fri"),
+                ("header.hour", "09"),
+            ]
+        );
+        assert_eq!(&full[spans[2].bytes.clone()], "c=DE");
+        assert!(header_spans("{}").is_none());
     }
 }

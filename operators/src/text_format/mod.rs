@@ -29,7 +29,7 @@ mod header;
 mod projection;
 
 pub use fields::{FieldSpan, field_spans};
-pub use header::{HEADER_KEYS, Header, is_header_value_byte};
+pub use header::{HEADER_KEYS, Header, header_spans, is_header_value_byte};
 pub use projection::{ConstantField, Projection};
 
 use serde::{Deserialize, Serialize};
