@@ -6,6 +6,7 @@
 //! model.safetensors    the best weights so far (what scoring and generation load)
 //! resume/model.bpk     the latest weights with their parameter ids   } to resume training
 //! resume/optimizer.bpk AdamW's moments                                }
+//! calibration.json     benign score distributions for these weights (`cyberlm calibrate`)
 //! ```
 //!
 //! Every file is written under a temporary name and renamed into place, manifest last,
@@ -18,10 +19,12 @@ use burn::module::Module;
 use burn::optim::ModuleOptimizer;
 use burn::prelude::*;
 use burn::store::{BurnpackStore, ModuleSnapshot, ModuleStore, SafetensorsStore};
+use operators::calibration::Calibration;
 use operators::text_format::{TEXT_FORMAT_VERSION, TextFormat};
 use serde::{Deserialize, Serialize};
 
 use crate::config::GptConfig;
+use crate::deviation::ContextMode;
 use crate::gpt::Gpt;
 use crate::tokenizer::ByteTokenizer;
 use crate::train::TrainConfig;
@@ -30,6 +33,7 @@ const MANIFEST: &str = "manifest.json";
 const WEIGHTS: &str = "model.safetensors";
 const RESUME_MODEL: &str = "resume/model.bpk";
 const RESUME_OPTIMIZER: &str = "resume/optimizer.bpk";
+const CALIBRATION: &str = "calibration.json";
 /// What the manifest's `format` field must say.
 pub const CHECKPOINT_FORMAT: &str = "cyberlm-model";
 /// The manifest layout this build writes and reads.
@@ -84,6 +88,16 @@ pub enum CheckpointError {
     /// The model configuration is impossible.
     #[error("invalid model configuration: {0}")]
     InvalidConfig(String),
+    /// The calibration is missing, unreadable or for other weights.
+    #[error(
+        "{path}: {reason}; calibrate the model on benign logs with `cyberlm calibrate --model <dir> <logs>`"
+    )]
+    Calibration {
+        /// The calibration file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
     /// A resume was asked with a different model or different data.
     #[error("{path} holds a run with {what}; train into a new directory or pass the same settings")]
     Mismatch {
@@ -268,6 +282,70 @@ pub fn read_manifest(dir: &Path) -> Result<Manifest, CheckpointError> {
         .validate()
         .map_err(|reason| CheckpointError::Manifest { path, reason })?;
     Ok(manifest)
+}
+
+/// `calibration.json`: the benign score distributions of one set of weights, and the
+/// scoring settings they were measured with (a tail probability means nothing under
+/// other settings).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CalibrationFile {
+    /// Fingerprint of the weights calibrated ([`weights_fingerprint`]).
+    pub weights: String,
+    /// The context the benign logs were scored with.
+    pub context: ContextMode,
+    /// The context tokens they were scored with.
+    pub context_tokens: usize,
+    /// Benign logs scored.
+    pub logs: u64,
+    /// The distributions.
+    pub calibration: Calibration,
+}
+
+/// A fingerprint of the published weights (xxh3 of `model.safetensors`), so a
+/// calibration is never applied to weights it was not measured on.
+pub fn weights_fingerprint(dir: &Path) -> Result<String, CheckpointError> {
+    let path = dir.join(WEIGHTS);
+    let bytes = fs::read(&path).map_err(|source| CheckpointError::Io { path, source })?;
+    Ok(format!("{:016x}", xxhash_rust::xxh3::xxh3_64(&bytes)))
+}
+
+/// Stores a calibration beside the weights it was measured on.
+pub fn save_calibration(dir: &Path, file: &CalibrationFile) -> Result<(), CheckpointError> {
+    let path = dir.join(CALIBRATION);
+    write_atomically(&path, |tmp| {
+        let text = serde_json::to_string(file).map_err(|error| CheckpointError::Calibration {
+            path: tmp.to_path_buf(),
+            reason: error.to_string(),
+        })?;
+        fs::write(tmp, text).map_err(|source| CheckpointError::Io {
+            path: tmp.to_path_buf(),
+            source,
+        })
+    })
+}
+
+/// Reads the calibration of the checkpoint in `dir` and checks it is for its weights.
+pub fn load_calibration(dir: &Path) -> Result<CalibrationFile, CheckpointError> {
+    let path = dir.join(CALIBRATION);
+    let error = |reason: String| CheckpointError::Calibration {
+        path: path.clone(),
+        reason,
+    };
+    let text = match fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(error("the model has not been calibrated".to_string()));
+        }
+        Err(source) => return Err(CheckpointError::Io { path, source }),
+    };
+    let file: CalibrationFile =
+        serde_json::from_str(&text).map_err(|e| error(format!("not a calibration ({e})")))?;
+    if file.weights != weights_fingerprint(dir)? {
+        return Err(error(
+            "it was measured on other weights (the model was retrained since)".to_string(),
+        ));
+    }
+    Ok(file)
 }
 
 /// Writes a checkpoint: the resume state always, the published weights when `best`.

@@ -5,7 +5,9 @@
 //! written with burn and runs on the device chosen at run time ([`device`]). [`train`]
 //! fits it, [`checkpoint`] stores it with the format it was trained on, [`score`] turns
 //! logs into per-byte and per-field surprisal, and [`generate`] samples new logs that
-//! always parse ([`JsonConstraint`]).
+//! always parse ([`JsonConstraint`]). In the stream, [`deviation`] scores each log after
+//! its user's preceding logs, and the [`detector`] calibrates that score into alerts that
+//! say what the model expected instead ([`explain`]).
 //!
 //! ```
 //! let tokenizer = model::ByteTokenizer;
@@ -18,7 +20,10 @@ mod attention;
 pub mod checkpoint;
 mod config;
 pub mod corpus;
+pub mod detector;
+pub mod deviation;
 pub mod device;
+pub mod explain;
 pub mod generate;
 mod gpt;
 mod json_constraint;

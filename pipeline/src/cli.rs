@@ -38,6 +38,9 @@ pub enum Command {
     Train(TrainArgs),
     /// Score logs with a trained model: surprisal per log and per JSON field.
     Score(ScoreArgs),
+    /// Measure a trained model's scores on benign logs, so the GPT detector can alert at a
+    /// chosen rate.
+    Calibrate(CalibrateArgs),
     /// Generate synthetic logs with a trained model; every line is valid JSON.
     Generate(GenerateArgs),
     /// Measure training, scoring and decoding throughput of a model preset (JSON out).
@@ -128,8 +131,51 @@ pub struct TrainArgs {
 pub enum ScoreContext {
     /// The same user's preceding logs from every source, in event-time order.
     User,
+    /// The same user's preceding logs from the log's own source only.
+    UserSource,
     /// None: each log alone.
     None,
+}
+
+impl From<ScoreContext> for model::deviation::ContextMode {
+    fn from(context: ScoreContext) -> Self {
+        match context {
+            ScoreContext::User => model::deviation::ContextMode::User,
+            ScoreContext::UserSource => model::deviation::ContextMode::UserSource,
+            ScoreContext::None => model::deviation::ContextMode::None,
+        }
+    }
+}
+
+/// Flags of `cyberlm calibrate`.
+#[derive(Debug, Args)]
+pub struct CalibrateArgs {
+    /// Benign JSONL or Parquet logs, or folders of them (a simulation's folder: its
+    /// labelled attack logs are left out of the distributions but still give context).
+    #[arg(required = true)]
+    pub inputs: Vec<PathBuf>,
+    /// The model folder `cyberlm train` wrote; the calibration is stored in it.
+    #[arg(long, short)]
+    pub model: PathBuf,
+    /// Labels whose malicious events are left out (default: labels.jsonl beside the
+    /// inputs, when there is one).
+    #[arg(long)]
+    pub labels: Option<PathBuf>,
+    /// Context each log is scored in (the detector then scores with the same).
+    #[arg(long, value_enum, default_value_t = ScoreContext::User)]
+    pub context: ScoreContext,
+    /// At most this many context tokens (default: the model's context).
+    #[arg(long)]
+    pub context_tokens: Option<usize>,
+    /// Benign logs of a kind a user needs for a baseline of their own.
+    #[arg(long, default_value_t = 200)]
+    pub min_user_logs: usize,
+    /// Windows per model call.
+    #[arg(long, default_value_t = 16)]
+    pub batch_size: usize,
+    /// `cpu`, or `cuda[:N]` in a CUDA build.
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
 }
 
 /// Flags of `cyberlm score`.
@@ -338,7 +384,11 @@ impl Command {
     pub fn runs_a_model(&self) -> bool {
         matches!(
             self,
-            Command::Train(_) | Command::Score(_) | Command::Generate(_) | Command::BenchModel(_)
+            Command::Train(_)
+                | Command::Score(_)
+                | Command::Calibrate(_)
+                | Command::Generate(_)
+                | Command::BenchModel(_)
         )
     }
 }
@@ -354,6 +404,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Record(args) => commands::record::run(&args),
         Command::Train(args) => commands::train::run(&args),
         Command::Score(args) => commands::score::run(&args),
+        Command::Calibrate(args) => commands::calibrate::run(&args),
         Command::Generate(args) => commands::generate::run(&args),
         Command::BenchModel(args) => commands::bench_model::run(&args),
     }

@@ -3,8 +3,8 @@
 //! Every key is optional; a missing file section means the defaults. Environment
 //! variables override the file: `CYBERLM_SIGMA_RULES` replaces `sigma.rules`,
 //! `CYBERLM_KAFKA_BOOTSTRAP_SERVERS` replaces `kafka.bootstrap_servers`,
-//! `CYBERLM_KAFKA_GROUP_ID` replaces `kafka.group_id` and `CYBERLM_METRICS_LISTEN`
-//! replaces `metrics_listen`.
+//! `CYBERLM_KAFKA_GROUP_ID` replaces `kafka.group_id`, `CYBERLM_GPT_MODEL` replaces
+//! `gpt.model` and `CYBERLM_METRICS_LISTEN` replaces `metrics_listen`.
 
 use std::path::{Path, PathBuf};
 
@@ -30,6 +30,9 @@ pub struct Config {
     /// Pseudonymisation of personal data before detection.
     #[serde(default)]
     pub pii: PiiConfig,
+    /// The GPT detector; off unless `gpt.model` is set.
+    #[serde(default)]
+    pub gpt: GptConfig,
     /// Where the Prometheus endpoint listens, e.g. `127.0.0.1:9464`; none when absent.
     /// Env: `CYBERLM_METRICS_LISTEN`.
     pub metrics_listen: Option<std::net::SocketAddr>,
@@ -167,6 +170,82 @@ impl StreamConfig {
                 max_drift_ms: self.max_drift_ms,
             },
             max_in_flight: self.max_in_flight,
+            ..crate::stream::EngineConfig::default()
+        }
+    }
+}
+
+/// `[gpt]`: the GPT deviation detector beside the Sigma rules. Env: `CYBERLM_GPT_MODEL`
+/// replaces `gpt.model`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GptConfig {
+    /// A model directory `cyberlm train` wrote and `cyberlm calibrate` calibrated; the
+    /// detector is off when absent.
+    pub model: Option<PathBuf>,
+    /// `cpu`, or `cuda[:N]` in a CUDA build.
+    #[serde(default = "default_gpt_device")]
+    pub device: String,
+    /// Expected alerts per 10,000 benign logs (the calibrated threshold).
+    #[serde(default = "default_alerts_per_10k")]
+    pub alerts_per_10k: f64,
+    /// One user's anomalies within this many seconds of event time after an alert are
+    /// grouped into it.
+    #[serde(default = "default_group_window_s")]
+    pub group_window_s: u64,
+    /// Fields an alert names with the value the model expected.
+    #[serde(default = "default_explain_fields")]
+    pub explain_fields: usize,
+    /// Logs scored per model call at most.
+    #[serde(default = "default_gpt_max_batch")]
+    pub max_batch: usize,
+    /// Windows (rows) per forward pass.
+    #[serde(default = "default_batch_windows")]
+    pub batch_windows: usize,
+}
+
+fn default_gpt_device() -> String {
+    "cpu".to_string()
+}
+const fn default_alerts_per_10k() -> f64 {
+    1.0
+}
+const fn default_group_window_s() -> u64 {
+    600
+}
+const fn default_explain_fields() -> usize {
+    3
+}
+const fn default_gpt_max_batch() -> usize {
+    64
+}
+const fn default_batch_windows() -> usize {
+    16
+}
+
+impl Default for GptConfig {
+    fn default() -> Self {
+        GptConfig {
+            model: None,
+            device: default_gpt_device(),
+            alerts_per_10k: default_alerts_per_10k(),
+            group_window_s: default_group_window_s(),
+            explain_fields: default_explain_fields(),
+            max_batch: default_gpt_max_batch(),
+            batch_windows: default_batch_windows(),
+        }
+    }
+}
+
+impl GptConfig {
+    /// The detector settings.
+    pub fn detector(&self) -> model::detector::GptDetectorConfig {
+        model::detector::GptDetectorConfig {
+            alerts_per_10k: self.alerts_per_10k,
+            group_window_ms: i64::try_from(self.group_window_s.saturating_mul(1000))
+                .unwrap_or(i64::MAX),
+            explain_fields: self.explain_fields,
+            max_batch: self.max_batch,
         }
     }
 }
@@ -231,6 +310,13 @@ impl Config {
         if let Ok(rules) = std::env::var("CYBERLM_SIGMA_RULES") {
             config.sigma.rules = PathBuf::from(rules);
         }
+        if let Ok(model) = std::env::var("CYBERLM_GPT_MODEL") {
+            config.gpt.model = Some(PathBuf::from(model));
+        }
+        anyhow::ensure!(
+            config.gpt.alerts_per_10k > 0.0 && config.gpt.alerts_per_10k < 10_000.0,
+            "gpt.alerts_per_10k must be between 0 and 10000 (exclusive) in {source}"
+        );
         if let Ok(servers) = std::env::var("CYBERLM_KAFKA_BOOTSTRAP_SERVERS") {
             config.kafka.bootstrap_servers = servers;
         }

@@ -2,46 +2,16 @@
 //! labelled attacks were caught and how noisy the rules were on benign traffic.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::path::Path;
 use std::process::ExitCode;
 
-use anyhow::Context;
 use operators::Detector;
 
 use crate::cli::DemoArgs;
 use crate::commands::detect::{DetectionReport, detect_files, sigma_detector};
 use crate::commands::simulate::simulate_to;
 use crate::config::Config;
+use crate::files::{LabelRow, read_labels};
 use crate::simulate::SimulationConfig;
-
-/// One labelled event from `labels.jsonl`.
-#[derive(Debug, Clone, serde::Deserialize)]
-pub struct LabelRow {
-    /// Event id.
-    pub event_id: String,
-    /// Scenario instance.
-    pub scenario_id: String,
-    /// ATT&CK technique.
-    pub technique: Option<String>,
-    /// Attack or anticipated benign event.
-    pub malicious: bool,
-    /// Designed to slip past the rules.
-    pub stealthy: bool,
-}
-
-/// Reads `labels.jsonl`.
-pub fn read_labels(path: &Path) -> anyhow::Result<Vec<LabelRow>> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("failed to read labels {}", path.display()))?;
-    text.lines()
-        .filter(|line| !line.trim().is_empty())
-        .enumerate()
-        .map(|(index, line)| {
-            serde_json::from_str(line)
-                .with_context(|| format!("{} line {} is not a label", path.display(), index + 1))
-        })
-        .collect()
-}
 
 /// Per scenario step: events, events with any alert, events with an alert whose rule
 /// covers the step's technique.

@@ -11,6 +11,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context;
+use model::detector::GptDetector;
 use operators::Detector;
 use operators::sigma::{RuleSet, SigmaDetector};
 use schemas::Source;
@@ -103,6 +104,37 @@ pub fn sigma_detector(config: &Config) -> anyhow::Result<SigmaDetector> {
     Ok(SigmaDetector::new(rules))
 }
 
+/// The detectors the config enables: Sigma always, the GPT detector when `gpt.model` is
+/// set.
+pub fn detectors(config: &Config) -> anyhow::Result<Vec<Box<dyn Detector>>> {
+    let mut detectors: Vec<Box<dyn Detector>> = vec![Box::new(sigma_detector(config)?)];
+    if let Some(dir) = &config.gpt.model {
+        let device = model::device::parse(&config.gpt.device)?;
+        let detector = GptDetector::load(
+            dir,
+            &device,
+            config.gpt.batch_windows,
+            config.gpt.detector(),
+        )
+        .with_context(|| format!("failed to load the GPT detector from {}", dir.display()))?;
+        tracing::info!(message = "Loaded the GPT detector.", model = %dir.display(), version = detector.version(),
+            alerts_per_10k = config.gpt.alerts_per_10k);
+        metrics::gauge!("cyberlm_model_info", "version" => detector.version().to_string()).set(1.0);
+        detectors.push(Box::new(detector));
+    }
+    Ok(detectors)
+}
+
+/// The engine settings: `[stream]`'s, with micro-batches of `gpt.max_batch` when the GPT
+/// detector runs.
+pub fn engine_config(config: &Config) -> EngineConfig {
+    let mut engine = config.stream.engine();
+    if config.gpt.model.is_some() {
+        engine.micro_batch = config.gpt.max_batch.max(1);
+    }
+    engine
+}
+
 /// Runs `detectors` over the logs in `inputs` (pseudonymised by `pii` first, when
 /// given) through the streaming engine, as on Kafka: files are read side by side and
 /// merged by event time in bounded memory. Writes alerts and dead letters as JSONL, then
@@ -168,7 +200,7 @@ pub fn read_alerts(path: &Path) -> anyhow::Result<Vec<AlertSummary>> {
 /// `cyberlm detect`.
 pub fn run(args: &DetectArgs) -> anyhow::Result<ExitCode> {
     let config = Config::load(args.config.as_deref())?;
-    let detectors: Vec<Box<dyn Detector>> = vec![Box::new(sigma_detector(&config)?)];
+    let detectors = detectors(&config)?;
     let pii = config.pii.hasher()?;
     if args.kafka {
         return run_on_kafka(&config, pii, detectors);
@@ -177,7 +209,7 @@ pub fn run(args: &DetectArgs) -> anyhow::Result<ExitCode> {
         &args.inputs,
         pii,
         detectors,
-        config.stream.engine(),
+        engine_config(&config),
         &args.alerts,
         &args.dead_letter,
     )?;
@@ -227,7 +259,7 @@ fn run_on_kafka(
         let report = crate::stream::run(
             source,
             sinks,
-            config.stream.engine(),
+            engine_config(config),
             pii,
             detectors,
             shutdown_signal(),

@@ -1,6 +1,7 @@
 //! One module per `cyberlm` command.
 
 pub mod bench_model;
+pub mod calibrate;
 pub mod demo;
 pub mod detect;
 pub mod generate;

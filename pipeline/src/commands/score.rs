@@ -1,7 +1,6 @@
 //! `cyberlm score`: how surprising each log is to a trained model, per log and per JSON
 //! field, given the user's preceding logs from every source.
 
-use std::collections::{HashMap, VecDeque};
 use std::fs::File;
 use std::path::Path;
 use std::process::ExitCode;
@@ -13,14 +12,12 @@ use arrow_array::builder::{
 };
 use arrow_array::{ArrayRef, RecordBatch};
 use arrow_schema::{DataType, Field, Schema, TimeUnit};
-use model::score::{LogScore, ScoreRequest, score};
-use model::{ByteTokenizer, Special};
-use operators::text_format::Header;
+use model::deviation::{Deviation, DeviationConfig, DeviationScorer};
 use parquet::arrow::ArrowWriter;
 use schemas::Envelope;
 use serde_json::{Value, json};
 
-use crate::cli::{ScoreArgs, ScoreContext};
+use crate::cli::ScoreArgs;
 use crate::files::{JsonlSink, read_envelopes};
 use crate::progress;
 
@@ -31,40 +28,22 @@ const CHUNK: usize = 64;
 pub fn run(args: &ScoreArgs) -> anyhow::Result<ExitCode> {
     let device = model::device::parse(&args.device)?;
     let loaded = model::checkpoint::load(&args.model, &device)?;
-    let format = &loaded.manifest.text_format;
     let dead_letter_path = args.out.with_extension("dead-letter.jsonl");
-    let (mut logs, rejected) = read_envelopes(&args.inputs, None, &dead_letter_path)?;
-    logs.sort_by_key(Envelope::event_time_ms);
-
+    let (logs, rejected) = read_envelopes(&args.inputs, None, &dead_letter_path)?;
+    let mut scorer = DeviationScorer::new(
+        loaded.model,
+        loaded.manifest.text_format,
+        device,
+        DeviationConfig {
+            context: args.context.into(),
+            batch_windows: args.batch_size,
+            ..DeviationConfig::default()
+        },
+    );
     let mut sink = ScoreSink::create(&args.out)?;
-    let tokenizer = ByteTokenizer;
-    let context_limit = loaded.model.context();
-    let mut history: HashMap<String, VecDeque<u32>> = HashMap::new();
-    let bar = progress::bar(logs.len() as u64, "scoring");
-    for chunk in logs.chunks(CHUNK) {
-        let mut requests = Vec::with_capacity(chunk.len());
-        for envelope in chunk {
-            let text = format.render(&Header::of(envelope, None), &envelope.json);
-            let seen = history.entry(envelope.key().to_string()).or_default();
-            let context = match args.context {
-                ScoreContext::User => seen.iter().copied().collect(),
-                ScoreContext::None => Vec::new(),
-            };
-            seen.push_back(Special::BeginLog as u32);
-            seen.extend(tokenizer.encode(&text));
-            seen.push_back(Special::EndLog as u32);
-            while seen.len() > context_limit {
-                seen.pop_front();
-            }
-            requests.push(ScoreRequest { context, text });
-        }
-        let scores = score(&loaded.model, &requests, args.batch_size, &device);
-        for (envelope, scored) in chunk.iter().zip(&scores) {
-            sink.write(envelope, scored)?;
-        }
-        bar.inc(chunk.len() as u64);
-    }
-    bar.finish_and_clear();
+    score_in_order(&mut scorer, logs, "scoring", |envelope, deviation| {
+        sink.write(envelope, deviation)
+    })?;
     let written = sink.finish()?;
     println!(
         "{written} logs scored, {rejected} dead letters ({})",
@@ -74,8 +53,31 @@ pub fn run(args: &ScoreArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// The per-log record: totals in nats, and every field's surprisal, most surprising first.
-fn record(envelope: &Envelope, scored: &LogScore) -> Value {
+/// Scores `logs` in event-time order, as the stream would, and hands each deviation to
+/// `each`, with a progress bar.
+pub fn score_in_order(
+    scorer: &mut DeviationScorer,
+    mut logs: Vec<Envelope>,
+    label: &'static str,
+    mut each: impl FnMut(&Envelope, &Deviation) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    logs.sort_by_key(Envelope::event_time_ms);
+    let bar = progress::bar(logs.len() as u64, label);
+    for chunk in logs.chunks(CHUNK) {
+        let refs: Vec<&Envelope> = chunk.iter().collect();
+        for (envelope, deviation) in chunk.iter().zip(scorer.score(&refs)) {
+            each(envelope, &deviation)?;
+        }
+        bar.inc(chunk.len() as u64);
+    }
+    bar.finish_and_clear();
+    Ok(())
+}
+
+/// The per-log record: totals in nats, the deviation the GPT detector calibrates (header
+/// and non-volatile fields), and every JSON field's surprisal, most surprising first.
+fn record(envelope: &Envelope, deviation: &Deviation) -> Value {
+    let scored = &deviation.log;
     let mut fields = scored.fields.clone();
     fields.sort_by(|a, b| b.surprisal.total_cmp(&a.surprisal));
     json!({
@@ -85,6 +87,8 @@ fn record(envelope: &Envelope, scored: &LogScore) -> Value {
         "event_time": envelope.event_time.to_rfc3339(),
         "surprisal": scored.surprisal(),
         "json_surprisal": scored.json_surprisal(),
+        "deviation": deviation.score,
+        "event_type": deviation.kind,
         "bytes": scored.log_probs.len(),
         "fields": fields.iter().map(|f| json!({"path": f.path, "surprisal": f.surprisal, "bytes": f.bytes})).collect::<Vec<_>>(),
     })
@@ -105,11 +109,11 @@ impl ScoreSink {
         }
     }
 
-    fn write(&mut self, envelope: &Envelope, scored: &LogScore) -> anyhow::Result<()> {
-        let record = record(envelope, scored);
+    fn write(&mut self, envelope: &Envelope, deviation: &Deviation) -> anyhow::Result<()> {
+        let record = record(envelope, deviation);
         match self {
             ScoreSink::Jsonl(sink) => sink.write(&record),
-            ScoreSink::Parquet(sink) => sink.push(envelope, scored, &record["fields"]),
+            ScoreSink::Parquet(sink) => sink.push(envelope, deviation, &record["fields"]),
         }
     }
 
@@ -130,6 +134,8 @@ struct ParquetScores {
     event_time: TimestampMillisecondBuilder,
     surprisal: Float64Builder,
     json_surprisal: Float64Builder,
+    deviation: Float64Builder,
+    event_type: StringBuilder,
     bytes: UInt64Builder,
     fields: StringBuilder,
     rows: u64,
@@ -148,6 +154,8 @@ impl ParquetScores {
             ),
             Field::new("surprisal", DataType::Float64, false),
             Field::new("json_surprisal", DataType::Float64, false),
+            Field::new("deviation", DataType::Float64, false),
+            Field::new("event_type", DataType::Utf8, false),
             Field::new("bytes", DataType::UInt64, false),
             Field::new("fields", DataType::Utf8, false),
         ]));
@@ -164,6 +172,8 @@ impl ParquetScores {
             event_time: TimestampMillisecondBuilder::new().with_timezone("UTC"),
             surprisal: Float64Builder::new(),
             json_surprisal: Float64Builder::new(),
+            deviation: Float64Builder::new(),
+            event_type: StringBuilder::new(),
             bytes: UInt64Builder::new(),
             fields: StringBuilder::new(),
             rows: 0,
@@ -173,9 +183,10 @@ impl ParquetScores {
     fn push(
         &mut self,
         envelope: &Envelope,
-        scored: &LogScore,
+        deviation: &Deviation,
         fields: &Value,
     ) -> anyhow::Result<()> {
+        let scored = &deviation.log;
         self.event_id.append_value(&envelope.event_id);
         self.source.append_value(envelope.source.name());
         self.user.append_option(envelope.user.as_deref());
@@ -183,6 +194,8 @@ impl ParquetScores {
         self.surprisal.append_value(f64::from(scored.surprisal()));
         self.json_surprisal
             .append_value(f64::from(scored.json_surprisal()));
+        self.deviation.append_value(f64::from(deviation.score));
+        self.event_type.append_value(&deviation.kind);
         self.bytes.append_value(scored.log_probs.len() as u64);
         self.fields.append_value(fields.to_string());
         self.rows += 1;
@@ -200,6 +213,8 @@ impl ParquetScores {
             Arc::new(self.event_time.finish()),
             Arc::new(self.surprisal.finish()),
             Arc::new(self.json_surprisal.finish()),
+            Arc::new(self.deviation.finish()),
+            Arc::new(self.event_type.finish()),
             Arc::new(self.bytes.finish()),
             Arc::new(self.fields.finish()),
         ];

@@ -10,8 +10,8 @@ use model::train::{TrainConfig, TrainEvent, TrainRun, train};
 use schemas::Source;
 
 use crate::cli::TrainArgs;
-use crate::commands::demo::read_labels;
 use crate::files::read_envelopes;
+use crate::files::read_labels;
 use crate::progress;
 
 /// The model shape a preset name stands for.

@@ -4,6 +4,7 @@
 mod dead_letter;
 mod input;
 mod jsonl_sink;
+mod labels;
 mod parquet;
 mod reader;
 mod source;
@@ -11,6 +12,7 @@ mod source;
 pub use dead_letter::DeadLetter;
 pub use input::{LogFile, expand_inputs, read_envelopes, read_log_file, read_raw_logs};
 pub use jsonl_sink::{JsonlRecordSink, JsonlSink};
+pub use labels::{LabelRow, read_labels};
 pub use parquet::ParquetLogWriter;
 pub use reader::{LogReader, RawLog};
 pub use source::FileSource;

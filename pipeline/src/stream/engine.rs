@@ -46,6 +46,9 @@ pub struct EngineConfig {
     pub merge: MergeConfig,
     /// Logs read but without a delivered verdict before reading pauses.
     pub max_in_flight: usize,
+    /// Logs the detectors judge together at most (a model scores a batch far faster than
+    /// its logs one at a time; a smaller one bounds how long a verdict waits).
+    pub micro_batch: usize,
 }
 
 impl Default for EngineConfig {
@@ -53,6 +56,7 @@ impl Default for EngineConfig {
         EngineConfig {
             merge: MergeConfig::default(),
             max_in_flight: 20_000,
+            micro_batch: 1024,
         }
     }
 }
@@ -108,8 +112,14 @@ pub async fn run<S: LogSource>(
 ) -> anyhow::Result<EngineReport> {
     let (to_worker, batches) = mpsc::unbounded_channel();
     let (verdict_sender, mut verdicts) = mpsc::unbounded_channel();
-    let worker = worker::spawn(detectors, sinks.alerts.clone(), batches, verdict_sender)
-        .map_err(|error| anyhow::anyhow!("failed to start the detector worker thread: {error}"))?;
+    let worker = worker::spawn(
+        detectors,
+        sinks.alerts.clone(),
+        config.micro_batch,
+        batches,
+        verdict_sender,
+    )
+    .map_err(|error| anyhow::anyhow!("failed to start the detector worker thread: {error}"))?;
     let mut engine = Engine {
         dead_letters: sinks.dead_letters.clone(),
         meters: Meters::new(),

@@ -7,7 +7,7 @@ use std::thread::JoinHandle;
 use std::time::Instant;
 
 use operators::Detector;
-use schemas::Envelope;
+use schemas::{DetectionFinding, Envelope};
 use tokio::sync::mpsc;
 
 use super::{Delivery, Input, RecordSink};
@@ -49,32 +49,62 @@ pub struct Verdict {
 }
 
 /// Starts the worker. It ends when `batches` closes, returning the number of alerts.
+///
+/// Logs are judged in micro-batches of at most `micro_batch`: what the engine has
+/// released so far, never waiting for more, so a batch grows only while the detectors
+/// are busy and latency stays bounded at low rates.
 pub fn spawn(
     mut detectors: Vec<Box<dyn Detector>>,
     sink: Arc<dyn RecordSink>,
+    micro_batch: usize,
     mut batches: mpsc::UnboundedReceiver<Vec<Judgement>>,
     verdicts: mpsc::UnboundedSender<Verdict>,
 ) -> std::io::Result<JoinHandle<u64>> {
+    let micro_batch = micro_batch.max(1);
     std::thread::Builder::new().name("cyberlm-detectors".to_string()).spawn(move || {
         let mut alerts = 0;
         let queue_wait = metrics::histogram!("cyberlm_detector_queue_seconds");
         let detection = metrics::histogram!("cyberlm_detection_seconds");
-        while let Some(batch) = batches.blocking_recv() {
-            for judgement in batch {
-                let started = Instant::now();
-                queue_wait.record((started - judgement.released_at).as_secs_f64());
-                let mut deliveries = Vec::new();
-                for detector in detectors.iter_mut() {
-                    for finding in detector.detect(&judgement.envelope) {
-                        metrics::counter!("cyberlm_alerts_total", "severity" => finding.severity.caption(),
-                            "detector" => detector.name().to_string())
-                        .increment(1);
-                        alerts += 1;
-                        let payload = finding.to_ocsf().to_string();
-                        deliveries.push(sink.send(judgement.envelope.key(), &payload, judgement.replayed_at_ms));
-                    }
+        let batch_logs = metrics::histogram!("cyberlm_detection_batch_logs");
+        let mut pending: std::collections::VecDeque<Judgement> = std::collections::VecDeque::new();
+        loop {
+            if pending.is_empty() {
+                match batches.blocking_recv() {
+                    Some(batch) => pending.extend(batch),
+                    None => return alerts,
                 }
-                detection.record(started.elapsed().as_secs_f64());
+            }
+            while pending.len() < micro_batch {
+                match batches.try_recv() {
+                    Ok(batch) => pending.extend(batch),
+                    Err(_) => break,
+                }
+            }
+            let batch: Vec<Judgement> = pending.drain(..pending.len().min(micro_batch)).collect();
+            let started = Instant::now();
+            for judgement in &batch {
+                queue_wait.record((started - judgement.released_at).as_secs_f64());
+            }
+            let envelopes: Vec<&Envelope> = batch.iter().map(|judgement| &judgement.envelope).collect();
+            let mut findings: Vec<Vec<(usize, DetectionFinding)>> = (0..batch.len()).map(|_| Vec::new()).collect();
+            for (index, detector) in detectors.iter_mut().enumerate() {
+                for (found, log_findings) in findings.iter_mut().zip(detector.detect_batch(&envelopes)) {
+                    found.extend(log_findings.into_iter().map(|finding| (index, finding)));
+                }
+            }
+            drop(envelopes);
+            detection.record(started.elapsed().as_secs_f64());
+            batch_logs.record(batch.len() as f64);
+            for (judgement, found) in batch.into_iter().zip(findings) {
+                let mut deliveries = Vec::with_capacity(found.len());
+                for (index, finding) in found {
+                    metrics::counter!("cyberlm_alerts_total", "severity" => finding.severity.caption(),
+                        "detector" => detectors[index].name().to_string())
+                    .increment(1);
+                    alerts += 1;
+                    let payload = finding.to_ocsf().to_string();
+                    deliveries.push(sink.send(judgement.envelope.key(), &payload, judgement.replayed_at_ms));
+                }
                 let verdict = Verdict {
                     input: judgement.input,
                     position: judgement.position,
@@ -90,6 +120,5 @@ pub fn spawn(
                 }
             }
         }
-        alerts
     })
 }

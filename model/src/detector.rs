@@ -1,0 +1,304 @@
+//! The GPT detector: scores each log of the merged stream ([`crate::deviation`]), turns
+//! the score into a tail probability ([`operators::calibration`]) and alerts below the
+//! configured rate, naming the fields that surprised the model and what it expected
+//! there instead ([`crate::explain`]).
+//!
+//! One user's anomalies within `group_window_ms` of event time after an alert are
+//! grouped into that alert (counted, not alerted again): an attack is usually a burst of
+//! unusual logs, and one alert per burst is what an analyst can act on.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use burn::prelude::Device;
+use operators::Detector;
+use operators::calibration::{Baseline, Calibration, Tail};
+use operators::text_format::{field_spans, header_spans};
+use schemas::{DetectionFinding, Envelope, FindingInfo, Severity};
+use serde_json::{Value, json};
+
+use crate::checkpoint::{self, CalibrationFile, CheckpointError};
+use crate::deviation::{Deviation, DeviationConfig, DeviationScorer};
+use crate::explain::expected_value;
+
+/// The id alerts of this detector carry as their analytic.
+pub const ANALYTIC_UID: &str = "cyberlm-gpt";
+
+/// How the GPT detector alerts.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct GptDetectorConfig {
+    /// Expected alerts per 10,000 benign logs: a log alerts when at most this share of
+    /// benign logs of its kind scored as high.
+    pub alerts_per_10k: f64,
+    /// After an alert for a user, that user's anomalies within this much event time are
+    /// grouped into it.
+    pub group_window_ms: i64,
+    /// Fields named (with their expected value) in an alert.
+    pub explain_fields: usize,
+    /// Logs scored per model call at most (the worker's micro-batches are cut to it).
+    pub max_batch: usize,
+}
+
+impl Default for GptDetectorConfig {
+    fn default() -> Self {
+        GptDetectorConfig {
+            alerts_per_10k: 1.0,
+            group_window_ms: 10 * 60 * 1000,
+            explain_fields: 3,
+            max_batch: 64,
+        }
+    }
+}
+
+/// One log's judgement: its deviation, tail probability and alert, if any.
+#[derive(Debug, Clone)]
+pub struct Judged {
+    /// The deviation.
+    pub deviation: Deviation,
+    /// Its tail probability, `None` for a source the calibration has never seen.
+    pub tail: Option<Tail>,
+    /// Whether the log is anomalous at the configured rate (alerted or grouped).
+    pub anomalous: bool,
+    /// The alert, when anomalous and not grouped into an earlier one.
+    pub finding: Option<DetectionFinding>,
+}
+
+/// The GPT detector.
+pub struct GptDetector {
+    scorer: DeviationScorer,
+    calibration: Calibration,
+    config: GptDetectorConfig,
+    version: String,
+    /// Per user: event time of the last alert.
+    alerted: HashMap<String, i64>,
+    grouped: u64,
+}
+
+impl GptDetector {
+    /// Loads the checkpoint in `dir` with its calibration. The scoring context is the one
+    /// the calibration was measured with.
+    pub fn load(
+        dir: &Path,
+        device: &Device,
+        batch_windows: usize,
+        config: GptDetectorConfig,
+    ) -> Result<Self, CheckpointError> {
+        let loaded = checkpoint::load(dir, device)?;
+        let CalibrationFile {
+            weights,
+            context,
+            context_tokens,
+            calibration,
+            ..
+        } = checkpoint::load_calibration(dir)?;
+        let scorer = DeviationScorer::new(
+            loaded.model,
+            loaded.manifest.text_format,
+            device.clone(),
+            DeviationConfig {
+                context,
+                context_tokens,
+                batch_windows,
+                ..DeviationConfig::default()
+            },
+        );
+        Ok(Self::new(scorer, calibration, weights, config))
+    }
+
+    /// A detector over a ready scorer; `version` names the weights in alerts.
+    pub fn new(
+        scorer: DeviationScorer,
+        calibration: Calibration,
+        version: String,
+        config: GptDetectorConfig,
+    ) -> Self {
+        GptDetector {
+            scorer,
+            calibration,
+            config,
+            version,
+            alerted: HashMap::new(),
+            grouped: 0,
+        }
+    }
+
+    /// The weights' version (fingerprint).
+    pub fn version(&self) -> &str {
+        &self.version
+    }
+
+    /// Anomalies grouped into an earlier alert so far.
+    pub fn grouped(&self) -> u64 {
+        self.grouped
+    }
+
+    /// Scores and judges `logs`, in order.
+    pub fn judge(&mut self, logs: &[&Envelope]) -> Vec<Judged> {
+        let mut judged = Vec::with_capacity(logs.len());
+        for chunk in logs.chunks(self.config.max_batch.max(1)) {
+            let deviations = self.scorer.score(chunk);
+            for (envelope, deviation) in chunk.iter().zip(deviations) {
+                judged.push(self.judge_one(envelope, deviation));
+            }
+        }
+        judged
+    }
+
+    fn judge_one(&mut self, envelope: &Envelope, deviation: Deviation) -> Judged {
+        let tail = self.calibration.tail(
+            envelope.source.name(),
+            &deviation.calibration_kind(),
+            envelope.user.as_deref(),
+            deviation.score,
+        );
+        let threshold = self.config.alerts_per_10k / 10_000.0;
+        let anomalous = tail.is_some_and(|tail| tail.probability <= threshold);
+        let mut finding = None;
+        if let (true, Some(tail)) = (anomalous, tail) {
+            let time = envelope.event_time_ms();
+            let last = self.alerted.get(envelope.key()).copied();
+            match last {
+                Some(last) if (time - last).abs() < self.config.group_window_ms => {
+                    self.grouped += 1;
+                }
+                _ => {
+                    self.alerted.insert(envelope.key().to_string(), time);
+                    finding = Some(self.finding(envelope, &deviation, tail));
+                }
+            }
+        }
+        Judged {
+            deviation,
+            tail,
+            anomalous,
+            finding,
+        }
+    }
+
+    fn finding(&self, envelope: &Envelope, deviation: &Deviation, tail: Tail) -> DetectionFinding {
+        let explained = self.explain(deviation);
+        let user = envelope.user.as_deref().unwrap_or("no user");
+        let source = envelope.source.name();
+        let title = match explained.first() {
+            Some(top) => format!(
+                "Unusual {source} activity for {user}: {} {} (expected {})",
+                top["field"].as_str().unwrap_or_default(),
+                top["observed"].as_str().unwrap_or_default(),
+                top["expected"].as_str().unwrap_or("?"),
+            ),
+            None => format!("Unusual {source} activity for {user}"),
+        };
+        let baseline = match tail.baseline {
+            Baseline::User => format!("{user}'s own benign {} logs", deviation.kind),
+            Baseline::Kind => format!("benign {source} {} logs", deviation.kind),
+            Baseline::Source => format!("benign {source} logs"),
+        };
+        let desc = format!(
+            "The model found this log {:.1} nats surprising given {user}'s preceding logs; \
+             {:.2e} of {baseline} are as surprising. Most surprising fields: {}.",
+            deviation.score,
+            tail.probability,
+            explained
+                .iter()
+                .map(|field| format!(
+                    "{} {} ({:.1} nats, expected {})",
+                    field["field"].as_str().unwrap_or_default(),
+                    field["observed"].as_str().unwrap_or_default(),
+                    field["surprisal"].as_f64().unwrap_or_default(),
+                    field["expected"].as_str().unwrap_or("?"),
+                ))
+                .collect::<Vec<_>>()
+                .join("; ")
+        );
+        let severity = if tail.probability <= 1e-6 {
+            Severity::High
+        } else if tail.probability <= 1e-5 {
+            Severity::Medium
+        } else {
+            Severity::Low
+        };
+        let uid = format!(
+            "{:016x}",
+            xxhash_rust::xxh3::xxh3_64(format!("{ANALYTIC_UID}|{}", envelope.event_id).as_bytes())
+        );
+        let mut finding = DetectionFinding::about(
+            envelope,
+            severity,
+            FindingInfo {
+                uid,
+                title,
+                desc: Some(desc),
+                analytic_uid: ANALYTIC_UID.to_string(),
+                analytic_name: "cyberlm GPT deviation".to_string(),
+                analytic_type: "Machine Learning".to_string(),
+                attacks: Vec::new(),
+            },
+        );
+        finding.unmapped = Some(json!({
+            "cyberlm": {
+                "model_version": self.version,
+                "surprisal": deviation.score,
+                "tail_probability": tail.probability,
+                "baseline": tail.baseline,
+                "event_type": deviation.kind,
+                "fields": explained,
+            }
+        }));
+        finding
+    }
+
+    /// The most surprising fields with their observed and expected values.
+    fn explain(&self, deviation: &Deviation) -> Vec<Value> {
+        let text = &deviation.request.text;
+        let header_bytes = deviation.log.header_bytes;
+        let mut spans = header_spans(text).unwrap_or_default();
+        if let Some(json) = text.get(header_bytes..)
+            && let Some(json_spans) = field_spans(json)
+        {
+            spans.extend(json_spans.into_iter().map(|mut span| {
+                span.bytes = span.bytes.start + header_bytes..span.bytes.end + header_bytes;
+                span.value = span.value.start + header_bytes..span.value.end + header_bytes;
+                span
+            }));
+        }
+        deviation
+            .fields
+            .iter()
+            .take(self.config.explain_fields)
+            .filter_map(|field| {
+                let span = spans.iter().find(|span| span.path == field.path)?;
+                let observed = text.get(span.value.clone())?;
+                let expected = expected_value(
+                    self.scorer.model(),
+                    &deviation.request,
+                    header_bytes,
+                    span.value.clone(),
+                    self.scorer.device(),
+                );
+                Some(json!({
+                    "field": field.path,
+                    "surprisal": field.surprisal,
+                    "observed": observed,
+                    "expected": expected,
+                }))
+            })
+            .collect()
+    }
+}
+
+impl Detector for GptDetector {
+    fn name(&self) -> &str {
+        "gpt"
+    }
+
+    fn detect(&mut self, envelope: &Envelope) -> Vec<DetectionFinding> {
+        self.detect_batch(&[envelope]).pop().unwrap_or_default()
+    }
+
+    fn detect_batch(&mut self, envelopes: &[&Envelope]) -> Vec<Vec<DetectionFinding>> {
+        self.judge(envelopes)
+            .into_iter()
+            .map(|judged| judged.finding.into_iter().collect())
+            .collect()
+    }
+}

@@ -1,0 +1,187 @@
+//! The GPT detector end to end on a tiny model: trained on users with fixed habits and
+//! calibrated on their benign logs, it alerts on a log that breaks a habit, names the
+//! field and the value it expected, groups a burst into one alert, and refuses a
+//! calibration measured on other weights.
+
+use burn::prelude::*;
+use model::GptConfig;
+use model::checkpoint::{self, CalibrationFile, CheckpointError};
+use model::corpus::{Corpus, TrainingLog};
+use model::detector::{GptDetector, GptDetectorConfig};
+use model::deviation::{ContextMode, DeviationConfig, DeviationScorer};
+use model::train::{TrainConfig, TrainRun, train};
+use operators::Detector;
+use operators::calibration::CalibrationBuilder;
+use operators::text_format::TextFormat;
+use schemas::{Envelope, Source};
+
+const USERS: [(&str, &str); 3] = [
+    ("alice", "eu-west-1"),
+    ("bob", "us-east-1"),
+    ("carol", "ap-south-1"),
+];
+const EVENTS: [&str; 2] = ["GetObject", "ListBuckets"];
+
+/// Ids of one width: this tiny model learns absolute positions, and a log one byte
+/// shorter than usual shifts the next one to positions it has hardly seen.
+fn log(minute: usize, user: &str, region: &str, event: &str) -> Envelope {
+    let time = chrono::DateTime::parse_from_rfc3339("2024-07-30T08:00:00Z").unwrap()
+        + chrono::Duration::minutes(minute as i64);
+    let raw = format!(
+        r#"{{"eventTime":"{}","eventID":"{user}-{minute:05}","eventSource":"s3.amazonaws.com","eventName":"{event}","userIdentity":{{"type":"IAMUser","userName":"{user}"}},"awsRegion":"{region}"}}"#,
+        time.format("%Y-%m-%dT%H:%M:%SZ")
+    );
+    schemas::decode(Source::CloudTrail, raw.as_bytes()).unwrap()
+}
+
+/// Each user always works in their own region.
+fn habitual(from_minute: usize, count: usize) -> Vec<Envelope> {
+    (0..count)
+        .map(|i| {
+            let (user, region) = USERS[i % USERS.len()];
+            log(
+                from_minute + i,
+                user,
+                region,
+                EVENTS[(i / 3) % EVENTS.len()],
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn the_detector_alerts_on_a_broken_habit_and_says_what_it_expected() {
+    let dir = tempfile::tempdir().unwrap();
+    let device = Device::flex();
+    let training: Vec<TrainingLog> = habitual(0, 120)
+        .into_iter()
+        .map(|envelope| TrainingLog {
+            envelope,
+            technique: None,
+        })
+        .collect();
+    let corpus = Corpus::build(&TextFormat::default(), &training);
+    train(
+        TrainRun {
+            // Long enough for two of these logs: the model must have read logs after
+            // others (at later positions) to score one after its user's previous logs.
+            model: GptConfig {
+                context: 512,
+                ..GptConfig::preset("tiny").unwrap()
+            },
+            train: TrainConfig {
+                steps: 150,
+                batch_size: 8,
+                learning_rate: 3e-3,
+                min_learning_rate: 3e-4,
+                warmup_steps: 10,
+                eval_every: 50,
+                eval_windows: 8,
+                patience: 0,
+                ..TrainConfig::default()
+            },
+            text_format: TextFormat::default(),
+            corpus: &corpus,
+            validation: &corpus,
+            checkpoint_dir: dir.path(),
+            device: device.clone(),
+            pause_at: None,
+        },
+        |_| {},
+    )
+    .unwrap();
+
+    // Calibrate on the benign training logs, as `cyberlm calibrate` does.
+    let loaded = checkpoint::load(dir.path(), &device).unwrap();
+    let config = DeviationConfig {
+        context: ContextMode::User,
+        context_tokens: 512,
+        batch_windows: 8,
+        ..DeviationConfig::default()
+    };
+    let mut scorer = DeviationScorer::new(
+        loaded.model,
+        loaded.manifest.text_format,
+        device.clone(),
+        config,
+    );
+    let benign = habitual(0, 120);
+    let refs: Vec<&Envelope> = benign.iter().collect();
+    let mut builder = CalibrationBuilder::default();
+    for (envelope, deviation) in benign.iter().zip(scorer.score(&refs)) {
+        // Volatile fields (eventTime, eventID) never count.
+        assert!(deviation.fields.iter().all(|f| f.path != "eventID"));
+        builder.add(
+            "cloudtrail",
+            &deviation.calibration_kind(),
+            envelope.user.as_deref(),
+            deviation.score,
+        );
+    }
+    let weights = checkpoint::weights_fingerprint(dir.path()).unwrap();
+    checkpoint::save_calibration(
+        dir.path(),
+        &CalibrationFile {
+            weights,
+            context: config.context,
+            context_tokens: config.context_tokens,
+            logs: 120,
+            calibration: builder.fit(1_000),
+        },
+    )
+    .unwrap();
+
+    let mut detector = GptDetector::load(
+        dir.path(),
+        &device,
+        8,
+        GptDetectorConfig {
+            alerts_per_10k: 10.0,
+            ..GptDetectorConfig::default()
+        },
+    )
+    .unwrap();
+    // Habits as usual, then alice in a region nobody works in, twice. (The same hours
+    // as in training: this tiny model has seen no other weekday or hour.)
+    let mut stream = habitual(0, 30);
+    stream.push(log(31, "alice", "sa-east-1", "GetObject"));
+    stream.push(log(33, "alice", "sa-east-1", "GetObject"));
+    let refs: Vec<&Envelope> = stream.iter().collect();
+    let findings = detector.detect_batch(&refs);
+    assert_eq!(findings.len(), stream.len());
+
+    let benign_alerts: usize = findings[..30].iter().map(Vec::len).sum();
+    assert_eq!(benign_alerts, 0, "alerts on habitual logs");
+    let alert = findings[30].first().expect("the broken habit must alert");
+    let ocsf = alert.to_ocsf();
+    assert_eq!(ocsf["finding_info"]["analytic"]["uid"], "cyberlm-gpt");
+    let fields = ocsf["unmapped"]["cyberlm"]["fields"].as_array().unwrap();
+    let region = fields
+        .iter()
+        .find(|field| field["field"] == "awsRegion")
+        .unwrap_or_else(|| panic!("awsRegion is not among the most surprising: {fields:?}"));
+    assert_eq!(region["observed"], "\"sa-east-1\"");
+    assert_eq!(region["expected"], "\"eu-west-1\"", "{fields:?}");
+    assert!(
+        ocsf["unmapped"]["cyberlm"]["tail_probability"]
+            .as_f64()
+            .unwrap()
+            <= 1e-3,
+        "{ocsf}"
+    );
+    // The second anomaly two minutes later is grouped into the first alert.
+    assert!(findings[31].is_empty());
+    assert_eq!(detector.grouped(), 1);
+
+    // A calibration of other weights is refused.
+    let path = dir.path().join("calibration.json");
+    let mut file: CalibrationFile =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    file.weights = "0000000000000000".to_string();
+    checkpoint::save_calibration(dir.path(), &file).unwrap();
+    let error = GptDetector::load(dir.path(), &device, 8, GptDetectorConfig::default())
+        .err()
+        .expect("a stale calibration must be refused");
+    assert!(matches!(error, CheckpointError::Calibration { .. }));
+    assert!(error.to_string().contains("cyberlm calibrate"), "{error}");
+}

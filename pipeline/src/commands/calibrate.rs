@@ -1,0 +1,114 @@
+//! `cyberlm calibrate`: scores benign logs with a trained model, as the GPT detector will
+//! score the stream, and stores the score distributions beside the weights, so the
+//! detector can turn a score into "this share of benign logs of this kind, or of this
+//! user, is as surprising" and alert at a chosen rate.
+
+use std::collections::HashSet;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use model::checkpoint::{self, CalibrationFile};
+use model::deviation::{DeviationConfig, DeviationScorer};
+use operators::calibration::CalibrationBuilder;
+
+use crate::cli::CalibrateArgs;
+use crate::commands::score::score_in_order;
+use crate::files::{read_envelopes, read_labels};
+
+/// `cyberlm calibrate`.
+pub fn run(args: &CalibrateArgs) -> anyhow::Result<ExitCode> {
+    let device = model::device::parse(&args.device)?;
+    let loaded = checkpoint::load(&args.model, &device)?;
+    let weights = checkpoint::weights_fingerprint(&args.model)?;
+    let malicious = malicious_events(args)?;
+    let dead_letter_path = args.model.join("calibration.dead-letter.jsonl");
+    let (logs, rejected) = read_envelopes(&args.inputs, None, &dead_letter_path)?;
+    let context_tokens = args
+        .context_tokens
+        .unwrap_or(loaded.model.context())
+        .min(loaded.model.context());
+    let mut scorer = DeviationScorer::new(
+        loaded.model,
+        loaded.manifest.text_format,
+        device,
+        DeviationConfig {
+            context: args.context.into(),
+            context_tokens,
+            batch_windows: args.batch_size,
+            ..DeviationConfig::default()
+        },
+    );
+    let mut builder = CalibrationBuilder::default();
+    let (mut benign, mut left_out) = (0u64, 0u64);
+    // Attack logs still pass through the scorer: they are context for what follows.
+    score_in_order(&mut scorer, logs, "calibrating", |envelope, deviation| {
+        if malicious.contains(&envelope.event_id) {
+            left_out += 1;
+        } else {
+            benign += 1;
+            builder.add(
+                envelope.source.name(),
+                &deviation.calibration_kind(),
+                envelope.user.as_deref(),
+                deviation.score,
+            );
+        }
+        Ok(())
+    })?;
+    anyhow::ensure!(benign > 0, "no benign logs to calibrate on");
+    let calibration = builder.fit(args.min_user_logs);
+    println!(
+        "calibrated on {benign} benign logs ({left_out} labelled attack logs left out, {rejected} dead letters): {} sources, {} event types, {} user baselines",
+        calibration.sources.len(),
+        calibration.kinds.len(),
+        calibration.users.len()
+    );
+    for (source, distribution) in &calibration.sources {
+        println!(
+            "  {source:<11} {:>7} logs  median {:>6.1} nats  p99 {:>6.1}  tail scale {:.1}",
+            distribution.count,
+            distribution.quantiles[50],
+            distribution.quantiles[99],
+            distribution.tail_scale
+        );
+    }
+    checkpoint::save_calibration(
+        &args.model,
+        &CalibrationFile {
+            weights,
+            context: args.context.into(),
+            context_tokens,
+            logs: benign,
+            calibration,
+        },
+    )?;
+    println!(
+        "calibration: {}",
+        args.model.join("calibration.json").display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Event ids of the labelled attack logs: from `--labels`, or a `labels.jsonl` beside
+/// (or in) the inputs.
+fn malicious_events(args: &CalibrateArgs) -> anyhow::Result<HashSet<String>> {
+    let path = args.labels.clone().or_else(|| {
+        args.inputs
+            .iter()
+            .map(|input| match input.is_dir() {
+                true => input.join("labels.jsonl"),
+                false => input
+                    .parent()
+                    .map_or_else(|| PathBuf::from("labels.jsonl"), |p| p.join("labels.jsonl")),
+            })
+            .find(|path| path.is_file())
+    });
+    let Some(path) = path else {
+        return Ok(HashSet::new());
+    };
+    Ok(read_labels(&path)?
+        .into_iter()
+        .filter(|label| label.malicious)
+        .map(|label| label.event_id)
+        .collect())
+}
