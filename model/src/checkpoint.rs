@@ -33,7 +33,8 @@ const MANIFEST: &str = "manifest.json";
 const WEIGHTS: &str = "model.safetensors";
 const RESUME_MODEL: &str = "resume/model.bpk";
 const RESUME_OPTIMIZER: &str = "resume/optimizer.bpk";
-const CALIBRATION: &str = "calibration.json";
+/// The calibration file's name in a model directory.
+pub const CALIBRATION: &str = "calibration.json";
 /// What the manifest's `format` field must say.
 pub const CHECKPOINT_FORMAT: &str = "cyberlm-model";
 /// The manifest layout this build writes and reads.
@@ -311,16 +312,8 @@ pub fn weights_fingerprint(dir: &Path) -> Result<String, CheckpointError> {
 
 /// Stores a calibration beside the weights it was measured on.
 pub fn save_calibration(dir: &Path, file: &CalibrationFile) -> Result<(), CheckpointError> {
-    let path = dir.join(CALIBRATION);
-    write_atomically(&path, |tmp| {
-        let text = serde_json::to_string(file).map_err(|error| CheckpointError::Calibration {
-            path: tmp.to_path_buf(),
-            reason: error.to_string(),
-        })?;
-        fs::write(tmp, text).map_err(|source| CheckpointError::Io {
-            path: tmp.to_path_buf(),
-            source,
-        })
+    write_json(&dir.join(CALIBRATION), file, |path, reason| {
+        CheckpointError::Calibration { path, reason }
     })
 }
 
@@ -385,13 +378,21 @@ pub(crate) fn save(
                 .map_err(|e| weights_error(tmp, e))
         })?;
     }
-    let manifest_path = dir.join(MANIFEST);
-    write_atomically(&manifest_path, |tmp| {
-        let text =
-            serde_json::to_string_pretty(manifest).map_err(|error| CheckpointError::Manifest {
-                path: tmp.to_path_buf(),
-                reason: error.to_string(),
-            })?;
+    write_json(&dir.join(MANIFEST), manifest, |path, reason| {
+        CheckpointError::Manifest { path, reason }
+    })
+}
+
+/// Writes `value` as pretty JSON, atomically; `invalid` names a value that does not
+/// serialise.
+fn write_json(
+    path: &Path,
+    value: &impl Serialize,
+    invalid: impl FnOnce(PathBuf, String) -> CheckpointError,
+) -> Result<(), CheckpointError> {
+    write_atomically(path, |tmp| {
+        let text = serde_json::to_string_pretty(value)
+            .map_err(|error| invalid(tmp.to_path_buf(), error.to_string()))?;
         fs::write(tmp, text).map_err(|source| CheckpointError::Io {
             path: tmp.to_path_buf(),
             source,

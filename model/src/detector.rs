@@ -8,7 +8,8 @@
 //! unusual logs, and one alert per burst is what an analyst can act on.
 
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
 
 use burn::prelude::Device;
 use operators::Detector;
@@ -20,6 +21,8 @@ use serde_json::{Value, json};
 use crate::checkpoint::{self, CalibrationFile, CheckpointError};
 use crate::deviation::{Deviation, DeviationConfig, DeviationScorer};
 use crate::explain::expected_value;
+use crate::gpt::Gpt;
+use operators::text_format::TextFormat;
 
 /// The id alerts of this detector carry as their analytic.
 pub const ANALYTIC_UID: &str = "cyberlm-gpt";
@@ -69,40 +72,111 @@ pub struct GptDetector {
     calibration: Calibration,
     config: GptDetectorConfig,
     version: String,
+    /// Where new versions are published, when loaded from a directory.
+    published: Option<Published>,
     /// Per user: event time of the last alert.
     alerted: HashMap<String, i64>,
     grouped: u64,
 }
 
+/// A model directory watched for new versions.
+struct Published {
+    dir: PathBuf,
+    batch_windows: usize,
+    /// Modification time of the calibration loaded: a publisher writes the weights, then
+    /// the calibration, so a new calibration means a new version is complete.
+    stamp: Option<SystemTime>,
+}
+
+/// A model and its calibration, read together.
+struct Version {
+    scorer_parts: (Gpt, TextFormat, DeviationConfig),
+    calibration: Calibration,
+    weights: String,
+}
+
+fn read_version(
+    dir: &Path,
+    device: &Device,
+    batch_windows: usize,
+) -> Result<Version, CheckpointError> {
+    let loaded = checkpoint::load(dir, device)?;
+    let CalibrationFile {
+        weights,
+        context,
+        context_tokens,
+        calibration,
+        ..
+    } = checkpoint::load_calibration(dir)?;
+    let config = DeviationConfig {
+        context,
+        context_tokens,
+        batch_windows,
+        ..DeviationConfig::default()
+    };
+    Ok(Version {
+        scorer_parts: (loaded.model, loaded.manifest.text_format, config),
+        calibration,
+        weights,
+    })
+}
+
+fn calibration_stamp(dir: &Path) -> Option<SystemTime> {
+    std::fs::metadata(dir.join(checkpoint::CALIBRATION))
+        .and_then(|metadata| metadata.modified())
+        .ok()
+}
+
 impl GptDetector {
-    /// Loads the checkpoint in `dir` with its calibration. The scoring context is the one
-    /// the calibration was measured with.
+    /// Loads the checkpoint in `dir` with its calibration, and watches `dir` for new
+    /// versions (see [`GptDetector::reload_if_published`]). The scoring context is the
+    /// one the calibration was measured with.
     pub fn load(
         dir: &Path,
         device: &Device,
         batch_windows: usize,
         config: GptDetectorConfig,
     ) -> Result<Self, CheckpointError> {
-        let loaded = checkpoint::load(dir, device)?;
-        let CalibrationFile {
-            weights,
-            context,
-            context_tokens,
-            calibration,
-            ..
-        } = checkpoint::load_calibration(dir)?;
-        let scorer = DeviationScorer::new(
-            loaded.model,
-            loaded.manifest.text_format,
-            device.clone(),
-            DeviationConfig {
-                context,
-                context_tokens,
-                batch_windows,
-                ..DeviationConfig::default()
-            },
-        );
-        Ok(Self::new(scorer, calibration, weights, config))
+        let stamp = calibration_stamp(dir);
+        let version = read_version(dir, device, batch_windows)?;
+        let (model, format, deviation) = version.scorer_parts;
+        let scorer = DeviationScorer::new(model, format, device.clone(), deviation);
+        let mut detector = Self::new(scorer, version.calibration, version.weights, config);
+        detector.published = Some(Published {
+            dir: dir.to_path_buf(),
+            batch_windows,
+            stamp,
+        });
+        Ok(detector)
+    }
+
+    /// Switches to the version now published in the model directory, if it changed and
+    /// is complete (its calibration is for its weights); otherwise keeps the current one.
+    /// Called between micro-batches, so every log is scored by exactly one version.
+    /// Returns the new version's name when it switched.
+    pub fn reload_if_published(&mut self) -> Result<Option<String>, CheckpointError> {
+        let Some(published) = &mut self.published else {
+            return Ok(None);
+        };
+        let stamp = calibration_stamp(&published.dir);
+        if stamp == published.stamp {
+            return Ok(None);
+        }
+        let version = read_version(
+            &published.dir,
+            self.scorer.device(),
+            published.batch_windows,
+        )?;
+        published.stamp = stamp;
+        if version.weights == self.version {
+            self.calibration = version.calibration;
+            return Ok(None);
+        }
+        let (model, format, deviation) = version.scorer_parts;
+        self.scorer.swap_model(model, format, deviation);
+        self.calibration = version.calibration;
+        self.version = version.weights;
+        Ok(Some(self.version.clone()))
     }
 
     /// A detector over a ready scorer; `version` names the weights in alerts.
@@ -117,6 +191,7 @@ impl GptDetector {
             calibration,
             config,
             version,
+            published: None,
             alerted: HashMap::new(),
             grouped: 0,
         }
@@ -295,7 +370,22 @@ impl Detector for GptDetector {
         self.detect_batch(&[envelope]).pop().unwrap_or_default()
     }
 
+    fn version(&self) -> Option<&str> {
+        Some(&self.version)
+    }
+
     fn detect_batch(&mut self, envelopes: &[&Envelope]) -> Vec<Vec<DetectionFinding>> {
+        match self.reload_if_published() {
+            Ok(Some(version)) => {
+                tracing::info!(message = "Switched to a new model version.", version)
+            }
+            Ok(None) => {}
+            // A half-published version (weights without their calibration yet) is
+            // picked up on a later batch; the current one keeps scoring.
+            Err(error) => {
+                tracing::debug!(message = "The published model is not complete yet.", %error)
+            }
+        }
         self.judge(envelopes)
             .into_iter()
             .map(|judged| judged.finding.into_iter().collect())

@@ -126,6 +126,16 @@ impl DeviationScorer {
         }
     }
 
+    /// Swaps in another model (a new version) between calls. The users' recent logs are
+    /// kept as context: they are tokens, whatever model reads them, and a restart from
+    /// no context would raise the first log of every user afterwards.
+    pub fn swap_model(&mut self, model: Gpt, format: TextFormat, config: DeviationConfig) {
+        self.histories.limit = config.context_tokens.min(model.context());
+        self.model = model;
+        self.format = format;
+        self.config = config;
+    }
+
     /// The model.
     pub fn model(&self) -> &Gpt {
         &self.model
@@ -136,24 +146,44 @@ impl DeviationScorer {
         &self.device
     }
 
+    /// Remembers `logs` as context for what follows, without scoring them (the history
+    /// before an evaluation period).
+    pub fn remember(&mut self, logs: &[&Envelope]) {
+        for envelope in logs {
+            if let Some(key) = self.key(envelope) {
+                let (_, tokens) = self.render(envelope);
+                self.histories.push(key, tokens);
+            }
+        }
+    }
+
+    /// The log's text and its tokens framed as training frames them.
+    fn render(&self, envelope: &Envelope) -> (String, Vec<u32>) {
+        let text = self
+            .format
+            .render(&Header::of(envelope, None), &envelope.json);
+        let mut tokens = vec![Special::BeginLog as u32];
+        tokens.extend(ByteTokenizer.encode(&text));
+        tokens.push(Special::EndLog as u32);
+        (text, tokens)
+    }
+
+    fn key(&self, envelope: &Envelope) -> Option<String> {
+        match self.config.context {
+            ContextMode::User => Some(envelope.key().to_string()),
+            ContextMode::UserSource => {
+                Some(format!("{}\u{0}{}", envelope.key(), envelope.source.name()))
+            }
+            ContextMode::None => None,
+        }
+    }
+
     /// Scores `logs`, in order: each log's context includes the earlier logs of this call.
     pub fn score(&mut self, logs: &[&Envelope]) -> Vec<Deviation> {
-        let tokenizer = ByteTokenizer;
         let mut requests = Vec::with_capacity(logs.len());
         for envelope in logs {
-            let text = self
-                .format
-                .render(&Header::of(envelope, None), &envelope.json);
-            let key = match self.config.context {
-                ContextMode::User => Some(envelope.key().to_string()),
-                ContextMode::UserSource => {
-                    Some(format!("{}\u{0}{}", envelope.key(), envelope.source.name()))
-                }
-                ContextMode::None => None,
-            };
-            let mut tokens = vec![Special::BeginLog as u32];
-            tokens.extend(tokenizer.encode(&text));
-            tokens.push(Special::EndLog as u32);
+            let (text, tokens) = self.render(envelope);
+            let key = self.key(envelope);
             // As `score` windows it: the whole log and what fits before it, or a quarter
             // of the context before a log longer than the context.
             let room = self.model.context() + 1;

@@ -1,7 +1,8 @@
 //! The GPT detector end to end on a tiny model: trained on users with fixed habits and
 //! calibrated on their benign logs, it alerts on a log that breaks a habit, names the
-//! field and the value it expected, groups a burst into one alert, and refuses a
-//! calibration measured on other weights.
+//! field and the value it expected, groups a burst into one alert, switches to a newly
+//! published version only once it is complete, and refuses a calibration measured on
+//! other weights.
 
 use burn::prelude::*;
 use model::GptConfig;
@@ -49,10 +50,8 @@ fn habitual(from_minute: usize, count: usize) -> Vec<Envelope> {
         .collect()
 }
 
-#[test]
-fn the_detector_alerts_on_a_broken_habit_and_says_what_it_expected() {
-    let dir = tempfile::tempdir().unwrap();
-    let device = Device::flex();
+/// Trains the tiny test model on the habitual logs into `dir`.
+fn train_tiny(dir: &std::path::Path, steps: usize) {
     let training: Vec<TrainingLog> = habitual(0, 120)
         .into_iter()
         .map(|envelope| TrainingLog {
@@ -70,7 +69,7 @@ fn the_detector_alerts_on_a_broken_habit_and_says_what_it_expected() {
                 ..GptConfig::preset("tiny").unwrap()
             },
             train: TrainConfig {
-                steps: 150,
+                steps,
                 batch_size: 8,
                 learning_rate: 3e-3,
                 min_learning_rate: 3e-4,
@@ -83,13 +82,20 @@ fn the_detector_alerts_on_a_broken_habit_and_says_what_it_expected() {
             text_format: TextFormat::default(),
             corpus: &corpus,
             validation: &corpus,
-            checkpoint_dir: dir.path(),
-            device: device.clone(),
+            checkpoint_dir: dir,
+            device: Device::flex(),
             pause_at: None,
         },
         |_| {},
     )
     .unwrap();
+}
+
+#[test]
+fn the_detector_alerts_on_a_broken_habit_and_says_what_it_expected() {
+    let dir = tempfile::tempdir().unwrap();
+    let device = Device::flex();
+    train_tiny(dir.path(), 150);
 
     // Calibrate on the benign training logs, as `cyberlm calibrate` does.
     let loaded = checkpoint::load(dir.path(), &device).unwrap();
@@ -172,6 +178,39 @@ fn the_detector_alerts_on_a_broken_habit_and_says_what_it_expected() {
     // The second anomaly two minutes later is grouped into the first alert.
     assert!(findings[31].is_empty());
     assert_eq!(detector.grouped(), 1);
+
+    // A new version is published into the directory while the detector runs: weights
+    // first, then (later) their calibration. Until the calibration matches the weights
+    // the detector keeps the version it has; then it switches between two batches.
+    let first_version = detector.version().to_string();
+    let next = tempfile::tempdir().unwrap();
+    train_tiny(next.path(), 20);
+    for file in ["model.safetensors", "manifest.json"] {
+        std::fs::copy(next.path().join(file), dir.path().join(file)).unwrap();
+    }
+    let batch: Vec<&Envelope> = refs[..6].to_vec();
+    assert_eq!(detector.detect_batch(&batch).len(), 6);
+    assert_eq!(
+        detector.version(),
+        first_version,
+        "switched without a calibration"
+    );
+    let mut stale: CalibrationFile = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("calibration.json")).unwrap(),
+    )
+    .unwrap();
+    checkpoint::save_calibration(dir.path(), &stale).unwrap();
+    assert_eq!(detector.detect_batch(&batch).len(), 6);
+    assert_eq!(
+        detector.version(),
+        first_version,
+        "switched to weights of another calibration"
+    );
+    stale.weights = checkpoint::weights_fingerprint(dir.path()).unwrap();
+    checkpoint::save_calibration(dir.path(), &stale).unwrap();
+    assert_eq!(detector.detect_batch(&batch).len(), 6);
+    assert_eq!(detector.version(), stale.weights);
+    assert_ne!(detector.version(), first_version);
 
     // A calibration of other weights is refused.
     let path = dir.path().join("calibration.json");

@@ -9,6 +9,11 @@ pub trait Detector: Send {
     /// A short, stable name for metrics and logs (`sigma`, `gpt`).
     fn name(&self) -> &str;
 
+    /// The version of what it judges with (a model's), for metrics; `None` for none.
+    fn version(&self) -> Option<&str> {
+        None
+    }
+
     /// The findings `envelope` raises.
     fn detect(&mut self, envelope: &Envelope) -> Vec<DetectionFinding>;
 

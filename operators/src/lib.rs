@@ -3,7 +3,9 @@
 //!
 //! The [`Detector`] interface every detector implements, Sigma rule evaluation over the
 //! three sources ([`sigma`]), MITRE ATT&CK id handling ([`attack`]), anomaly-score
-//! calibration into tail probabilities ([`calibration`]), the event-time merge
+//! calibration into tail probabilities ([`calibration`]), precision, recall and curve
+//! areas of a detector ([`detection_metrics`]), the per-user novelty baseline the GPT
+//! must beat ([`novelty`]), the event-time merge
 //! with watermarks ([`merge`]), the commit-safe offset tracker ([`offsets`]), keyed
 //! pseudonymisation of personal data ([`pii`]) and the text format the language model
 //! reads and writes ([`text_format`]).
@@ -34,8 +36,10 @@
 
 pub mod attack;
 pub mod calibration;
+pub mod detection_metrics;
 mod detector;
 pub mod merge;
+pub mod novelty;
 pub mod offsets;
 pub mod pii;
 pub mod sigma;

@@ -41,6 +41,9 @@ pub enum Command {
     /// Measure a trained model's scores on benign logs, so the GPT detector can alert at a
     /// chosen rate.
     Calibrate(CalibrateArgs),
+    /// Measure results against labelled data (detection: precision, recall, curves).
+    #[command(subcommand)]
+    Eval(EvalCommand),
     /// Generate synthetic logs with a trained model; every line is valid JSON.
     Generate(GenerateArgs),
     /// Measure training, scoring and decoding throughput of a model preset (JSON out).
@@ -145,6 +148,45 @@ impl From<ScoreContext> for model::deviation::ContextMode {
             ScoreContext::None => model::deviation::ContextMode::None,
         }
     }
+}
+
+/// What `cyberlm eval` measures.
+#[derive(Debug, Subcommand)]
+pub enum EvalCommand {
+    /// The GPT detector, the Sigma rules, both, and a per-user novelty baseline against
+    /// labelled attacks: precision, recall, F1, PR-AUC, ROC-AUC, false alerts per 10,000
+    /// benign logs, per technique; JSON, PNG charts and an HTML page.
+    Detection(EvalDetectionArgs),
+}
+
+/// Flags of `cyberlm eval detection`.
+#[derive(Debug, Args)]
+pub struct EvalDetectionArgs {
+    /// Logs to judge (JSONL or Parquet files or folders, e.g. a simulation's folder).
+    #[arg(required = true)]
+    pub inputs: Vec<PathBuf>,
+    /// Labels (default: labels.jsonl beside the inputs).
+    #[arg(long)]
+    pub labels: Option<PathBuf>,
+    /// A model `cyberlm calibrate` calibrated; without one, only Sigma and the baseline.
+    #[arg(long, short)]
+    pub model: Option<PathBuf>,
+    /// Logs from before (e.g. the training logs): the baseline's habits and the GPT's
+    /// context start from them; they are not judged.
+    #[arg(long)]
+    pub history: Vec<PathBuf>,
+    /// Sigma rules and `gpt.alerts_per_10k`.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Where the figures, charts and page go.
+    #[arg(long, short, default_value = "out/eval-detection")]
+    pub out: PathBuf,
+    /// Windows per model call.
+    #[arg(long, default_value_t = 16)]
+    pub batch_size: usize,
+    /// `cpu`, or `cuda[:N]` in a CUDA build.
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
 }
 
 /// Flags of `cyberlm calibrate`.
@@ -387,6 +429,7 @@ impl Command {
             Command::Train(_)
                 | Command::Score(_)
                 | Command::Calibrate(_)
+                | Command::Eval(_)
                 | Command::Generate(_)
                 | Command::BenchModel(_)
         )
@@ -405,6 +448,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Train(args) => commands::train::run(&args),
         Command::Score(args) => commands::score::run(&args),
         Command::Calibrate(args) => commands::calibrate::run(&args),
+        Command::Eval(EvalCommand::Detection(args)) => commands::eval::detection::run(&args),
         Command::Generate(args) => commands::generate::run(&args),
         Command::BenchModel(args) => commands::bench_model::run(&args),
     }

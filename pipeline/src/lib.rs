@@ -8,5 +8,6 @@ pub mod config;
 pub mod files;
 pub mod kafka;
 mod progress;
+pub mod report;
 pub mod simulate;
 pub mod stream;

@@ -153,6 +153,92 @@ fn train_score_and_generate_on_simulated_logs() {
             serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
         assert!(value.is_object(), "{line}");
     }
+
+    calibrate_evaluate_and_detect(dir.path(), &logs, &model);
+}
+
+/// The GPT detector's path: calibrate on the simulation (its attack logs left out),
+/// evaluate every detector against the labels, and detect with the GPT beside Sigma.
+fn calibrate_evaluate_and_detect(dir: &Path, logs: &Path, model: &Path) {
+    let calibrated = ok(&cyberlm(&["calibrate", path(logs), "--model", path(model)]));
+    assert!(
+        calibrated.contains("labelled attack logs left out"),
+        "{calibrated}"
+    );
+    assert!(
+        !calibrated.contains("(0 labelled attack logs"),
+        "{calibrated}"
+    );
+    assert!(model.join("calibration.json").is_file());
+
+    let eval_dir = dir.join("eval");
+    ok(&cyberlm(&[
+        "eval",
+        "detection",
+        path(logs),
+        "--model",
+        path(model),
+        "--out",
+        path(&eval_dir),
+    ]));
+    let figures: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(eval_dir.join("detection.json")).unwrap())
+            .unwrap();
+    for detector in ["gpt", "gpt+sigma", "sigma", "novelty"] {
+        let figures = &figures["detectors"][detector];
+        for key in ["precision", "recall", "pr_auc", "roc_auc"] {
+            let value = figures[key].as_f64().unwrap_or(-1.0);
+            assert!((0.0..=1.0).contains(&value), "{detector} {key}: {figures}");
+        }
+        assert!(
+            figures["per_technique"]
+                .as_object()
+                .is_some_and(|t| !t.is_empty())
+        );
+    }
+    for chart in ["pr.png", "gpt-scores.png"] {
+        let bytes = std::fs::read(eval_dir.join(chart)).unwrap();
+        assert!(bytes.starts_with(b"\x89PNG"), "{chart} is not a PNG");
+    }
+    assert!(
+        std::fs::read_to_string(eval_dir.join("index.html"))
+            .unwrap()
+            .contains("pr.png")
+    );
+
+    // Detect with the GPT at a deliberately loose threshold, so it surely alerts.
+    let config = dir.join("gpt.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[gpt]\nmodel = {:?}\nalerts_per_10k = 5000\ngroup_window_s = 0\n",
+            path(model)
+        ),
+    )
+    .unwrap();
+    let alerts = dir.join("alerts.jsonl");
+    ok(&cyberlm(&[
+        "detect",
+        path(logs),
+        "--config",
+        path(&config),
+        "--alerts",
+        path(&alerts),
+        "--dead-letter",
+        path(&dir.join("dead.jsonl")),
+    ]));
+    let gpt_alerts: Vec<serde_json::Value> = std::fs::read_to_string(&alerts)
+        .unwrap()
+        .lines()
+        .map(|line| serde_json::from_str::<serde_json::Value>(line).unwrap())
+        .filter(|alert| alert["finding_info"]["analytic"]["uid"] == "cyberlm-gpt")
+        .collect();
+    assert!(!gpt_alerts.is_empty(), "no GPT alert at 50%");
+    for alert in &gpt_alerts {
+        let fields = alert["unmapped"]["cyberlm"]["fields"].as_array().unwrap();
+        assert!(!fields.is_empty(), "{alert}");
+        assert!(fields.iter().all(|f| f["observed"].is_string()), "{alert}");
+    }
 }
 
 /// (event_id, surprisal, fields) of every row of a scores Parquet file.

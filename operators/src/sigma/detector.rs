@@ -6,7 +6,7 @@ use schemas::{DetectionFinding, Envelope, FindingInfo, MitreAttack, Source};
 
 use super::event::{FieldNames, sigma_events};
 use super::logsource::Logsource;
-use super::rule_set::RuleSet;
+use super::rule_set::{RuleSet, SigmaRule};
 use crate::Detector;
 
 /// Evaluates a [`RuleSet`] on each log, one finding per matching rule.
@@ -23,6 +23,11 @@ impl SigmaDetector {
             rules,
             by_logsource: HashMap::new(),
         }
+    }
+
+    /// The rule at `index`, as [`SigmaDetector::matching_rules`] names it.
+    pub fn rule(&self, index: usize) -> &SigmaRule {
+        &self.rules.rules[index]
     }
 
     /// Indices of the rules that match `envelope`.

@@ -119,7 +119,6 @@ pub fn detectors(config: &Config) -> anyhow::Result<Vec<Box<dyn Detector>>> {
         .with_context(|| format!("failed to load the GPT detector from {}", dir.display()))?;
         tracing::info!(message = "Loaded the GPT detector.", model = %dir.display(), version = detector.version(),
             alerts_per_10k = config.gpt.alerts_per_10k);
-        metrics::gauge!("cyberlm_model_info", "version" => detector.version().to_string()).set(1.0);
         detectors.push(Box::new(detector));
     }
     Ok(detectors)

@@ -4,6 +4,7 @@ pub mod bench_model;
 pub mod calibrate;
 pub mod demo;
 pub mod detect;
+pub mod eval;
 pub mod generate;
 pub mod record;
 pub mod replay;

@@ -67,6 +67,12 @@ pub fn spawn(
         let detection = metrics::histogram!("cyberlm_detection_seconds");
         let batch_logs = metrics::histogram!("cyberlm_detection_batch_logs");
         let mut pending: std::collections::VecDeque<Judgement> = std::collections::VecDeque::new();
+        let mut versions: Vec<Option<String>> = detectors.iter().map(|d| d.version().map(str::to_string)).collect();
+        for (detector, version) in detectors.iter().zip(&versions) {
+            if let Some(version) = version {
+                metrics::gauge!("cyberlm_model_info", "detector" => detector.name().to_string(), "version" => version.clone()).set(1.0);
+            }
+        }
         loop {
             if pending.is_empty() {
                 match batches.blocking_recv() {
@@ -94,6 +100,7 @@ pub fn spawn(
             }
             drop(envelopes);
             detection.record(started.elapsed().as_secs_f64());
+            note_version_switches(&detectors, &mut versions);
             batch_logs.record(batch.len() as f64);
             for (judgement, found) in batch.into_iter().zip(findings) {
                 let mut deliveries = Vec::with_capacity(found.len());
@@ -121,4 +128,24 @@ pub fn spawn(
             }
         }
     })
+}
+
+/// Points `cyberlm_model_info` at each detector's current version after a switch.
+fn note_version_switches(detectors: &[Box<dyn Detector>], versions: &mut [Option<String>]) {
+    for (detector, known) in detectors.iter().zip(versions.iter_mut()) {
+        let current = detector.version();
+        if current == known.as_deref() {
+            continue;
+        }
+        let name = detector.name().to_string();
+        if let Some(old) = known.take() {
+            metrics::gauge!("cyberlm_model_info", "detector" => name.clone(), "version" => old)
+                .set(0.0);
+        }
+        if let Some(new) = current {
+            metrics::gauge!("cyberlm_model_info", "detector" => name.clone(), "version" => new.to_string()).set(1.0);
+            metrics::counter!("cyberlm_model_switches_total", "detector" => name).increment(1);
+        }
+        *known = current.map(str::to_string);
+    }
 }

@@ -1,0 +1,456 @@
+//! `cyberlm eval detection`: how well each detector finds the labelled attacks in a set
+//! of logs, against how often it cries wolf on the benign ones.
+//!
+//! Four detectors over the same logs in event-time order: the GPT detector (when a
+//! calibrated model is given), the Sigma rules, both combined (an alert from either), and
+//! the per-user novelty baseline. History logs (the period before, e.g. the training
+//! logs) seed the baseline's habits and the GPT's per-user context without being judged.
+//! Each log is judged on its own: the GPT figures are before per-user grouping, which
+//! only merges alerts.
+
+use std::collections::{BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use model::checkpoint;
+use model::deviation::{DeviationConfig, DeviationScorer};
+use operators::calibration::Calibration;
+use operators::detection_metrics::{DetectionMetrics, Judged, evaluate, pr_curve};
+use operators::novelty::NoveltyBaseline;
+use schemas::Envelope;
+use serde_json::json;
+
+use crate::cli::EvalDetectionArgs;
+use crate::commands::detect::sigma_detector;
+use crate::commands::score::score_in_order;
+use crate::config::Config;
+use crate::files::{LabelRow, read_envelopes, read_labels};
+use crate::report::{Section, Series, density_chart, line_chart, write_page};
+
+/// Highest GPT score: −log10 of the smallest tail probability told apart.
+const MAX_GPT_SCORE: f64 = 300.0;
+
+/// One detector's judgements, in log order.
+struct Column {
+    name: &'static str,
+    judged: Vec<Judged>,
+}
+
+/// `cyberlm eval detection`.
+pub fn run(args: &EvalDetectionArgs) -> anyhow::Result<std::process::ExitCode> {
+    let config = Config::load(args.config.as_deref())?;
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("failed to create {}", args.out.display()))?;
+    let labels = load_labels(args)?;
+    let dead_letters = args.out.join("dead-letter.jsonl");
+    let (mut logs, rejected) = read_envelopes(&args.inputs, None, &dead_letters)?;
+    logs.sort_by_key(Envelope::event_time_ms);
+    let mut history = match args.history.is_empty() {
+        true => Vec::new(),
+        false => {
+            read_envelopes(
+                &args.history,
+                None,
+                &args.out.join("history-dead-letter.jsonl"),
+            )?
+            .0
+        }
+    };
+    history.sort_by_key(Envelope::event_time_ms);
+    let malicious: Vec<bool> = logs
+        .iter()
+        .map(|log| {
+            labels
+                .get(&log.event_id)
+                .is_some_and(|label| label.malicious)
+        })
+        .collect();
+    anyhow::ensure!(
+        malicious.iter().any(|&m| m),
+        "no log of the inputs is labelled malicious: give the simulation's labels.jsonl with --labels"
+    );
+    println!(
+        "{} logs ({} attack logs), {} history logs, {rejected} dead letters",
+        logs.len(),
+        malicious.iter().filter(|&&m| m).count(),
+        history.len()
+    );
+
+    let sigma = sigma_column(&config, &logs, &malicious)?;
+    let novelty = novelty_column(&history, &logs, &malicious);
+    let mut columns = Vec::new();
+    if let Some(model_dir) = &args.model {
+        let gpt = gpt_column(args, &config, model_dir, &history, &logs, &malicious)?;
+        let combined = combine(&gpt, &sigma);
+        columns.extend([gpt, combined]);
+    }
+    columns.extend([sigma, novelty]);
+
+    let technique_of: Vec<Option<&str>> = logs
+        .iter()
+        .map(|log| {
+            labels
+                .get(&log.event_id)
+                .filter(|label| label.malicious)
+                .and_then(|label| label.technique.as_deref())
+        })
+        .collect();
+    let techniques: BTreeSet<&str> = technique_of.iter().flatten().copied().collect();
+    // Per technique: its attack logs against all benign logs.
+    let per_technique: Vec<(&str, Vec<DetectionMetrics>)> = techniques
+        .iter()
+        .map(|&technique| {
+            let metrics = columns
+                .iter()
+                .map(|column| {
+                    let rows: Vec<Judged> = column
+                        .judged
+                        .iter()
+                        .zip(&technique_of)
+                        .filter(|(judged, of)| !judged.malicious || **of == Some(technique))
+                        .map(|(judged, _)| *judged)
+                        .collect();
+                    evaluate(&rows)
+                })
+                .collect();
+            (technique, metrics)
+        })
+        .collect();
+    let mut figures = serde_json::Map::new();
+    for (index, column) in columns.iter().enumerate() {
+        let mut entry = serde_json::to_value(evaluate(&column.judged))?;
+        entry["per_technique"] = per_technique
+            .iter()
+            .map(|(technique, metrics)| {
+                let m = &metrics[index];
+                (
+                    technique.to_string(),
+                    json!({"logs": m.malicious, "recall": m.recall, "pr_auc": m.pr_auc}),
+                )
+            })
+            .collect::<serde_json::Map<_, _>>()
+            .into();
+        figures.insert(column.name.to_string(), entry);
+    }
+    let report = json!({
+        "logs": logs.len(),
+        "malicious": malicious.iter().filter(|&&m| m).count(),
+        "alerts_per_10k_setting": config.gpt.alerts_per_10k,
+        "detectors": figures,
+    });
+    let json_path = args.out.join("detection.json");
+    std::fs::write(&json_path, serde_json::to_string_pretty(&report)?)
+        .with_context(|| format!("failed to write {}", json_path.display()))?;
+
+    print_table(&columns);
+    draw(&args.out, &columns, &per_technique)?;
+    println!("figures: {}", json_path.display());
+    println!("report: {}", args.out.join("index.html").display());
+    Ok(std::process::ExitCode::SUCCESS)
+}
+
+fn load_labels(args: &EvalDetectionArgs) -> anyhow::Result<HashMap<String, LabelRow>> {
+    let path: PathBuf = match &args.labels {
+        Some(path) => path.clone(),
+        None => args
+            .inputs
+            .iter()
+            .map(|input| match input.is_dir() {
+                true => input.join("labels.jsonl"),
+                false => input.with_file_name("labels.jsonl"),
+            })
+            .find(|path| path.is_file())
+            .context("no labels: pass --labels, or inputs with a labels.jsonl beside them")?,
+    };
+    Ok(read_labels(&path)?
+        .into_iter()
+        .map(|label| (label.event_id.clone(), label))
+        .collect())
+}
+
+fn sigma_column(config: &Config, logs: &[Envelope], malicious: &[bool]) -> anyhow::Result<Column> {
+    let mut detector = sigma_detector(config)?;
+    let judged = logs
+        .iter()
+        .zip(malicious)
+        .map(|(log, &malicious)| {
+            let severity = detector
+                .matching_rules(log)
+                .into_iter()
+                .map(|index| detector.rule(index).severity.id())
+                .max()
+                .unwrap_or(0);
+            Judged {
+                score: f64::from(severity),
+                malicious,
+                alerted: severity > 0,
+            }
+        })
+        .collect();
+    Ok(Column {
+        name: "sigma",
+        judged,
+    })
+}
+
+fn novelty_column(history: &[Envelope], logs: &[Envelope], malicious: &[bool]) -> Column {
+    let mut baseline = NoveltyBaseline::default();
+    for log in history {
+        baseline.learn(log);
+    }
+    let judged = logs
+        .iter()
+        .zip(malicious)
+        .map(|(log, &malicious)| {
+            let novel = baseline.score(log).len();
+            Judged {
+                score: novel as f64,
+                malicious,
+                alerted: novel > 0,
+            }
+        })
+        .collect();
+    Column {
+        name: "novelty",
+        judged,
+    }
+}
+
+fn gpt_column(
+    args: &EvalDetectionArgs,
+    config: &Config,
+    model_dir: &Path,
+    history: &[Envelope],
+    logs: &[Envelope],
+    malicious: &[bool],
+) -> anyhow::Result<Column> {
+    let device = model::device::parse(&args.device)?;
+    let loaded = checkpoint::load(model_dir, &device)?;
+    let calibration = checkpoint::load_calibration(model_dir)?;
+    let mut scorer = DeviationScorer::new(
+        loaded.model,
+        loaded.manifest.text_format,
+        device,
+        DeviationConfig {
+            context: calibration.context,
+            context_tokens: calibration.context_tokens,
+            batch_windows: args.batch_size,
+            ..DeviationConfig::default()
+        },
+    );
+    scorer.remember(&history.iter().collect::<Vec<_>>());
+    let threshold = config.gpt.alerts_per_10k / 10_000.0;
+    let tails = gpt_tails(&mut scorer, &calibration.calibration, logs)?;
+    let judged = tails
+        .into_iter()
+        .zip(malicious)
+        .map(|(probability, &malicious)| Judged {
+            score: (-probability.max(1e-300).log10()).min(MAX_GPT_SCORE),
+            malicious,
+            alerted: probability <= threshold,
+        })
+        .collect();
+    Ok(Column {
+        name: "gpt",
+        judged,
+    })
+}
+
+/// Each log's tail probability, in the order of `logs` (already in event-time order).
+fn gpt_tails(
+    scorer: &mut DeviationScorer,
+    calibration: &Calibration,
+    logs: &[Envelope],
+) -> anyhow::Result<Vec<f64>> {
+    let by_id: HashMap<&str, usize> = logs
+        .iter()
+        .enumerate()
+        .map(|(index, log)| (log.event_id.as_str(), index))
+        .collect();
+    let mut tails = vec![1.0; logs.len()];
+    let mut next = 0;
+    score_in_order(
+        scorer,
+        logs.to_vec(),
+        "scoring with the GPT",
+        |log, deviation| {
+            let index = by_id.get(log.event_id.as_str()).copied().unwrap_or(next);
+            next += 1;
+            tails[index] = calibration
+                .tail(
+                    log.source.name(),
+                    &deviation.calibration_kind(),
+                    log.user.as_deref(),
+                    deviation.score,
+                )
+                .map_or(1.0, |tail| tail.probability);
+            Ok(())
+        },
+    )?;
+    Ok(tails)
+}
+
+/// An alert from either; Sigma's alerts rank first (by severity), then the GPT's scores.
+fn combine(gpt: &Column, sigma: &Column) -> Column {
+    let judged = gpt
+        .judged
+        .iter()
+        .zip(&sigma.judged)
+        .map(|(g, s)| Judged {
+            score: if s.alerted {
+                MAX_GPT_SCORE + s.score
+            } else {
+                g.score
+            },
+            malicious: g.malicious,
+            alerted: g.alerted || s.alerted,
+        })
+        .collect();
+    Column {
+        name: "gpt+sigma",
+        judged,
+    }
+}
+
+fn print_table(columns: &[Column]) {
+    println!(
+        "{:<10} {:>9} {:>7} {:>7} {:>7} {:>7} {:>7} {:>14} {:>12}",
+        "detector",
+        "precision",
+        "recall",
+        "F1",
+        "PR-AUC",
+        "ROC-AUC",
+        "alerts",
+        "false/10k",
+        "recall@1/10k"
+    );
+    for column in columns {
+        let m: DetectionMetrics = evaluate(&column.judged);
+        println!(
+            "{:<10} {:>9.3} {:>7.3} {:>7.3} {:>7.3} {:>7.3} {:>7} {:>14.1} {:>12.3}",
+            column.name,
+            m.precision,
+            m.recall,
+            m.f1,
+            m.pr_auc,
+            m.roc_auc,
+            m.alerts,
+            m.false_alerts_per_10k,
+            m.recall_at_1_per_10k
+        );
+    }
+}
+
+fn draw(
+    out: &Path,
+    columns: &[Column],
+    per_technique: &[(&str, Vec<DetectionMetrics>)],
+) -> anyhow::Result<()> {
+    let curves: Vec<Series> = columns
+        .iter()
+        .map(|column| Series {
+            name: format!(
+                "{} (PR-AUC {:.3})",
+                column.name,
+                evaluate(&column.judged).pr_auc
+            ),
+            points: pr_curve(&column.judged),
+        })
+        .collect();
+    line_chart(
+        &out.join("pr.png"),
+        "Precision and recall over the score threshold",
+        ("recall", "precision"),
+        (0.0..1.0, 0.0..1.05),
+        &curves,
+    )?;
+    let mut images = vec!["pr.png".to_string()];
+    for column in columns.iter().filter(|c| c.name == "gpt") {
+        let split = |malicious: bool| -> Vec<f64> {
+            column
+                .judged
+                .iter()
+                .filter(|j| j.malicious == malicious)
+                .map(|j| j.score)
+                .collect()
+        };
+        let (benign, attacks) = (split(false), split(true));
+        density_chart(
+            &out.join("gpt-scores.png"),
+            "GPT score (−log10 tail probability) of benign and attack logs",
+            "−log10 tail probability",
+            &[("benign", &benign), ("attack", &attacks)],
+            60,
+        )?;
+        images.push("gpt-scores.png".to_string());
+    }
+    let mut table = vec![
+        [
+            "detector",
+            "precision",
+            "recall",
+            "F1",
+            "PR-AUC",
+            "ROC-AUC",
+            "alerts",
+            "false alerts / 10k benign",
+            "recall at ≤1 false / 10k",
+        ]
+        .map(str::to_string)
+        .to_vec(),
+    ];
+    for column in columns {
+        let m = evaluate(&column.judged);
+        table.push(vec![
+            column.name.to_string(),
+            format!("{:.3}", m.precision),
+            format!("{:.3}", m.recall),
+            format!("{:.3}", m.f1),
+            format!("{:.3}", m.pr_auc),
+            format!("{:.3}", m.roc_auc),
+            m.alerts.to_string(),
+            format!("{:.1}", m.false_alerts_per_10k),
+            format!("{:.3}", m.recall_at_1_per_10k),
+        ]);
+    }
+    let mut technique_table = vec![
+        std::iter::once("technique (attack logs)".to_string())
+            .chain(
+                columns
+                    .iter()
+                    .map(|c| format!("{}: recall / PR-AUC", c.name)),
+            )
+            .collect::<Vec<_>>(),
+    ];
+    technique_table.extend(per_technique.iter().map(|(technique, metrics)| {
+        std::iter::once(format!(
+            "{technique} ({})",
+            metrics.first().map_or(0, |m| m.malicious)
+        ))
+        .chain(
+            metrics
+                .iter()
+                .map(|m| format!("{:.2} / {:.2}", m.recall, m.pr_auc)),
+        )
+        .collect()
+    }));
+    write_page(
+        &out.join("index.html"),
+        "cyberlm detection evaluation",
+        &[
+            Section {
+                heading: "Detectors".to_string(),
+                text: "Each log judged on its own, in event-time order; figures also in detection.json.".to_string(),
+                table,
+                images,
+            },
+            Section {
+                heading: "Per technique".to_string(),
+                text: "Each technique's attack logs against all benign logs.".to_string(),
+                table: technique_table,
+                images: Vec::new(),
+            },
+        ],
+    )
+}

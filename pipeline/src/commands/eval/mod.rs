@@ -1,0 +1,3 @@
+//! `cyberlm eval`: measured results against labelled data.
+
+pub mod detection;

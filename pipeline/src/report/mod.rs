@@ -1,0 +1,8 @@
+//! Results people would rather look at than read: PNG charts and an HTML page that
+//! shows them with the figures.
+
+mod charts;
+mod html;
+
+pub use charts::{Series, density_chart, line_chart};
+pub use html::{Section, write_page};
