@@ -15,6 +15,16 @@ pub enum DeviceError {
         /// The name given.
         name: String,
     },
+    /// A CUDA device that this machine cannot provide.
+    #[error(
+        "`{name}` is not available: {reason}. A CUDA build needs an NVIDIA driver (libcuda.so.1) and NVRTC (libnvrtc.so) at run time; run `nvidia-smi` to list the GPUs, or use `--device cpu`"
+    )]
+    Unavailable {
+        /// The name given.
+        name: String,
+        /// What failed when the device was first used.
+        reason: String,
+    },
     /// A CUDA device asked of a build without CUDA.
     #[error(
         "`{name}` needs a cyberlm built with `--features cuda`; this build runs on the CPU only"
@@ -36,8 +46,48 @@ pub fn parse(name: &str) -> Result<Device, DeviceError> {
     }
 }
 
+#[cfg(not(feature = "cuda"))]
 fn cuda(name: &str) -> Result<Device, DeviceError> {
     Err(DeviceError::NotCompiled {
         name: name.to_string(),
     })
+}
+
+/// Opens the GPU and runs one small kernel on it, so a missing driver, NVRTC or GPU is a
+/// clear error here rather than a panic deep inside the first training step.
+#[cfg(feature = "cuda")]
+fn cuda(name: &str) -> Result<Device, DeviceError> {
+    use burn::prelude::Tensor;
+
+    let index = match name.strip_prefix("cuda:") {
+        None => 0,
+        Some(index) => index.parse::<usize>().map_err(|_| DeviceError::Unknown {
+            name: name.to_string(),
+        })?,
+    };
+    // cubecl reports a missing library or device by panicking; turn that into an error,
+    // without the panic message on stderr.
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let probe = std::panic::catch_unwind(|| {
+        let device = Device::cuda(index);
+        let sum = Tensor::<1>::ones([4], &device).sum().into_scalar::<f32>();
+        (device, sum)
+    });
+    std::panic::set_hook(hook);
+    match probe {
+        Ok((device, sum)) if sum == 4.0 => Ok(device),
+        Ok((_, sum)) => Err(DeviceError::Unavailable {
+            name: name.to_string(),
+            reason: format!("a test kernel summed four ones to {sum}"),
+        }),
+        Err(panic) => Err(DeviceError::Unavailable {
+            name: name.to_string(),
+            reason: panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_else(|| "the CUDA runtime failed to start".to_string()),
+        }),
+    }
 }

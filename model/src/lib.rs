@@ -27,6 +27,8 @@ pub mod explain;
 pub mod generate;
 mod gpt;
 mod json_constraint;
+#[cfg(feature = "cuda")]
+mod llvm_stubs;
 mod log_constraint;
 pub mod score;
 mod tokenizer;
