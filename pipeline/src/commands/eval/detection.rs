@@ -290,18 +290,17 @@ fn gpt_tails(
     Ok(tails)
 }
 
-/// An alert from either; Sigma's alerts rank first (by severity), then the GPT's scores.
+/// An alert from either. The ranking is the GPT's score raised by the Sigma severity
+/// (1–5, on the GPT's −log10 scale: a critical rule counts as five orders of magnitude
+/// of surprise); ranking every Sigma hit first would put noisy rules' alerts above the
+/// GPT's surest ones (measured: PR-AUC 0.43 that way against the GPT's 0.78 alone).
 fn combine(gpt: &Column, sigma: &Column) -> Column {
     let judged = gpt
         .judged
         .iter()
         .zip(&sigma.judged)
         .map(|(g, s)| Judged {
-            score: if s.alerted {
-                MAX_GPT_SCORE + s.score
-            } else {
-                g.score
-            },
+            score: g.score + s.score,
             malicious: g.malicious,
             alerted: g.alerted || s.alerted,
         })
