@@ -142,7 +142,7 @@ pub fn run(args: &EvalDetectionArgs) -> anyhow::Result<std::process::ExitCode> {
     std::fs::write(&json_path, serde_json::to_string_pretty(&report)?)
         .with_context(|| format!("failed to write {}", json_path.display()))?;
 
-    print_table(&columns);
+    print_table(&metrics_table(&columns));
     draw(&args.out, &columns, &per_technique)?;
     println!("figures: {}", json_path.display());
     println!("report: {}", args.out.join("index.html").display());
@@ -311,9 +311,9 @@ fn combine(gpt: &Column, sigma: &Column) -> Column {
     }
 }
 
-fn print_table(columns: &[Column]) {
-    println!(
-        "{:<10} {:>9} {:>7} {:>7} {:>7} {:>7} {:>7} {:>14} {:>12}",
+/// The figures of every detector as a table, header first.
+fn metrics_table(columns: &[Column]) -> Vec<Vec<String>> {
+    let header = [
         "detector",
         "precision",
         "recall",
@@ -321,23 +321,48 @@ fn print_table(columns: &[Column]) {
         "PR-AUC",
         "ROC-AUC",
         "alerts",
-        "false/10k",
-        "recall@1/10k"
-    );
+        "false alerts / 10k benign",
+        "recall at ≤1 false / 10k",
+    ];
+    let mut table = vec![header.map(str::to_string).to_vec()];
     for column in columns {
-        let m: DetectionMetrics = evaluate(&column.judged);
-        println!(
-            "{:<10} {:>9.3} {:>7.3} {:>7.3} {:>7.3} {:>7.3} {:>7} {:>14.1} {:>12.3}",
-            column.name,
-            m.precision,
-            m.recall,
-            m.f1,
-            m.pr_auc,
-            m.roc_auc,
-            m.alerts,
-            m.false_alerts_per_10k,
-            m.recall_at_1_per_10k
-        );
+        let m = evaluate(&column.judged);
+        table.push(vec![
+            column.name.to_string(),
+            format!("{:.3}", m.precision),
+            format!("{:.3}", m.recall),
+            format!("{:.3}", m.f1),
+            format!("{:.3}", m.pr_auc),
+            format!("{:.3}", m.roc_auc),
+            m.alerts.to_string(),
+            format!("{:.1}", m.false_alerts_per_10k),
+            format!("{:.3}", m.recall_at_1_per_10k),
+        ]);
+    }
+    table
+}
+
+fn print_table(table: &[Vec<String>]) {
+    let widths: Vec<usize> = (0..table[0].len())
+        .map(|column| {
+            table
+                .iter()
+                .map(|row| row[column].chars().count())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    for row in table {
+        let cells: Vec<String> = row
+            .iter()
+            .zip(&widths)
+            .enumerate()
+            .map(|(index, (cell, &width))| match index {
+                0 => format!("{cell:<width$}"),
+                _ => format!("{cell:>width$}"),
+            })
+            .collect();
+        println!("{}", cells.join("  "));
     }
 }
 
@@ -384,35 +409,7 @@ fn draw(
         )?;
         images.push("gpt-scores.png".to_string());
     }
-    let mut table = vec![
-        [
-            "detector",
-            "precision",
-            "recall",
-            "F1",
-            "PR-AUC",
-            "ROC-AUC",
-            "alerts",
-            "false alerts / 10k benign",
-            "recall at ≤1 false / 10k",
-        ]
-        .map(str::to_string)
-        .to_vec(),
-    ];
-    for column in columns {
-        let m = evaluate(&column.judged);
-        table.push(vec![
-            column.name.to_string(),
-            format!("{:.3}", m.precision),
-            format!("{:.3}", m.recall),
-            format!("{:.3}", m.f1),
-            format!("{:.3}", m.pr_auc),
-            format!("{:.3}", m.roc_auc),
-            m.alerts.to_string(),
-            format!("{:.1}", m.false_alerts_per_10k),
-            format!("{:.3}", m.recall_at_1_per_10k),
-        ]);
-    }
+    let table = metrics_table(columns);
     let mut technique_table = vec![
         std::iter::once("technique (attack logs)".to_string())
             .chain(
