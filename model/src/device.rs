@@ -65,29 +65,33 @@ fn cuda(name: &str) -> Result<Device, DeviceError> {
             name: name.to_string(),
         })?,
     };
-    // cubecl reports a missing library or device by panicking; turn that into an error,
-    // without the panic message on stderr.
+    // cubecl reports a missing library or device by panicking, often on its own device
+    // thread first; keep every panic's message, without printing them, and report the
+    // first (the cause), not the main thread's "channel closed" that follows it.
+    let messages = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let seen = messages.clone();
     let hook = std::panic::take_hook();
-    std::panic::set_hook(Box::new(|_| {}));
+    std::panic::set_hook(Box::new(move |info| {
+        if let Ok(mut seen) = seen.lock() {
+            seen.push(info.payload_as_str().unwrap_or("a panic").to_string());
+        }
+    }));
     let probe = std::panic::catch_unwind(|| {
         let device = Device::cuda(index);
         let sum = Tensor::<1>::ones([4], &device).sum().into_scalar::<f32>();
         (device, sum)
     });
     std::panic::set_hook(hook);
+    let first = messages.lock().ok().and_then(|seen| seen.first().cloned());
     match probe {
         Ok((device, sum)) if sum == 4.0 => Ok(device),
         Ok((_, sum)) => Err(DeviceError::Unavailable {
             name: name.to_string(),
             reason: format!("a test kernel summed four ones to {sum}"),
         }),
-        Err(panic) => Err(DeviceError::Unavailable {
+        Err(_) => Err(DeviceError::Unavailable {
             name: name.to_string(),
-            reason: panic
-                .downcast_ref::<String>()
-                .cloned()
-                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
-                .unwrap_or_else(|| "the CUDA runtime failed to start".to_string()),
+            reason: first.unwrap_or_else(|| "the CUDA runtime failed to start".to_string()),
         }),
     }
 }
