@@ -22,7 +22,8 @@ pub fn run(args: &CalibrateArgs) -> anyhow::Result<ExitCode> {
     let weights = checkpoint::weights_fingerprint(&args.model)?;
     let malicious = malicious_events(args)?;
     let dead_letter_path = args.model.join("calibration.dead-letter.jsonl");
-    let (logs, rejected) = read_envelopes(&args.inputs, None, &dead_letter_path)?;
+    let (mut logs, rejected) = read_envelopes(&args.inputs, None, &dead_letter_path)?;
+    logs.sort_by_key(schemas::Envelope::event_time_ms);
     let context_tokens = args
         .context_tokens
         .unwrap_or(loaded.model.context())
@@ -41,7 +42,7 @@ pub fn run(args: &CalibrateArgs) -> anyhow::Result<ExitCode> {
     let mut builder = CalibrationBuilder::default();
     let (mut benign, mut left_out) = (0u64, 0u64);
     // Attack logs still pass through the scorer: they are context for what follows.
-    score_in_order(&mut scorer, logs, "calibrating", |envelope, deviation| {
+    score_in_order(&mut scorer, &logs, "calibrating", |envelope, deviation| {
         if malicious.contains(&envelope.event_id) {
             left_out += 1;
         } else {

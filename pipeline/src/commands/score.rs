@@ -29,7 +29,8 @@ pub fn run(args: &ScoreArgs) -> anyhow::Result<ExitCode> {
     let device = model::device::parse(&args.device)?;
     let loaded = model::checkpoint::load(&args.model, &device)?;
     let dead_letter_path = args.out.with_extension("dead-letter.jsonl");
-    let (logs, rejected) = read_envelopes(&args.inputs, None, &dead_letter_path)?;
+    let (mut logs, rejected) = read_envelopes(&args.inputs, None, &dead_letter_path)?;
+    logs.sort_by_key(Envelope::event_time_ms);
     let mut scorer = DeviationScorer::new(
         loaded.model,
         loaded.manifest.text_format,
@@ -41,7 +42,7 @@ pub fn run(args: &ScoreArgs) -> anyhow::Result<ExitCode> {
         },
     );
     let mut sink = ScoreSink::create(&args.out)?;
-    score_in_order(&mut scorer, logs, "scoring", |envelope, deviation| {
+    score_in_order(&mut scorer, &logs, "scoring", |envelope, deviation| {
         sink.write(envelope, deviation)
     })?;
     let written = sink.finish()?;
@@ -53,15 +54,14 @@ pub fn run(args: &ScoreArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Scores `logs` in event-time order, as the stream would, and hands each deviation to
+/// Scores `logs` (in event-time order, as the stream would) and hands each deviation to
 /// `each`, with a progress bar.
 pub fn score_in_order(
     scorer: &mut DeviationScorer,
-    mut logs: Vec<Envelope>,
+    logs: &[Envelope],
     label: &'static str,
     mut each: impl FnMut(&Envelope, &Deviation) -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
-    logs.sort_by_key(Envelope::event_time_ms);
     let bar = progress::bar(logs.len() as u64, label);
     for chunk in logs.chunks(CHUNK) {
         let refs: Vec<&Envelope> = chunk.iter().collect();

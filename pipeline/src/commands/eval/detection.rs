@@ -262,31 +262,20 @@ fn gpt_tails(
     calibration: &Calibration,
     logs: &[Envelope],
 ) -> anyhow::Result<Vec<f64>> {
-    let by_id: HashMap<&str, usize> = logs
-        .iter()
-        .enumerate()
-        .map(|(index, log)| (log.event_id.as_str(), index))
-        .collect();
-    let mut tails = vec![1.0; logs.len()];
-    let mut next = 0;
-    score_in_order(
-        scorer,
-        logs.to_vec(),
-        "scoring with the GPT",
-        |log, deviation| {
-            let index = by_id.get(log.event_id.as_str()).copied().unwrap_or(next);
-            next += 1;
-            tails[index] = calibration
+    let mut tails = Vec::with_capacity(logs.len());
+    score_in_order(scorer, logs, "scoring with the GPT", |log, deviation| {
+        tails.push(
+            calibration
                 .tail(
                     log.source.name(),
                     &deviation.calibration_kind(),
                     log.user.as_deref(),
                     deviation.score,
                 )
-                .map_or(1.0, |tail| tail.probability);
-            Ok(())
-        },
-    )?;
+                .map_or(1.0, |tail| tail.probability),
+        );
+        Ok(())
+    })?;
     Ok(tails)
 }
 
