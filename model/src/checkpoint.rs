@@ -331,8 +331,11 @@ pub fn load_calibration(dir: &Path) -> Result<CalibrationFile, CheckpointError> 
         }
         Err(source) => return Err(CheckpointError::Io { path, source }),
     };
-    let file: CalibrationFile =
-        serde_json::from_str(&text).map_err(|e| error(format!("not a calibration ({e})")))?;
+    let file: CalibrationFile = serde_json::from_str(&text).map_err(|e| {
+        error(format!(
+            "not a calibration this version of cyberlm reads ({e}); run `cyberlm calibrate` again"
+        ))
+    })?;
     if file.weights != weights_fingerprint(dir)? {
         return Err(error(
             "it was measured on other weights (the model was retrained since)".to_string(),

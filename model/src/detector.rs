@@ -13,7 +13,7 @@ use std::time::SystemTime;
 
 use burn::prelude::Device;
 use operators::Detector;
-use operators::calibration::{Baseline, Calibration, Tail};
+use operators::calibration::{Baseline, Calibration, Judgement};
 use operators::text_format::{field_spans, header_spans};
 use schemas::{DetectionFinding, Envelope, FindingInfo, Severity};
 use serde_json::{Value, json};
@@ -58,8 +58,9 @@ impl Default for GptDetectorConfig {
 pub struct Judged {
     /// The deviation.
     pub deviation: Deviation,
-    /// Its tail probability, `None` for a source the calibration has never seen.
-    pub tail: Option<Tail>,
+    /// Its calibrated anomaly and tail probability, `None` for a source the calibration
+    /// has never seen.
+    pub judgement: Option<Judgement>,
     /// Whether the log is anomalous at the configured rate (alerted or grouped).
     pub anomalous: bool,
     /// The alert, when anomalous and not grouped into an earlier one.
@@ -220,16 +221,14 @@ impl GptDetector {
     }
 
     fn judge_one(&mut self, envelope: &Envelope, deviation: Deviation) -> Judged {
-        let tail = self.calibration.tail(
-            envelope.source.name(),
-            &deviation.calibration_kind(),
-            envelope.user.as_deref(),
-            deviation.score,
-        );
+        let kind = deviation.calibration_kind();
+        let judgement = self.calibration.judge(&deviation.scored(envelope, &kind));
         let threshold = self.config.alerts_per_10k / 10_000.0;
-        let anomalous = tail.is_some_and(|tail| tail.probability <= threshold);
+        let anomalous = judgement
+            .as_ref()
+            .is_some_and(|judgement| judgement.tail.probability <= threshold);
         let mut finding = None;
-        if let (true, Some(tail)) = (anomalous, tail) {
+        if let (true, Some(judgement)) = (anomalous, &judgement) {
             let time = envelope.event_time_ms();
             let last = self.alerted.get(envelope.key()).copied();
             match last {
@@ -238,20 +237,26 @@ impl GptDetector {
                 }
                 _ => {
                     self.alerted.insert(envelope.key().to_string(), time);
-                    finding = Some(self.finding(envelope, &deviation, tail));
+                    finding = Some(self.finding(envelope, &deviation, judgement));
                 }
             }
         }
         Judged {
             deviation,
-            tail,
+            judgement,
             anomalous,
             finding,
         }
     }
 
-    fn finding(&self, envelope: &Envelope, deviation: &Deviation, tail: Tail) -> DetectionFinding {
-        let explained = self.explain(deviation);
+    fn finding(
+        &self,
+        envelope: &Envelope,
+        deviation: &Deviation,
+        judgement: &Judgement,
+    ) -> DetectionFinding {
+        let tail = judgement.tail;
+        let explained = self.explain(deviation, judgement);
         let user = envelope.user.as_deref().unwrap_or("no user");
         let source = envelope.source.name();
         let title = match explained.first() {
@@ -269,17 +274,18 @@ impl GptDetector {
             Baseline::Source => format!("benign {source} logs"),
         };
         let desc = format!(
-            "The model found this log {:.1} nats surprising given {user}'s preceding logs; \
-             {:.2e} of {baseline} are as surprising. Most surprising fields: {}.",
+            "Given {user}'s preceding logs the model found this log {:.1} nats surprising; \
+             {:.2e} of {baseline} are as unusual. Least likely fields: {}.",
             deviation.score,
             tail.probability,
             explained
                 .iter()
                 .map(|field| format!(
-                    "{} {} ({:.1} nats, expected {})",
+                    "{} {} ({:.1} nats, {:.1e} of benign logs as surprising there; expected {})",
                     field["field"].as_str().unwrap_or_default(),
                     field["observed"].as_str().unwrap_or_default(),
                     field["surprisal"].as_f64().unwrap_or_default(),
+                    field["tail_probability"].as_f64().unwrap_or(1.0),
                     field["expected"].as_str().unwrap_or("?"),
                 ))
                 .collect::<Vec<_>>()
@@ -313,6 +319,7 @@ impl GptDetector {
             "cyberlm": {
                 "model_version": self.version,
                 "surprisal": deviation.score,
+                "anomaly": judgement.anomaly,
                 "tail_probability": tail.probability,
                 "baseline": tail.baseline,
                 "event_type": deviation.kind,
@@ -322,8 +329,9 @@ impl GptDetector {
         finding
     }
 
-    /// The most surprising fields with their observed and expected values.
-    fn explain(&self, deviation: &Deviation) -> Vec<Value> {
+    /// The least likely fields (against their benign spread) with their observed and
+    /// expected values.
+    fn explain(&self, deviation: &Deviation, judgement: &Judgement) -> Vec<Value> {
         let text = &deviation.request.text;
         let header_bytes = deviation.log.header_bytes;
         let mut spans = header_spans(text).unwrap_or_default();
@@ -336,7 +344,7 @@ impl GptDetector {
                 span
             }));
         }
-        deviation
+        judgement
             .fields
             .iter()
             .take(self.config.explain_fields)
@@ -353,6 +361,7 @@ impl GptDetector {
                 Some(json!({
                     "field": field.path,
                     "surprisal": field.surprisal,
+                    "tail_probability": field.probability,
                     "observed": observed,
                     "expected": expected,
                 }))

@@ -10,6 +10,7 @@
 use std::collections::{HashMap, VecDeque};
 
 use burn::prelude::Device;
+use operators::calibration::ScoredLog;
 use operators::text_format::{Header, TextFormat, header_spans};
 use schemas::Envelope;
 use serde::{Deserialize, Serialize};
@@ -100,6 +101,21 @@ impl Deviation {
             format!("{} (no context)", self.kind)
         } else {
             self.kind.clone()
+        }
+    }
+
+    /// The log as calibration sees it; `kind` is its [`Deviation::calibration_kind`].
+    pub fn scored<'a>(&'a self, envelope: &'a Envelope, kind: &'a str) -> ScoredLog<'a> {
+        ScoredLog {
+            source: envelope.source.name(),
+            kind,
+            user: envelope.user.as_deref(),
+            total: self.score,
+            fields: self
+                .fields
+                .iter()
+                .map(|field| (field.path.as_str(), field.surprisal))
+                .collect(),
         }
     }
 }

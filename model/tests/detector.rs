@@ -117,12 +117,8 @@ fn the_detector_alerts_on_a_broken_habit_and_says_what_it_expected() {
     for (envelope, deviation) in benign.iter().zip(scorer.score(&refs)) {
         // Volatile fields (eventTime, eventID) never count.
         assert!(deviation.fields.iter().all(|f| f.path != "eventID"));
-        builder.add(
-            "cloudtrail",
-            &deviation.calibration_kind(),
-            envelope.user.as_deref(),
-            deviation.score,
-        );
+        let kind = deviation.calibration_kind();
+        builder.add(&deviation.scored(envelope, &kind));
     }
     let weights = checkpoint::weights_fingerprint(dir.path()).unwrap();
     checkpoint::save_calibration(

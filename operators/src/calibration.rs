@@ -1,17 +1,26 @@
-//! Calibration: a raw anomaly score (surprisal, in nats) turned into a tail probability,
-//! the share of benign logs of the same kind that were at least as surprising.
+//! Calibration: a log's deviation (surprisal, in nats, of the log and of each of its
+//! fields) turned into a tail probability, the share of benign logs of the same kind that
+//! were at least as unusual.
 //!
-//! Fitted once on benign logs and stored with the model. A log of one kind (source and
-//! event type, e.g. `cloudtrail/GetObject`) is compared with that kind's benign scores,
-//! or with its user's own benign scores of that kind when the user had at least
-//! `min_user_logs` of them: a developer's routine `RunInstances` should not look like an
-//! accountant's.
+//! Fitted once on benign logs and stored with the model, in two stages:
 //!
-//! The empirical distribution is kept as quantiles. Beyond the 95th percentile the tail
-//! is extrapolated as an exponential (peaks over threshold): surprisal is a log
-//! probability, and its excesses over a high threshold are close to exponential, which
-//! lets a threshold of 1 alert per 10,000 logs be set from far fewer than 10,000 benign
-//! logs of a kind.
+//! 1. Each field's surprisal is compared with that field's benign surprisal, per source
+//!    and event type (e.g. `cloudtrail/GetObject`, field `awsRegion`), and so is the whole
+//!    log's. An anomaly usually lives in one or two fields (a new country, a new API); in
+//!    the sum over a hundred fields it drowns in the others' noise, while against the
+//!    field's own benign spread it stands out (a field the model always predicts well is
+//!    alarming when it suddenly does not; one it never predicts well is not).
+//! 2. The log's anomaly is its least likely part (the highest −ln tail probability over
+//!    its fields and its total), and that is compared with the anomalies of benign logs of
+//!    the same kind, or of the same user and kind when the user had at least
+//!    `min_user_logs` of them (a developer's routine `RunInstances` should not look like an
+//!    accountant's). This second stage accounts for a log having many fields, each with a
+//!    chance to look unusual.
+//!
+//! Each distribution is kept as quantiles. Beyond the 95th percentile the tail is
+//! extrapolated as an exponential (peaks over threshold): surprisal is a log probability,
+//! and its excesses over a high threshold are close to exponential, which lets a threshold
+//! of 1 alert per 10,000 logs be set from far fewer than 10,000 benign logs of a kind.
 
 use std::collections::BTreeMap;
 
@@ -113,17 +122,53 @@ pub enum Baseline {
 /// A tail probability and what it was measured against.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Tail {
-    /// Share of benign logs at least as surprising.
+    /// Share of benign logs at least as unusual.
     pub probability: f64,
     /// Which benign logs.
     pub baseline: Baseline,
 }
 
-/// Fitted distributions: per source, per kind and per user and kind.
+/// One scored log, as calibration sees it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScoredLog<'a> {
+    /// Source name.
+    pub source: &'a str,
+    /// Event type (the kind it is calibrated against).
+    pub kind: &'a str,
+    /// User, when the log names one.
+    pub user: Option<&'a str>,
+    /// Surprisal of the whole log (the fields that count), in nats.
+    pub total: f32,
+    /// Surprisal of each field that counts, by dotted path.
+    pub fields: Vec<(&'a str, f32)>,
+}
+
+/// How unusual one field of a log is.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FieldTail {
+    /// Dotted path.
+    pub path: String,
+    /// Its surprisal, in nats.
+    pub surprisal: f32,
+    /// Share of benign logs of the kind whose field was at least as surprising.
+    pub probability: f64,
+}
+
+/// A log judged against the calibration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Judgement {
+    /// The log's anomaly: −ln of the tail probability of its least likely part.
+    pub anomaly: f32,
+    /// The anomaly's tail probability among benign logs: what alerts are set on.
+    pub tail: Tail,
+    /// The calibrated fields, least likely first.
+    pub fields: Vec<FieldTail>,
+}
+
+/// Distributions at three levels of detail: per source, per source and event type, and
+/// per source, event type and user.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
-pub struct Calibration {
-    /// Users need this many benign logs of a kind for their own baseline.
-    pub min_user_logs: usize,
+pub struct Levels {
     /// Keyed by source name.
     pub sources: BTreeMap<String, Distribution>,
     /// Keyed by `source/event type`.
@@ -132,58 +177,19 @@ pub struct Calibration {
     pub users: BTreeMap<String, Distribution>,
 }
 
-/// Collects benign scores, then fits a [`Calibration`].
-#[derive(Debug, Default)]
-pub struct CalibrationBuilder {
-    sources: BTreeMap<String, Vec<f32>>,
-    kinds: BTreeMap<String, Vec<f32>>,
-    users: BTreeMap<String, Vec<f32>>,
-}
-
-impl CalibrationBuilder {
-    /// Adds one benign log's score.
-    pub fn add(&mut self, source: &str, kind: &str, user: Option<&str>, score: f32) {
-        if !score.is_finite() {
-            return;
-        }
-        self.sources
-            .entry(source.to_string())
-            .or_default()
-            .push(score);
-        let kind_key = kind_key(source, kind);
-        if let Some(user) = user {
-            self.users
-                .entry(user_key(&kind_key, user))
-                .or_default()
-                .push(score);
-        }
-        self.kinds.entry(kind_key).or_default().push(score);
-    }
-
-    /// Fits the distributions; users with fewer than `min_user_logs` benign logs of a
-    /// kind get none of their own.
-    pub fn fit(self, min_user_logs: usize) -> Calibration {
-        let fit_all = |map: BTreeMap<String, Vec<f32>>, min: usize| {
-            map.into_iter()
-                .filter(|(_, scores)| scores.len() >= min.max(1))
-                .filter_map(|(key, mut scores)| Some((key, Distribution::fit(&mut scores)?)))
-                .collect()
-        };
-        Calibration {
-            min_user_logs,
-            sources: fit_all(self.sources, 1),
-            kinds: fit_all(self.kinds, MIN_KIND_LOGS),
-            users: fit_all(self.users, min_user_logs),
+impl Levels {
+    fn fit(scores: LevelScores, min_user_logs: usize) -> Levels {
+        Levels {
+            sources: fit_all(scores.sources, 1),
+            kinds: fit_all(scores.kinds, MIN_KIND_LOGS),
+            users: fit_all(scores.users, min_user_logs),
         }
     }
-}
 
-impl Calibration {
-    /// The tail probability of `score` for a log of `source`, `kind` and `user`, against
-    /// the most specific baseline that exists. `None` for a source never calibrated.
-    pub fn tail(&self, source: &str, kind: &str, user: Option<&str>, score: f32) -> Option<Tail> {
-        let kind_key = kind_key(source, kind);
-        let user_distribution = user.and_then(|user| self.users.get(&user_key(&kind_key, user)));
+    /// The tail probability of `score` against the most specific distribution there is.
+    fn tail(&self, source: &str, kind: &str, user: Option<&str>, score: f32) -> Option<Tail> {
+        let kind_key = key(source, kind);
+        let user_distribution = user.and_then(|user| self.users.get(&key(&kind_key, user)));
         let (distribution, baseline) = match (user_distribution, self.kinds.get(&kind_key)) {
             (Some(distribution), _) => (distribution, Baseline::User),
             (None, Some(distribution)) => (distribution, Baseline::Kind),
@@ -196,12 +202,204 @@ impl Calibration {
     }
 }
 
-fn kind_key(source: &str, kind: &str) -> String {
-    format!("{source}/{kind}")
+/// Scores collected for one [`Levels`].
+#[derive(Debug, Default)]
+struct LevelScores {
+    sources: BTreeMap<String, Vec<f32>>,
+    kinds: BTreeMap<String, Vec<f32>>,
+    users: BTreeMap<String, Vec<f32>>,
 }
 
-fn user_key(kind_key: &str, user: &str) -> String {
-    format!("{kind_key}/{user}")
+impl LevelScores {
+    fn add(&mut self, source: &str, kind: &str, user: Option<&str>, score: f32) {
+        if !score.is_finite() {
+            return;
+        }
+        let kind_key = key(source, kind);
+        if let Some(user) = user {
+            self.users
+                .entry(key(&kind_key, user))
+                .or_default()
+                .push(score);
+        }
+        self.kinds.entry(kind_key).or_default().push(score);
+        self.sources
+            .entry(source.to_string())
+            .or_default()
+            .push(score);
+    }
+}
+
+fn fit_all(map: BTreeMap<String, Vec<f32>>, min: usize) -> BTreeMap<String, Distribution> {
+    map.into_iter()
+        .filter(|(_, scores)| scores.len() >= min.max(1))
+        .filter_map(|(key, mut scores)| Some((key, Distribution::fit(&mut scores)?)))
+        .collect()
+}
+
+/// The fitted calibration of one set of weights.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct Calibration {
+    /// Users need this many benign logs of a kind for their own baseline.
+    pub min_user_logs: usize,
+    /// Each field's benign surprisal, keyed `source/field` and `source/event type/field`
+    /// (the latter where the kind had at least 50 logs with the field).
+    pub fields: BTreeMap<String, Distribution>,
+    /// The whole log's benign surprisal, per source and kind.
+    pub totals: Levels,
+    /// Benign logs' anomalies, per source, kind and user.
+    pub anomalies: Levels,
+}
+
+impl Calibration {
+    /// Judges one scored log. `None` for a source never calibrated.
+    pub fn judge(&self, log: &ScoredLog) -> Option<Judgement> {
+        let (anomaly, fields) = self.anomaly(log)?;
+        let tail = self
+            .anomalies
+            .tail(log.source, log.kind, log.user, anomaly)?;
+        Some(Judgement {
+            anomaly,
+            tail,
+            fields,
+        })
+    }
+
+    /// Stage 1: −ln of the tail probability of the log's least likely part, and its
+    /// calibrated fields, least likely first.
+    fn anomaly(&self, log: &ScoredLog) -> Option<(f32, Vec<FieldTail>)> {
+        let total = self.totals.tail(log.source, log.kind, None, log.total)?;
+        let kind_key = key(log.source, log.kind);
+        let mut fields: Vec<FieldTail> = log
+            .fields
+            .iter()
+            .filter_map(|&(path, surprisal)| {
+                let distribution = self
+                    .fields
+                    .get(&key(&kind_key, path))
+                    .or_else(|| self.fields.get(&key(log.source, path)))?;
+                Some(FieldTail {
+                    path: path.to_string(),
+                    surprisal,
+                    probability: distribution.tail_probability(surprisal),
+                })
+            })
+            .collect();
+        fields.sort_by(|a, b| a.probability.total_cmp(&b.probability));
+        let least = fields.first().map_or(total.probability, |field| {
+            field.probability.min(total.probability)
+        });
+        Some((-(least.max(f64::MIN_POSITIVE).ln()) as f32, fields))
+    }
+}
+
+/// Collects benign logs' scores, then fits a [`Calibration`].
+#[derive(Debug, Default)]
+pub struct CalibrationBuilder {
+    logs: Vec<CollectedLog>,
+    /// Field paths, interned: a calibration pass sees the same hundred paths many
+    /// thousand times.
+    paths: Vec<String>,
+    path_ids: std::collections::HashMap<String, u32>,
+}
+
+#[derive(Debug)]
+struct CollectedLog {
+    source: String,
+    kind: String,
+    user: Option<String>,
+    total: f32,
+    fields: Vec<(u32, f32)>,
+}
+
+impl CalibrationBuilder {
+    /// Adds one benign log.
+    pub fn add(&mut self, log: &ScoredLog) {
+        let fields = log
+            .fields
+            .iter()
+            .filter(|(_, surprisal)| surprisal.is_finite())
+            .map(|&(path, surprisal)| (self.intern(path), surprisal))
+            .collect();
+        self.logs.push(CollectedLog {
+            source: log.source.to_string(),
+            kind: log.kind.to_string(),
+            user: log.user.map(str::to_string),
+            total: log.total,
+            fields,
+        });
+    }
+
+    fn intern(&mut self, path: &str) -> u32 {
+        if let Some(&id) = self.path_ids.get(path) {
+            return id;
+        }
+        let id = self.paths.len() as u32;
+        self.paths.push(path.to_string());
+        self.path_ids.insert(path.to_string(), id);
+        id
+    }
+
+    /// Benign logs added so far.
+    pub fn len(&self) -> usize {
+        self.logs.len()
+    }
+
+    /// Whether no log was added.
+    pub fn is_empty(&self) -> bool {
+        self.logs.is_empty()
+    }
+
+    /// Fits the distributions; users with fewer than `min_user_logs` benign logs of a
+    /// kind get no anomaly baseline of their own.
+    pub fn fit(self, min_user_logs: usize) -> Calibration {
+        let mut totals = LevelScores::default();
+        let mut fields: BTreeMap<String, Vec<f32>> = BTreeMap::new();
+        for log in &self.logs {
+            totals.add(&log.source, &log.kind, None, log.total);
+            let kind_key = key(&log.source, &log.kind);
+            for &(id, surprisal) in &log.fields {
+                let path = &self.paths[id as usize];
+                fields
+                    .entry(key(&kind_key, path))
+                    .or_default()
+                    .push(surprisal);
+                fields
+                    .entry(key(&log.source, path))
+                    .or_default()
+                    .push(surprisal);
+            }
+        }
+        let mut calibration = Calibration {
+            min_user_logs,
+            fields: fit_all(fields, MIN_KIND_LOGS),
+            totals: Levels::fit(totals, usize::MAX),
+            anomalies: Levels::default(),
+        };
+        let mut anomalies = LevelScores::default();
+        for log in &self.logs {
+            let scored = ScoredLog {
+                source: &log.source,
+                kind: &log.kind,
+                user: log.user.as_deref(),
+                total: log.total,
+                fields: log
+                    .fields
+                    .iter()
+                    .map(|&(id, surprisal)| (self.paths[id as usize].as_str(), surprisal))
+                    .collect(),
+            };
+            if let Some((anomaly, _)) = calibration.anomaly(&scored) {
+                anomalies.add(&log.source, &log.kind, log.user.as_deref(), anomaly);
+            }
+        }
+        calibration.anomalies = Levels::fit(anomalies, min_user_logs);
+        calibration
+    }
+}
+
+fn key(prefix: &str, rest: &str) -> String {
+    format!("{prefix}/{rest}")
 }
 
 #[cfg(test)]
@@ -238,42 +436,98 @@ mod tests {
         }
     }
 
+    fn log<'a>(kind: &'a str, user: &'a str, fields: Vec<(&'a str, f32)>) -> ScoredLog<'a> {
+        ScoredLog {
+            source: "cloudtrail",
+            kind,
+            user: Some(user),
+            total: fields.iter().map(|(_, s)| s).sum(),
+            fields,
+        }
+    }
+
     #[test]
     fn the_most_specific_baseline_with_enough_history_is_used() {
         let mut builder = CalibrationBuilder::default();
         for i in 0..400 {
-            // alice's GetObject calls are always unsurprising; everyone else's vary.
-            builder.add(
-                "cloudtrail",
-                "GetObject",
-                Some("alice"),
-                1.0 + (i % 3) as f32 * 0.01,
-            );
-            builder.add("cloudtrail", "GetObject", Some("bob"), (i % 40) as f32);
+            // alice's GetObject calls always look alike; everyone else's vary.
+            let alice = 1.0 + (i % 3) as f32 * 0.01;
+            builder.add(&log("GetObject", "alice", vec![("awsRegion", alice)]));
+            let bob = (i % 40) as f32;
+            builder.add(&log("GetObject", "bob", vec![("awsRegion", bob)]));
         }
-        builder.add("cloudtrail", "StopLogging", Some("bob"), 5.0);
+        builder.add(&log("StopLogging", "bob", vec![("awsRegion", 5.0)]));
         let calibration = builder.fit(100);
-        let alice = calibration
-            .tail("cloudtrail", "GetObject", Some("alice"), 20.0)
-            .unwrap();
-        let carol = calibration
-            .tail("cloudtrail", "GetObject", Some("carol"), 20.0)
-            .unwrap();
-        assert_eq!(alice.baseline, Baseline::User);
-        assert_eq!(carol.baseline, Baseline::Kind);
-        assert!(alice.probability < carol.probability);
-        let rare = calibration
-            .tail("cloudtrail", "StopLogging", Some("bob"), 5.0)
-            .unwrap();
-        assert_eq!(rare.baseline, Baseline::Source);
-        assert!(calibration.tail("azure", "x", None, 1.0).is_none());
+        let judge = |kind, user, surprisal| {
+            calibration
+                .judge(&log(kind, user, vec![("awsRegion", surprisal)]))
+                .unwrap()
+        };
+        let (alice, carol) = (
+            judge("GetObject", "alice", 20.0),
+            judge("GetObject", "carol", 20.0),
+        );
+        assert_eq!(alice.tail.baseline, Baseline::User);
+        assert_eq!(carol.tail.baseline, Baseline::Kind);
+        assert!(alice.tail.probability < carol.tail.probability);
+        assert_eq!(
+            judge("StopLogging", "bob", 5.0).tail.baseline,
+            Baseline::Source
+        );
+        let other_source = ScoredLog {
+            source: "azure",
+            ..log("x", "bob", Vec::new())
+        };
+        assert!(calibration.judge(&other_source).is_none());
+    }
+
+    #[test]
+    fn one_unusual_field_stands_out_where_the_sum_hides_it() {
+        // 100 fields of benign noise (each 5–15 nats); one log has one field 25 nats
+        // above its usual, which moves the sum by less than the sum's own spread.
+        let paths: Vec<String> = (0..100).map(|i| format!("field{i}")).collect();
+        let noise = |log: usize, field: usize| {
+            // splitmix64: independent draws, where a plain multiplicative hash of a
+            // progression would be evenly spread and make the sum nearly constant.
+            let mut z = ((log * 1_000 + field) as u64).wrapping_add(0x9E37_79B9_7F4A_7C15);
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            z ^= z >> 31;
+            5.0 + (z >> 40) as f32 / (1u64 << 24) as f32 * 10.0
+        };
+        let mut builder = CalibrationBuilder::default();
+        for index in 0..2_000 {
+            let fields = paths
+                .iter()
+                .enumerate()
+                .map(|(field, path)| (path.as_str(), noise(index, field)))
+                .collect();
+            builder.add(&log("ListBuckets", "u", fields));
+        }
+        let calibration = builder.fit(usize::MAX);
+        let mut fields: Vec<(&str, f32)> = paths
+            .iter()
+            .enumerate()
+            .map(|(field, path)| (path.as_str(), noise(7, field)))
+            .collect();
+        fields[42].1 += 25.0;
+        let judgement = calibration.judge(&log("ListBuckets", "u", fields)).unwrap();
+        assert_eq!(judgement.fields[0].path, "field42");
+        assert!(judgement.tail.probability < 1e-4, "{judgement:?}");
+        let by_sum = calibration.totals.tail(
+            "cloudtrail",
+            "ListBuckets",
+            None,
+            judgement.fields.iter().map(|f| f.surprisal).sum(),
+        );
+        assert!(by_sum.unwrap().probability > 0.01, "{by_sum:?}");
     }
 
     #[test]
     fn round_trips_through_json() {
         let mut builder = CalibrationBuilder::default();
         for i in 0..100 {
-            builder.add("azure", "signin", Some("u"), i as f32);
+            builder.add(&log("signin", "u", vec![("country", i as f32)]));
         }
         let calibration = builder.fit(10);
         let json = serde_json::to_string(&calibration).unwrap();

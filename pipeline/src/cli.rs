@@ -348,6 +348,11 @@ pub struct SimulateArgs {
     /// RNG seed; the same seed gives byte-identical output.
     #[arg(long, default_value_t = 7)]
     pub seed: u64,
+    /// Seed of the day-to-day activity, the trip and the attacks; `--seed` then fixes only
+    /// the organisation (people, habits). Another activity seed is the same enterprise
+    /// living other days: train on one, evaluate on another.
+    #[arg(long)]
+    pub activity_seed: Option<u64>,
     /// First day, YYYY-MM-DD (UTC).
     #[arg(long, default_value = "2026-11-02")]
     pub start: chrono::NaiveDate,

@@ -47,26 +47,23 @@ pub fn run(args: &CalibrateArgs) -> anyhow::Result<ExitCode> {
             left_out += 1;
         } else {
             benign += 1;
-            builder.add(
-                envelope.source.name(),
-                &deviation.calibration_kind(),
-                envelope.user.as_deref(),
-                deviation.score,
-            );
+            let kind = deviation.calibration_kind();
+            builder.add(&deviation.scored(envelope, &kind));
         }
         Ok(())
     })?;
     anyhow::ensure!(benign > 0, "no benign logs to calibrate on");
     let calibration = builder.fit(args.min_user_logs);
     println!(
-        "calibrated on {benign} benign logs ({left_out} labelled attack logs left out, {rejected} dead letters): {} sources, {} event types, {} user baselines",
-        calibration.sources.len(),
-        calibration.kinds.len(),
-        calibration.users.len()
+        "calibrated on {benign} benign logs ({left_out} labelled attack logs left out, {rejected} dead letters): {} sources, {} event types, {} field distributions, {} user baselines",
+        calibration.anomalies.sources.len(),
+        calibration.anomalies.kinds.len(),
+        calibration.fields.len(),
+        calibration.anomalies.users.len()
     );
-    for (source, distribution) in &calibration.sources {
+    for (source, distribution) in &calibration.totals.sources {
         println!(
-            "  {source:<11} {:>7} logs  median {:>6.1} nats  p99 {:>6.1}  tail scale {:.1}",
+            "  {source:<11} {:>7} logs  surprisal median {:>6.1} nats  p99 {:>6.1}  tail scale {:.1}",
             distribution.count,
             distribution.quantiles[50],
             distribution.quantiles[99],

@@ -15,6 +15,7 @@ pub fn run(args: &SimulateArgs) -> anyhow::Result<ExitCode> {
         users: args.users,
         days: args.days,
         seed: args.seed,
+        activity_seed: args.activity_seed,
         start: args.start,
         attacks: !args.no_attacks,
         travel: !args.no_travel,

@@ -35,6 +35,11 @@ pub struct SimulationConfig {
     pub days: u32,
     /// RNG seed: the same seed gives byte-identical output.
     pub seed: u64,
+    /// Seed of what people do day to day, the trip and the attacks, when it should differ
+    /// from `seed`, which then fixes only the organisation (its people, their habits, the
+    /// CI robot's key): the same enterprise on other days, as a model trained on one
+    /// period meets it in the next.
+    pub activity_seed: Option<u64>,
     /// First day (UTC).
     pub start: NaiveDate,
     /// Add the labelled attack scenarios.
@@ -49,6 +54,7 @@ impl Default for SimulationConfig {
             users: 50,
             days: 14,
             seed: 7,
+            activity_seed: None,
             start: NaiveDate::from_ymd_opt(2026, 11, 2).unwrap_or_default(),
             attacks: true,
             travel: true,
@@ -137,12 +143,16 @@ pub fn simulate(config: &SimulationConfig, mut on_user: impl FnMut()) -> Simulat
         days: config.days.max(1),
         robot: &robot,
     };
+    let activity = config.activity_seed.unwrap_or(config.seed);
+    if let Some(seed) = config.activity_seed {
+        rng = ChaCha8Rng::seed_from_u64(seed);
+    }
     let trip = scenarios::plan_trip(&mut rng, &stage);
     let mut out = Emitter::default();
     for (index, user) in users.iter().enumerate() {
         // One RNG stream per person, so that one person's draws never shift another's.
         let mut user_rng = ChaCha8Rng::seed_from_u64(
-            config.seed ^ (index as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15),
+            activity ^ (index as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15),
         );
         for day in 0..config.days {
             let date = config.start + Duration::days(i64::from(day));
@@ -156,7 +166,7 @@ pub fn simulate(config: &SimulationConfig, mut on_user: impl FnMut()) -> Simulat
         }
         on_user();
     }
-    let mut robot_rng = ChaCha8Rng::seed_from_u64(config.seed.wrapping_add(0xC1));
+    let mut robot_rng = ChaCha8Rng::seed_from_u64(activity.wrapping_add(0xC1));
     for day in 0..config.days {
         activity::ci_robot_day(
             &mut robot_rng,
@@ -166,7 +176,7 @@ pub fn simulate(config: &SimulationConfig, mut on_user: impl FnMut()) -> Simulat
         );
     }
     if config.attacks {
-        let mut attack_rng = ChaCha8Rng::seed_from_u64(config.seed.wrapping_add(0xA77AC));
+        let mut attack_rng = ChaCha8Rng::seed_from_u64(activity.wrapping_add(0xA77AC));
         scenarios::attacks(&mut attack_rng, &stage, &trip, &mut out);
     }
     Simulation {
@@ -199,6 +209,30 @@ mod tests {
         let first = render(&small());
         assert_eq!(first, render(&small()));
         assert_ne!(first, render(&SimulationConfig { seed: 8, ..small() }));
+    }
+
+    #[test]
+    fn another_activity_seed_is_the_same_enterprise_on_other_days() {
+        let first = simulate(&small(), || {});
+        let other = simulate(
+            &SimulationConfig {
+                activity_seed: Some(99),
+                ..small()
+            },
+            || {},
+        );
+        let upns = |simulation: &Simulation| -> Vec<String> {
+            simulation
+                .users
+                .iter()
+                .map(|user| user.upn.clone())
+                .collect()
+        };
+        assert_eq!(upns(&first), upns(&other));
+        let lines = |simulation: &Simulation| -> std::collections::HashSet<Vec<u8>> {
+            simulation.records.iter().map(|r| r.line.clone()).collect()
+        };
+        assert!(lines(&first).is_disjoint(&lines(&other)));
     }
 
     #[test]

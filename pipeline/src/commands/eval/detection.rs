@@ -240,14 +240,15 @@ fn gpt_column(
     );
     scorer.remember(&history.iter().collect::<Vec<_>>());
     let threshold = config.gpt.alerts_per_10k / 10_000.0;
-    let tails = gpt_tails(&mut scorer, &calibration.calibration, logs)?;
-    let judged = tails
-        .into_iter()
+    let rows = gpt_rows(&mut scorer, &calibration.calibration, logs)?;
+    write_rows(&args.out.join("gpt-scores.jsonl"), &rows, malicious)?;
+    let judged = rows
+        .iter()
         .zip(malicious)
-        .map(|(probability, &malicious)| Judged {
-            score: (-probability.max(1e-300).log10()).min(MAX_GPT_SCORE),
+        .map(|(row, &malicious)| Judged {
+            score: (-row.probability.max(1e-300).log10()).min(MAX_GPT_SCORE),
             malicious,
-            alerted: probability <= threshold,
+            alerted: row.probability <= threshold,
         })
         .collect();
     Ok(Column {
@@ -256,27 +257,66 @@ fn gpt_column(
     })
 }
 
-/// Each log's tail probability, in the order of `logs` (already in event-time order).
-fn gpt_tails(
+/// One log as the GPT judged it.
+struct GptRow {
+    /// Tail probability; 1 for a source the calibration has never seen.
+    probability: f64,
+    /// What `gpt-scores.jsonl` says about it.
+    detail: serde_json::Value,
+}
+
+/// Fields of a log named in `gpt-scores.jsonl`, most surprising first.
+const DETAIL_FIELDS: usize = 5;
+
+/// Each log's judgement, in the order of `logs` (already in event-time order).
+fn gpt_rows(
     scorer: &mut DeviationScorer,
     calibration: &Calibration,
     logs: &[Envelope],
-) -> anyhow::Result<Vec<f64>> {
-    let mut tails = Vec::with_capacity(logs.len());
+) -> anyhow::Result<Vec<GptRow>> {
+    let mut rows = Vec::with_capacity(logs.len());
     score_in_order(scorer, logs, "scoring with the GPT", |log, deviation| {
-        tails.push(
-            calibration
-                .tail(
-                    log.source.name(),
-                    &deviation.calibration_kind(),
-                    log.user.as_deref(),
-                    deviation.score,
-                )
-                .map_or(1.0, |tail| tail.probability),
-        );
+        let kind = deviation.calibration_kind();
+        let judgement = calibration.judge(&deviation.scored(log, &kind));
+        let tail = judgement.as_ref().map(|judgement| judgement.tail);
+        let fields: Vec<_> = judgement
+            .iter()
+            .flat_map(|judgement| judgement.fields.iter().take(DETAIL_FIELDS))
+            .map(|field| {
+                json!({"field": field.path, "surprisal": field.surprisal, "tail_probability": field.probability})
+            })
+            .collect();
+        rows.push(GptRow {
+            probability: tail.map_or(1.0, |tail| tail.probability),
+            detail: json!({
+                "event_id": log.event_id,
+                "time_ms": log.event_time_ms(),
+                "source": log.source.name(),
+                "user": log.user,
+                "kind": kind,
+                "deviation": deviation.score,
+                "anomaly": judgement.as_ref().map(|judgement| judgement.anomaly),
+                "context_tokens": deviation.request.context.len(),
+                "tail_probability": tail.map(|tail| tail.probability),
+                "baseline": tail.map(|tail| tail.baseline),
+                "fields": fields,
+            }),
+        });
         Ok(())
     })?;
-    Ok(tails)
+    Ok(rows)
+}
+
+/// Writes every log's GPT judgement and label, for a look at what was missed and why.
+fn write_rows(path: &Path, rows: &[GptRow], malicious: &[bool]) -> anyhow::Result<()> {
+    let mut text = String::new();
+    for (row, &malicious) in rows.iter().zip(malicious) {
+        let mut detail = row.detail.clone();
+        detail["malicious"] = json!(malicious);
+        text.push_str(&detail.to_string());
+        text.push('\n');
+    }
+    std::fs::write(path, text).with_context(|| format!("failed to write {}", path.display()))
 }
 
 /// An alert from either. The ranking is the GPT's score raised by the Sigma severity
