@@ -281,11 +281,14 @@ impl GptDetector {
             explained
                 .iter()
                 .map(|field| format!(
-                    "{} {} ({:.1} nats, {:.1e} of benign logs as surprising there; expected {})",
+                    "{} {} ({:.1} nats{}, expected {})",
                     field["field"].as_str().unwrap_or_default(),
                     field["observed"].as_str().unwrap_or_default(),
                     field["surprisal"].as_f64().unwrap_or_default(),
-                    field["tail_probability"].as_f64().unwrap_or(1.0),
+                    field["tail_probability"]
+                        .as_f64()
+                        .map(|p| format!(", {p:.1e} of benign logs as surprising there"))
+                        .unwrap_or_default(),
                     field["expected"].as_str().unwrap_or("?"),
                 ))
                 .collect::<Vec<_>>()
@@ -344,27 +347,43 @@ impl GptDetector {
                 span
             }));
         }
-        judgement
+        // Calibrated fields, least likely first; then, for fields too rare in the
+        // calibration to have a distribution, the most surprising.
+        let calibrated = judgement.fields.iter().map(|field| {
+            (
+                field.path.as_str(),
+                field.surprisal,
+                Some(field.probability),
+            )
+        });
+        let uncalibrated = deviation
             .fields
             .iter()
-            .take(self.config.explain_fields)
-            .filter_map(|field| {
-                let span = spans.iter().find(|span| span.path == field.path)?;
+            .filter(|field| !judgement.fields.iter().any(|f| f.path == field.path))
+            .map(|field| (field.path.as_str(), field.surprisal, None));
+        calibrated
+            .chain(uncalibrated)
+            .filter_map(|(path, surprisal, probability)| {
+                let span = spans.iter().find(|span| span.path == path)?;
                 let observed = text.get(span.value.clone())?;
+                Some((path, surprisal, probability, span.value.clone(), observed))
+            })
+            .take(self.config.explain_fields)
+            .map(|(path, surprisal, probability, value, observed)| {
                 let expected = expected_value(
                     self.scorer.model(),
                     &deviation.request,
                     header_bytes,
-                    span.value.clone(),
+                    value,
                     self.scorer.device(),
                 );
-                Some(json!({
-                    "field": field.path,
-                    "surprisal": field.surprisal,
-                    "tail_probability": field.probability,
+                json!({
+                    "field": path,
+                    "surprisal": surprisal,
+                    "tail_probability": probability,
                     "observed": observed,
                     "expected": expected,
-                }))
+                })
             })
             .collect()
     }
