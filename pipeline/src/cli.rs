@@ -172,8 +172,9 @@ pub struct EvalDetectionArgs {
     #[arg(long, short)]
     pub model: Option<PathBuf>,
     /// Logs from before (e.g. the training logs): the baseline's habits and the GPT's
-    /// context start from them; they are not judged.
-    #[arg(long)]
+    /// context start from them; they are not judged. Takes every folder or file that
+    /// follows it (`--history train calib`), so give the inputs first.
+    #[arg(long, num_args = 1..)]
     pub history: Vec<PathBuf>,
     /// Sigma rules and `gpt.alerts_per_10k`.
     #[arg(long)]
