@@ -340,16 +340,6 @@ impl CalibrationBuilder {
         id
     }
 
-    /// Benign logs added so far.
-    pub fn len(&self) -> usize {
-        self.logs.len()
-    }
-
-    /// Whether no log was added.
-    pub fn is_empty(&self) -> bool {
-        self.logs.is_empty()
-    }
-
     /// Fits the distributions; users with fewer than `min_user_logs` benign logs of a
     /// kind get no anomaly baseline of their own.
     pub fn fit(self, min_user_logs: usize) -> Calibration {
