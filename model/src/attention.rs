@@ -89,7 +89,7 @@ impl CausalSelfAttention {
                 false,
             ),
         };
-        let attended = if seen == 0 && new > QUERY_CHUNK && query.device().is_autodiff() {
+        let attended = if seen == 0 && new > QUERY_CHUNK {
             causal_in_chunks(query, keys, values)
         } else {
             attend(query, keys, values, mask, is_causal)
@@ -118,11 +118,11 @@ fn attend(
 }
 
 /// Causal attention over a fresh sequence, computed a block of queries at a time, each
-/// against the keys up to its last position only. burn 0.22's autodiff has no attention
-/// backward of its own and runs a fallback that materialises the whole
-/// `[batch, heads, T, T]` score matrix (and its mask and softmax) for forward and
-/// backward; blocks skip the masked upper triangle (about half the work at T = 1024) and
-/// keep each block's scores small enough to stay in cache.
+/// against the keys up to its last position only. Neither burn 0.22's autodiff (which
+/// has no attention backward of its own and runs a fallback that materialises the whole
+/// `[batch, heads, T, T]` score matrix, mask and softmax) nor the CPU backend's fused
+/// attention skips the masked upper triangle; blocks do (3/8 of the work at T = 1024)
+/// and keep each block's scores small enough to stay in cache.
 fn causal_in_chunks(query: Tensor<4>, keys: Tensor<4>, values: Tensor<4>) -> Tensor<4> {
     let [batch, heads, length, _] = query.dims();
     let device = query.device();

@@ -55,6 +55,27 @@ impl Batch {
     pub fn real_tokens(&self) -> usize {
         self.weights.iter().filter(|&&w| w > 0.0).count()
     }
+
+    /// The batch cut into at most `parts` batches of whole windows, in order, sizes
+    /// differing by at most one (fewer parts when there are fewer windows).
+    pub fn shards(&self, parts: usize) -> Vec<Batch> {
+        let parts = parts.clamp(1, self.size.max(1));
+        let mut shards = Vec::with_capacity(parts);
+        let mut first = 0;
+        for part in 0..parts {
+            let windows = self.size / parts + usize::from(part < self.size % parts);
+            let span = first * self.context..(first + windows) * self.context;
+            shards.push(Batch {
+                inputs: self.inputs[span.clone()].to_vec(),
+                targets: self.targets[span.clone()].to_vec(),
+                weights: self.weights[span].to_vec(),
+                size: windows,
+                context: self.context,
+            });
+            first += windows;
+        }
+        shards
+    }
 }
 
 impl Corpus {
@@ -244,5 +265,23 @@ mod tests {
         assert_eq!(batch.targets[real - 1], i64::from(Special::EndLog as u16));
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
         assert_eq!(corpus.sample(&mut rng, 5, 64).inputs.len(), 5 * 64);
+    }
+
+    #[test]
+    fn shards_cut_a_batch_into_whole_windows_in_order() {
+        let logs = vec![log("bob", 2), log("alice", 1), log("alice", 0)];
+        let corpus = Corpus::build(&TextFormat::default(), &logs);
+        let batch = corpus.batch(&[0, 1, 2, 2, 1], 32);
+        let shards = batch.shards(2);
+        assert_eq!(
+            shards.iter().map(|shard| shard.size).collect::<Vec<_>>(),
+            [3, 2]
+        );
+        let joined: Vec<i64> = shards.iter().flat_map(|s| s.targets.clone()).collect();
+        assert_eq!(joined, batch.targets);
+        let real: usize = shards.iter().map(Batch::real_tokens).sum();
+        assert_eq!(real, batch.real_tokens());
+        assert_eq!(batch.shards(9).len(), 5, "no empty shard");
+        assert_eq!(batch.shards(0).len(), 1);
     }
 }

@@ -46,6 +46,34 @@ pub fn parse(name: &str) -> Result<Device, DeviceError> {
     }
 }
 
+/// Threads that should each run their own batch (or shard of one) on `device`: one per
+/// core on the CPU, where most of the backend's kernels keep a single core busy; one on a
+/// GPU, which a single stream of whole batches keeps busy.
+pub fn parallel_workers(device: &Device) -> usize {
+    if device.clone().inner() == Device::flex() {
+        std::thread::available_parallelism().map_or(1, usize::from)
+    } else {
+        1
+    }
+}
+
+/// `work` over `items`, results in order: spread over rayon's threads where `device`
+/// has several [`parallel_workers`], one after another on a GPU. Running on rayon's pool
+/// means the kernels that are parallel themselves (large matrix products, attention heads)
+/// share its threads instead of competing with these for the cores.
+pub fn map_on_workers<T: Sync, R: Send>(
+    device: &Device,
+    items: &[T],
+    work: impl Fn(&T) -> R + Sync + Send,
+) -> Vec<R> {
+    if parallel_workers(device) > 1 && items.len() > 1 {
+        use rayon::prelude::*;
+        items.par_iter().map(work).collect()
+    } else {
+        items.iter().map(work).collect()
+    }
+}
+
 #[cfg(not(feature = "cuda"))]
 fn cuda(name: &str) -> Result<Device, DeviceError> {
     Err(DeviceError::NotCompiled {

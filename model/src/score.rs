@@ -8,6 +8,7 @@
 use burn::prelude::*;
 use operators::text_format::{Header, field_spans};
 
+use crate::corpus::Batch;
 use crate::gpt::Gpt;
 use crate::tokenizer::{ByteTokenizer, Special};
 
@@ -100,25 +101,16 @@ pub fn score(
         windows.extend(plan_windows(index, &request.context, &log, context));
     }
 
-    for chunk in windows.chunks(batch_windows.max(1)) {
-        let longest = chunk.iter().map(|w| w.tokens.len() - 1).max().unwrap_or(1);
-        let pad = i64::from(Special::Pad as u32);
-        let mut inputs = vec![pad; chunk.len() * longest];
-        let mut targets = vec![pad; chunk.len() * longest];
-        for (row, window) in chunk.iter().enumerate() {
-            for (position, pair) in window.tokens.windows(2).enumerate() {
-                inputs[row * longest + position] = i64::from(pair[0]);
-                targets[row * longest + position] = i64::from(pair[1]);
-            }
-        }
-        let shape = [chunk.len(), longest];
-        let inputs = Tensor::<2, Int>::from_data(TensorData::new(inputs, shape), device);
-        let targets = Tensor::<2, Int>::from_data(TensorData::new(targets, shape), device);
-        let log_probs = model
-            .log_likelihood(inputs, targets)
-            .into_data()
-            .try_into_vec::<f32>()
-            .unwrap_or_default();
+    // Independent batches on their own threads (one per core on the CPU, whose kernels
+    // mostly run on one core each): a batch is cut smaller rather than leave a core idle.
+    let workers = crate::device::parallel_workers(device);
+    let batch = batch_windows
+        .max(1)
+        .min(windows.len().div_ceil(workers).max(1));
+    let chunks: Vec<&[Window]> = windows.chunks(batch).collect();
+    let chunk_log_probs =
+        crate::device::map_on_workers(device, &chunks, |chunk| score_windows(model, chunk, device));
+    for (chunk, (log_probs, longest)) in chunks.iter().zip(chunk_log_probs) {
         for (row, window) in chunk.iter().enumerate() {
             let scores = &mut results[window.request].log_probs;
             for (offset, target) in window.scored.clone().enumerate() {
@@ -136,6 +128,48 @@ pub fn score(
         result.fields = field_scores(&request.text, result.header_bytes, &result.log_probs);
     }
     results
+}
+
+/// The log-probability of every target of `batch`, `[size, context]` row-major (padding
+/// included), its windows cut into shards scored on their own threads as [`score`] does.
+pub fn batch_log_likelihood(model: &Gpt, batch: &Batch, device: &Device) -> Vec<f32> {
+    let shards = batch.shards(crate::device::parallel_workers(device));
+    crate::device::map_on_workers(device, &shards, |shard| {
+        let targets = TensorData::new(shard.targets.clone(), [shard.size, shard.context]);
+        model
+            .log_likelihood(
+                crate::train::input_tensor(shard, device),
+                Tensor::from_data(targets, device),
+            )
+            .into_data()
+            .try_into_vec::<f32>()
+            .unwrap_or_default()
+    })
+    .concat()
+}
+
+/// Log-probabilities of one batch of windows, `[windows, longest]` row-major, and
+/// `longest`.
+fn score_windows(model: &Gpt, chunk: &[Window], device: &Device) -> (Vec<f32>, usize) {
+    let longest = chunk.iter().map(|w| w.tokens.len() - 1).max().unwrap_or(1);
+    let pad = i64::from(Special::Pad as u32);
+    let mut inputs = vec![pad; chunk.len() * longest];
+    let mut targets = vec![pad; chunk.len() * longest];
+    for (row, window) in chunk.iter().enumerate() {
+        for (position, pair) in window.tokens.windows(2).enumerate() {
+            inputs[row * longest + position] = i64::from(pair[0]);
+            targets[row * longest + position] = i64::from(pair[1]);
+        }
+    }
+    let shape = [chunk.len(), longest];
+    let inputs = Tensor::<2, Int>::from_data(TensorData::new(inputs, shape), device);
+    let targets = Tensor::<2, Int>::from_data(TensorData::new(targets, shape), device);
+    let log_probs = model
+        .log_likelihood(inputs, targets)
+        .into_data()
+        .try_into_vec::<f32>()
+        .unwrap_or_default();
+    (log_probs, longest)
 }
 
 /// Cuts the sequence `context ++ log` into windows of at most `size + 1` tokens so that

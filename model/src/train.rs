@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
 use crate::GptConfig;
 use crate::checkpoint::{self, CheckpointError, DataInfo, Manifest, TrainState};
 use crate::corpus::{Batch, Corpus};
+use crate::device::map_on_workers;
 use crate::gpt::Gpt;
 use operators::text_format::TextFormat;
 
@@ -157,6 +158,8 @@ pub struct Trainer {
     params: ParamIds,
     device: Device,
     grad_clip: f32,
+    /// Threads that each run forward and backward on a shard of every micro-batch.
+    workers: usize,
 }
 
 impl Trainer {
@@ -165,12 +168,13 @@ impl Trainer {
         let device = device.clone().autodiff();
         device.seed(train.seed);
         let gpt = Gpt::new(model, &device);
-        Self::from_parts(gpt, adamw(train).init(), train, device)
+        Self::from_parts(gpt, adamw(train).init(), model, train, device)
     }
 
     fn from_parts(
         model: Gpt,
         optimizer: ModuleOptimizer,
+        config: &GptConfig,
         train: &TrainConfig,
         device: Device,
     ) -> Self {
@@ -178,6 +182,12 @@ impl Trainer {
             params: ParamIds::of(&model),
             model: Some(model),
             optimizer,
+            // Dropout draws from the device's one generator; shards drawing from it
+            // concurrently would make a resumed run differ from an uninterrupted one.
+            workers: match config.dropout > 0.0 {
+                true => 1,
+                false => crate::device::parallel_workers(&device),
+            },
             device,
             grad_clip: train.grad_clip,
         }
@@ -185,19 +195,39 @@ impl Trainer {
 
     /// One optimizer step over `batches` (gradients summed, each batch weighted
     /// equally); returns the mean loss.
+    ///
+    /// On the CPU each batch is cut into one shard per core, and the shards' forward and
+    /// backward passes run on their own threads: most of the backend's kernels (layer
+    /// norm, GELU, the attention's softmax, every elementwise op) run on one core, so
+    /// this is what keeps all cores busy. Each shard's loss is weighted by its share of
+    /// the batch's real tokens, so the summed gradient is the whole batch's.
     pub fn step(&mut self, batches: &[Batch], learning_rate: f64) -> f32 {
         let mut accumulator = GradientsAccumulator::<Gpt>::new();
         let mut loss_sum = 0.0;
-        let share = batches.len().max(1) as f64;
+        let share = batches.len().max(1) as f32;
         let Some(model) = self.model.take() else {
             unreachable!("the trainer always holds its model between steps")
         };
         for batch in batches {
-            let (inputs, targets, weights) = tensors(batch, &self.device);
-            let loss = model.loss(inputs, targets, weights) / share;
-            loss_sum += loss.clone().into_scalar::<f32>();
-            let grads = GradientsParams::from_grads(loss.backward(), &model);
-            accumulator.accumulate(&model, grads);
+            let real = batch.real_tokens().max(1) as f32;
+            let shard_grads = |shard: &Batch, model: &Gpt| {
+                let (inputs, targets, weights) = tensors(shard, &self.device);
+                let weight = shard.real_tokens() as f32 / real / share;
+                let loss = model.loss(inputs, targets, weights) * weight;
+                let value = loss.clone().into_scalar::<f32>();
+                (value, GradientsParams::from_grads(loss.backward(), model))
+            };
+            // Each shard on its own autodiff graph (a fork shares no node with the
+            // model), so a backward pass walks only its own shard.
+            let shards = batch.shards(self.workers);
+            let results = map_on_workers(&self.device, &shards, |shard| match shards.len() {
+                1 => shard_grads(shard, &model),
+                _ => shard_grads(shard, &model.clone().fork(&self.device)),
+            });
+            for (value, grads) in results {
+                loss_sum += value;
+                accumulator.accumulate(&model, grads);
+            }
         }
         let grads = self
             .params
@@ -250,7 +280,7 @@ pub fn train(
         Some((manifest, model, optimizer)) => {
             checkpoint::check_resumable(run.checkpoint_dir, &manifest, &run.model, &data)?;
             (
-                Trainer::from_parts(model, optimizer, &run.train, autodiff),
+                Trainer::from_parts(model, optimizer, &run.model, &run.train, autodiff),
                 manifest.state,
                 true,
             )
@@ -468,5 +498,64 @@ impl ParamIds {
             }
         }
         grads
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::corpus::TrainingLog;
+
+    fn batch() -> Batch {
+        let logs: Vec<TrainingLog> = (0..12)
+            .map(|i| {
+                let raw = format!(
+                    r#"{{"eventTime":"2024-07-30T08:{i:02}:00Z","eventName":"Get{i}","userIdentity":{{"type":"IAMUser","userName":"u{}"}}}}"#,
+                    i % 3
+                );
+                TrainingLog {
+                    envelope: schemas::decode(schemas::Source::CloudTrail, raw.as_bytes())
+                        .unwrap(),
+                    technique: None,
+                }
+            })
+            .collect();
+        let corpus = Corpus::build(&TextFormat::default(), &logs);
+        // Windows of different lengths, so shards hold different numbers of real tokens.
+        corpus.batch(&[0, 1, 2, 3, 5, 8, 11], 128)
+    }
+
+    #[test]
+    fn a_step_on_shards_is_the_step_on_the_whole_batch() {
+        let config = GptConfig {
+            context: 128,
+            ..GptConfig::preset("tiny").unwrap()
+        };
+        let train = TrainConfig::default();
+        let device = Device::flex();
+        let batch = batch();
+        let mut outcomes = Vec::new();
+        for workers in [1, 3] {
+            let mut trainer = Trainer::new(&config, &train, &device);
+            trainer.workers = workers;
+            let loss = trainer.step(std::slice::from_ref(&batch), 1e-2);
+            let after =
+                crate::score::batch_log_likelihood(&trainer.inference_model(), &batch, &device);
+            outcomes.push((loss, after));
+        }
+        let ((loss_one, after_one), (loss_three, after_three)) = (&outcomes[0], &outcomes[1]);
+        assert!(
+            (loss_one - loss_three).abs() < 1e-5,
+            "{loss_one} vs {loss_three}"
+        );
+        let largest_difference = after_one
+            .iter()
+            .zip(after_three)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0f32, f32::max);
+        assert!(
+            largest_difference < 1e-4,
+            "the updated weights differ: {largest_difference}"
+        );
     }
 }

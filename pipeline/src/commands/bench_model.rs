@@ -67,10 +67,7 @@ pub fn run(args: &BenchModelArgs) -> anyhow::Result<ExitCode> {
     let train_s = started.elapsed().as_secs_f64();
 
     let inference = trainer.inference_model();
-    let forward = |batch: &Batch| {
-        let inputs = model::train::input_tensor(batch, &device);
-        inference.forward(inputs).into_data()
-    };
+    let forward = |batch: &Batch| model::score::batch_log_likelihood(&inference, batch, &device);
     for batch in &batches[..2] {
         forward(batch);
     }
