@@ -297,3 +297,85 @@ fn two_instances_in_one_group_share_the_work_and_survive_one_stopping() {
         "both instances worked: {stopped} / {survivor}"
     );
 }
+
+/// The GPT detector in the streaming path: every log the Kafka consumers merge is scored
+/// once, in the same context as in file mode, so the same logs alert (none lost, none
+/// scored twice). The threshold is loose (30% of benign logs) so that most logs' verdicts
+/// are compared, not only a handful of alerts.
+#[test]
+fn gpt_detector_on_kafka_alerts_on_exactly_what_file_mode_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let topics = TestTopics::create("gpt", 3);
+    let history = dir.path().join("history");
+    let model = dir.path().join("model");
+    let path = |p: &Path| p.to_str().unwrap().to_string();
+    run_cyberlm(&[
+        "simulate",
+        "--users",
+        "6",
+        "--days",
+        "2",
+        "--seed",
+        "3",
+        "--activity-seed",
+        "4",
+        "--no-attacks",
+        "--out",
+        &path(&history),
+    ]);
+    run_cyberlm(&[
+        "train",
+        &path(&history),
+        "--out",
+        &path(&model),
+        "--preset",
+        "tiny",
+        "--steps",
+        "10",
+        "--eval-every",
+        "10",
+        "--batch-size",
+        "4",
+    ]);
+    run_cyberlm(&["calibrate", &path(&history), "--model", &path(&model)]);
+    let mut config = std::fs::read_to_string(&topics.config).unwrap();
+    config.push_str(&format!(
+        "[gpt]\nmodel = {:?}\nalerts_per_10k = 3000\ngroup_window_s = 0\nmax_batch = 8\n",
+        path(&model)
+    ));
+    std::fs::write(&topics.config, config).unwrap();
+
+    let expected = corpus_and_expected(dir.path(), &topics, "6", "2");
+    let expected_gpt = gpt_uids(&read_jsonl(&dir.path().join("expected-alerts.jsonl")));
+    assert!(
+        expected_gpt.len() > 20,
+        "only {} GPT alerts in file mode",
+        expected_gpt.len()
+    );
+    topics.replay(&dir.path().join("logs"), &[]);
+    let detect = topics.spawn_detect(&[]);
+    let alerts = read_until_every_expected_alert(&topics, &expected);
+    let stdout = terminate(detect);
+    let counts = uid_counts(&alerts);
+    assert!(
+        counts.values().all(|&n| n == 1),
+        "a log was scored twice: {stdout}"
+    );
+    assert_eq!(gpt_uids(&alerts), expected_gpt, "detect said: {stdout}");
+}
+
+fn read_jsonl(path: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect()
+}
+
+fn gpt_uids(alerts: &[serde_json::Value]) -> HashSet<String> {
+    alerts
+        .iter()
+        .filter(|alert| alert["finding_info"]["analytic"]["uid"] == "cyberlm-gpt")
+        .map(|alert| alert["finding_info"]["uid"].as_str().unwrap().to_string())
+        .collect()
+}
