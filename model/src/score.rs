@@ -135,12 +135,9 @@ pub fn score(
 pub fn batch_log_likelihood(model: &Gpt, batch: &Batch, device: &Device) -> Vec<f32> {
     let shards = batch.shards(crate::device::parallel_workers(device));
     crate::device::map_on_workers(device, &shards, |shard| {
-        let targets = TensorData::new(shard.targets.clone(), [shard.size, shard.context]);
+        let (inputs, targets) = crate::train::token_tensors(shard, device);
         model
-            .log_likelihood(
-                crate::train::input_tensor(shard, device),
-                Tensor::from_data(targets, device),
-            )
+            .log_likelihood(inputs, targets)
             .into_data()
             .try_into_vec::<f32>()
             .unwrap_or_default()

@@ -423,21 +423,19 @@ pub fn evaluate(
     }
 }
 
-/// A batch's inputs as a tensor on `device`.
-pub fn input_tensor(batch: &Batch, device: &Device) -> Tensor<2, Int> {
-    Tensor::from_data(
-        TensorData::new(batch.inputs.clone(), [batch.size, batch.context]),
-        device,
+/// A batch's input and target token ids as tensors on `device`.
+pub(crate) fn token_tensors(batch: &Batch, device: &Device) -> (Tensor<2, Int>, Tensor<2, Int>) {
+    let shape = [batch.size, batch.context];
+    (
+        Tensor::from_data(TensorData::new(batch.inputs.clone(), shape), device),
+        Tensor::from_data(TensorData::new(batch.targets.clone(), shape), device),
     )
 }
 
 fn tensors(batch: &Batch, device: &Device) -> (Tensor<2, Int>, Tensor<2, Int>, Tensor<2>) {
-    let shape = [batch.size, batch.context];
-    (
-        input_tensor(batch, device),
-        Tensor::from_data(TensorData::new(batch.targets.clone(), shape), device),
-        Tensor::from_data(TensorData::new(batch.weights.clone(), shape), device),
-    )
+    let (inputs, targets) = token_tensors(batch, device);
+    let weights = TensorData::new(batch.weights.clone(), [batch.size, batch.context]);
+    (inputs, targets, Tensor::from_data(weights, device))
 }
 
 /// The ids and ranks of a model's parameters, to walk its gradients.
