@@ -111,10 +111,12 @@ impl SourceSpec {
     /// Whether the dotted `path` is volatile or lies inside a volatile field.
     pub fn is_volatile(&self, path: &str) -> bool {
         self.volatile.iter().any(|volatile| {
-            let volatile = volatile.as_str();
+            // Compared as bytes: a path from a log may hold any character, and slicing a
+            // `str` inside one would panic.
+            let (path, volatile) = (path.as_bytes(), volatile.as_str().as_bytes());
             path.len() >= volatile.len()
                 && path[..volatile.len()].eq_ignore_ascii_case(volatile)
-                && (path.len() == volatile.len() || path.as_bytes()[volatile.len()] == b'.')
+                && (path.len() == volatile.len() || path[volatile.len()] == b'.')
         })
     }
 }
@@ -227,6 +229,9 @@ mod tests {
         assert!(spec.is_volatile("responseElements.credentials.sessionToken"));
         assert!(!spec.is_volatile("responseElements.credentialsX"));
         assert!(!spec.is_volatile("eventName"));
+        // A key from a log may hold multi-byte characters where a volatile path would end.
+        assert!(!spec.is_volatile("eventTimㇾ"));
+        assert!(!spec.is_volatile("eventIㇾ.x"));
     }
 
     #[test]
