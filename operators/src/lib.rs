@@ -5,7 +5,7 @@
 //! three sources ([`sigma`]), MITRE ATT&CK id handling ([`attack`]), anomaly-score
 //! calibration into tail probabilities ([`calibration`]), precision, recall and curve
 //! areas of a detector ([`detection_metrics`]), the per-user novelty baseline the GPT
-//! must beat ([`novelty`]), the event-time merge
+//! must beat ([`novelty`]), the fidelity of generated logs ([`fidelity`]), the event-time merge
 //! with watermarks ([`merge`]), the commit-safe offset tracker ([`offsets`]), keyed
 //! pseudonymisation of personal data ([`pii`]) and the text format the language model
 //! reads and writes ([`text_format`]).
@@ -38,6 +38,7 @@ pub mod attack;
 pub mod calibration;
 pub mod detection_metrics;
 mod detector;
+pub mod fidelity;
 pub mod merge;
 pub mod novelty;
 pub mod offsets;

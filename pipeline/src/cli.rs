@@ -157,6 +157,44 @@ pub enum EvalCommand {
     /// labelled attacks: precision, recall, F1, PR-AUC, ROC-AUC, false alerts per 10,000
     /// benign logs, per technique; JSON, PNG charts and an HTML page.
     Detection(EvalDetectionArgs),
+    /// Generated logs against the real ones, per source: JSON and schema validity,
+    /// categorical distributions (total variation distance, missing values), conditioning
+    /// accuracy and memorisation; JSON, PNG charts and an HTML page.
+    Generation(EvalGenerationArgs),
+}
+
+/// Flags of `cyberlm eval generation`.
+#[derive(Debug, Args)]
+pub struct EvalGenerationArgs {
+    /// Generated logs (`cyberlm generate`'s JSONL files).
+    #[arg(required = true)]
+    pub generated: Vec<PathBuf>,
+    /// The real logs the model trained on (JSONL or Parquet files or folders). Takes
+    /// every path that follows it, so give the generated files first.
+    #[arg(long, num_args = 1.., required = true)]
+    pub real: Vec<PathBuf>,
+    /// Real logs the model never saw (e.g. a later simulation): the sampling-noise floor
+    /// of each distance and how close an unseen real log comes to the training logs.
+    /// Without them, a sample of the real logs stands in for the noise floor.
+    #[arg(long, num_args = 1..)]
+    pub holdout: Vec<PathBuf>,
+    /// The source the logs were generated for (default: from each file's name, else from
+    /// each log's shape).
+    #[arg(long)]
+    pub source: Option<String>,
+    /// The user they were generated for: conditioning accuracy, and the real (and
+    /// held-out) distributions are that user's.
+    #[arg(long)]
+    pub user: Option<String>,
+    /// The country they were generated for: conditioning accuracy.
+    #[arg(long)]
+    pub country: Option<String>,
+    /// A field with more distinct real values than this is an identifier, not a category.
+    #[arg(long, default_value_t = 50)]
+    pub max_categories: usize,
+    /// Where the figures, charts and page go.
+    #[arg(long, short, default_value = "out/eval-generation")]
+    pub out: PathBuf,
 }
 
 /// Flags of `cyberlm eval detection`.
@@ -455,6 +493,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Score(args) => commands::score::run(&args),
         Command::Calibrate(args) => commands::calibrate::run(&args),
         Command::Eval(EvalCommand::Detection(args)) => commands::eval::detection::run(&args),
+        Command::Eval(EvalCommand::Generation(args)) => commands::eval::generation::run(&args),
         Command::Generate(args) => commands::generate::run(&args),
         Command::BenchModel(args) => commands::bench_model::run(&args),
     }

@@ -7,6 +7,7 @@ use std::sync::Once;
 use anyhow::Context;
 use plotters::prelude::*;
 use plotters::style::FontStyle;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 static FONT: &[u8] = include_bytes!("../../assets/DejaVuSans.ttf");
 const SIZE: (u32, u32) = (900, 600);
@@ -141,4 +142,86 @@ pub fn density_chart(
         (low..high, 0.0..(top * 1.1).max(1e-6)),
         &series,
     )
+}
+
+/// Grouped horizontal bars: one row per category (top to bottom in the order given), one
+/// bar per group in each row, e.g. the share of each browser in real and generated logs
+/// side by side. Long category names are cut to fit.
+pub fn bar_chart(
+    path: &Path,
+    title: &str,
+    x_label: &str,
+    categories: &[String],
+    groups: &[(&str, &[f64])],
+) -> anyhow::Result<()> {
+    register_font();
+    let height = (120 + 28 * categories.len().max(1) * groups.len().max(1)).clamp(300, 1400) as u32;
+    let root = BitMapBackend::new(path, (SIZE.0, height)).into_drawing_area();
+    draw_bars(&root, title, x_label, categories, groups)
+        .map_err(|error| anyhow::anyhow!("failed to draw {}: {error}", path.display()))?;
+    root.present()
+        .with_context(|| format!("failed to write {}", path.display()))
+}
+
+fn draw_bars(
+    root: &DrawingArea<BitMapBackend<'_>, plotters::coord::Shift>,
+    title: &str,
+    x_label: &str,
+    categories: &[String],
+    groups: &[(&str, &[f64])],
+) -> Result<(), Box<dyn std::error::Error>> {
+    const LABEL_CHARS: usize = 36;
+    root.fill(&WHITE)?;
+    let rows = categories.len().max(1) as f64;
+    let top = groups
+        .iter()
+        .flat_map(|(_, values)| values.iter().copied())
+        .fold(0.0f64, f64::max)
+        .max(1e-6);
+    let mut chart = ChartBuilder::on(root)
+        .caption(title, ("sans-serif", 22))
+        .margin(16)
+        .x_label_area_size(44)
+        .y_label_area_size(300)
+        .build_cartesian_2d(0.0..top * 1.1, rows..0.0)?;
+    chart
+        .configure_mesh()
+        .disable_y_mesh()
+        .disable_y_axis()
+        .light_line_style(TRANSPARENT)
+        .x_desc(x_label)
+        .label_style(("sans-serif", 14))
+        .draw()?;
+    let band = 0.8 / groups.len().max(1) as f64;
+    for (index, (name, values)) in groups.iter().enumerate() {
+        let colour = COLOURS[index % COLOURS.len()];
+        chart
+            .draw_series(values.iter().enumerate().map(|(row, &value)| {
+                let y = row as f64 + 0.1 + index as f64 * band;
+                Rectangle::new([(0.0, y), (value, y + band)], colour.filled())
+            }))?
+            .label(name.to_string())
+            .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 14, y + 5)], colour.filled()));
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::LowerRight)
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .label_font(("sans-serif", 14))
+        .draw()?;
+    let style = TextStyle::from(("sans-serif", 13)).pos(Pos::new(HPos::Right, VPos::Center));
+    for (row, category) in categories.iter().enumerate() {
+        let label: String = match category.chars().count() > LABEL_CHARS {
+            true => category
+                .chars()
+                .take(LABEL_CHARS - 1)
+                .chain(['…'])
+                .collect(),
+            false => category.clone(),
+        };
+        let (x, y) = chart.backend_coord(&(0.0, row as f64 + 0.5));
+        root.draw(&Text::new(label, (x - 8, y), style.clone()))?;
+    }
+    Ok(())
 }

@@ -4,5 +4,5 @@
 mod charts;
 mod html;
 
-pub use charts::{Series, density_chart, line_chart};
+pub use charts::{Series, bar_chart, density_chart, line_chart};
 pub use html::{Section, write_page};

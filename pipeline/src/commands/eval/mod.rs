@@ -1,3 +1,4 @@
 //! `cyberlm eval`: measured results against labelled data.
 
 pub mod detection;
+pub mod generation;

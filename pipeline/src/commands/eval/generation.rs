@@ -1,0 +1,630 @@
+//! `cyberlm eval generation`: do generated logs hold up against the real ones?
+//!
+//! Per source: are they logs (parse as JSON, decode as the source with every field every
+//! real log has), do their categorical fields follow the real distributions (total
+//! variation distance, values the model never produces), did the prompt's user and country
+//! stick, and are they new logs rather than copies of training logs (exact copies, ROUGE-1
+//! and cosine similarity to the nearest training log, distance to the closest record
+//! against held-out real logs). Each distance comes with the same figure for real logs the
+//! model never saw, so sampling noise is not mistaken for infidelity.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use operators::fidelity::{
+    FieldFidelity, Nearest, RealLogIndex, RequiredFields, Validity, categorical_fields, compare,
+};
+use rayon::prelude::*;
+use schemas::{Envelope, Source};
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use crate::cli::EvalGenerationArgs;
+use crate::files::{expand_inputs, read_envelopes, read_raw_logs};
+use crate::report::{Section, bar_chart, density_chart, write_page};
+
+/// The targets of the generation issue ([5/7]).
+const TARGET_SCHEMA_VALID: f64 = 0.99;
+const TARGET_TVD: f64 = 0.05;
+const TARGET_EXACT_COPIES: f64 = 0.01;
+/// Values drawn per field chart.
+const CHART_VALUES: usize = 15;
+/// Held-out logs per source looked up against the training logs (each look-up is a pass
+/// over them).
+const HOLDOUT_LOOKUPS: usize = 500;
+
+/// One generated log, judged.
+struct Generated {
+    source: Option<Source>,
+    validity: Validity,
+    /// The log, when it is a JSON object.
+    json: Option<Value>,
+    /// The decoded log, when it decodes as its source.
+    envelope: Option<Envelope>,
+}
+
+/// Quantiles of one measure.
+#[derive(Debug, Serialize)]
+struct Quantiles {
+    p5: f64,
+    median: f64,
+    p95: f64,
+    max: f64,
+}
+
+impl Quantiles {
+    fn of(values: &[f64]) -> Option<Self> {
+        let mut sorted: Vec<f64> = values.iter().copied().filter(|v| v.is_finite()).collect();
+        sorted.sort_by(f64::total_cmp);
+        let at = |q: f64| sorted[((sorted.len() - 1) as f64 * q).round() as usize];
+        (!sorted.is_empty()).then(|| Quantiles {
+            p5: at(0.05),
+            median: at(0.5),
+            p95: at(0.95),
+            max: at(1.0),
+        })
+    }
+}
+
+/// How close the generated logs come to the training logs.
+#[derive(Debug, Serialize)]
+struct Memorisation {
+    training_logs: usize,
+    exact_copies: f64,
+    rouge1: Option<Quantiles>,
+    cosine: Option<Quantiles>,
+    /// Distance to the closest training log (1 − cosine), generated logs.
+    distance: Option<Quantiles>,
+    /// The same for held-out real logs: how close an unseen real log comes anyway.
+    holdout_distance: Option<Quantiles>,
+    /// Share of generated logs closer to a training log than 95% of held-out logs are.
+    closer_than_holdout_p5: Option<f64>,
+}
+
+/// Everything measured for one source.
+#[derive(Debug, Serialize)]
+struct SourceReport {
+    #[serde(skip)]
+    kind: Source,
+    source: &'static str,
+    generated: usize,
+    json_valid: f64,
+    schema_valid: f64,
+    invalid_reasons: BTreeMap<String, usize>,
+    user_accuracy: Option<f64>,
+    country_accuracy: Option<f64>,
+    real_logs: usize,
+    reference_logs: usize,
+    reference: &'static str,
+    worst_tvd: Option<f64>,
+    fields_within_target: usize,
+    fields: Vec<FieldFidelity>,
+    memorisation: Memorisation,
+}
+
+/// `cyberlm eval generation`.
+pub fn run(args: &EvalGenerationArgs) -> anyhow::Result<ExitCode> {
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("failed to create {}", args.out.display()))?;
+    let asked_source: Option<Source> = args
+        .source
+        .as_deref()
+        .map(str::parse)
+        .transpose()
+        .map_err(anyhow::Error::from)?;
+    let asked_user = args.user.as_ref().map(|user| user.to_lowercase());
+    let asked_country = args.country.as_ref().map(|country| country.to_uppercase());
+
+    let (real, _) = read_envelopes(&args.real, None, &args.out.join("real-dead-letter.jsonl"))?;
+    anyhow::ensure!(!real.is_empty(), "no real log decoded from --real");
+    let holdout = match args.holdout.is_empty() {
+        true => Vec::new(),
+        false => {
+            read_envelopes(
+                &args.holdout,
+                None,
+                &args.out.join("holdout-dead-letter.jsonl"),
+            )?
+            .0
+        }
+    };
+    let required = RequiredFields::fit(real.iter().map(|log| (log.source, &log.json)));
+    let generated = read_generated(args, asked_source, &required)?;
+    anyhow::ensure!(!generated.is_empty(), "no generated log to judge");
+    let unattributed = generated.iter().filter(|g| g.source.is_none()).count();
+    println!(
+        "{} generated logs ({unattributed} of no recognisable source), {} real, {} held out",
+        generated.len(),
+        real.len(),
+        holdout.len()
+    );
+
+    let mut reports = Vec::new();
+    for source in Source::ALL {
+        let of_source: Vec<&Generated> = generated
+            .iter()
+            .filter(|g| g.source == Some(source))
+            .collect();
+        if of_source.is_empty() {
+            continue;
+        }
+        let prompt = Prompt {
+            user: asked_user.as_deref(),
+            country: asked_country.as_deref(),
+        };
+        reports.push(judge_source(
+            source, &of_source, &real, &holdout, prompt, args,
+        )?);
+    }
+
+    let judged = generated.len() as f64;
+    let report = json!({
+        "generated": generated.len(),
+        "unattributed": unattributed,
+        "json_valid": generated.iter().filter(|g| g.validity != Validity::NotJson).count() as f64 / judged,
+        "schema_valid": generated.iter().filter(|g| g.validity == Validity::Valid).count() as f64 / judged,
+        "prompt": {"source": asked_source.map(Source::name), "user": asked_user, "country": asked_country},
+        "targets": {"schema_valid": TARGET_SCHEMA_VALID, "tvd": TARGET_TVD, "exact_copies": TARGET_EXACT_COPIES},
+        "sources": reports,
+    });
+    let figures = args.out.join("figures.json");
+    std::fs::write(&figures, serde_json::to_string_pretty(&report)?)
+        .with_context(|| format!("failed to write {}", figures.display()))?;
+    write_report_page(&args.out, &reports)?;
+    print_summary(&reports);
+    println!(
+        "figures: {}; page: {}",
+        figures.display(),
+        args.out.join("index.html").display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// What the logs were generated for.
+#[derive(Clone, Copy)]
+struct Prompt<'a> {
+    user: Option<&'a str>,
+    country: Option<&'a str>,
+}
+
+/// Reads and judges every generated log; the source is the one asked for, else the
+/// file's, else recognised from the log's shape.
+fn read_generated(
+    args: &EvalGenerationArgs,
+    asked_source: Option<Source>,
+    required: &RequiredFields,
+) -> anyhow::Result<Vec<Generated>> {
+    let mut generated = Vec::new();
+    for file in expand_inputs(&args.generated)? {
+        read_raw_logs(&file, |_, file_source, bytes| {
+            let source = asked_source
+                .or(file_source)
+                .or_else(|| schemas::decode_any(bytes).ok().map(|e| e.source));
+            let json = serde_json::from_slice::<Value>(bytes)
+                .ok()
+                .filter(Value::is_object);
+            let validity = match (source, &json) {
+                (_, None) => Validity::NotJson,
+                (Some(source), Some(_)) => required.check(source, bytes),
+                (None, Some(_)) => Validity::NotSchema("no recognisable source".into()),
+            };
+            let envelope = source.and_then(|source| schemas::decode(source, bytes).ok());
+            generated.push(Generated {
+                source,
+                validity,
+                json,
+                envelope,
+            });
+        })?;
+    }
+    Ok(generated)
+}
+
+fn judge_source(
+    source: Source,
+    generated: &[&Generated],
+    real: &[Envelope],
+    holdout: &[Envelope],
+    prompt: Prompt<'_>,
+    args: &EvalGenerationArgs,
+) -> anyhow::Result<SourceReport> {
+    let count = generated.len();
+    let share = |matching: usize| matching as f64 / count as f64;
+    let mut invalid_reasons = BTreeMap::new();
+    for g in generated {
+        let reason = match &g.validity {
+            Validity::Valid => continue,
+            Validity::NotJson => "not a JSON object".to_string(),
+            Validity::NotSchema(reason) => reason.clone(),
+        };
+        *invalid_reasons.entry(reason).or_insert(0) += 1;
+    }
+    let decoded = || generated.iter().filter_map(|g| g.envelope.as_ref());
+    let user_accuracy = prompt.user.map(|user| {
+        share(
+            decoded()
+                .filter(|e| e.user.as_deref() == Some(user))
+                .count(),
+        )
+    });
+    let country_accuracy = prompt.country.map(|country| {
+        share(
+            decoded()
+                .filter(|e| e.country.as_deref() == Some(country))
+                .count(),
+        )
+    });
+
+    // The distributions to match: the source's real logs, the prompted user's only when a
+    // user was asked for.
+    let of_prompt = |log: &&Envelope| {
+        log.source == source
+            && prompt
+                .user
+                .is_none_or(|user| log.user.as_deref() == Some(user))
+    };
+    let real_logs: Vec<&Value> = real.iter().filter(of_prompt).map(|e| &e.json).collect();
+    anyhow::ensure!(
+        !real_logs.is_empty(),
+        "no real {source} log{} to compare with{}",
+        prompt
+            .user
+            .map(|u| format!(" of user {u}"))
+            .unwrap_or_default(),
+        match prompt.user {
+            Some(_) => "; drop --user to compare with every user's logs",
+            None => "",
+        }
+    );
+    let generated_logs: Vec<&Value> = generated.iter().filter_map(|g| g.json.as_ref()).collect();
+    let held_out: Vec<&Value> = holdout.iter().filter(of_prompt).map(|e| &e.json).collect();
+    let (reference, reference_name) = match held_out.is_empty() {
+        false => (
+            spread(&held_out, generated_logs.len()),
+            "held-out real logs",
+        ),
+        true => (
+            spread(&real_logs, generated_logs.len()),
+            "a sample of the real logs",
+        ),
+    };
+    let fields: Vec<FieldFidelity> = categorical_fields(source, &real_logs, args.max_categories)
+        .iter()
+        .map(|path| compare(path, &real_logs, &generated_logs, Some(&reference)))
+        .collect();
+    let worst_tvd = fields.iter().map(|f| f.tvd).max_by(f64::total_cmp);
+    let fields_within_target = fields
+        .iter()
+        .filter(|f| f.tvd <= TARGET_TVD && f.missing.is_empty())
+        .count();
+    for field in &fields {
+        draw_field(&args.out, source, field)?;
+    }
+
+    let memorisation = measure_memorisation(source, real, &generated_logs, &held_out, &args.out)?;
+    Ok(SourceReport {
+        kind: source,
+        source: source.name(),
+        generated: count,
+        json_valid: share(generated.iter().filter(|g| g.json.is_some()).count()),
+        schema_valid: share(
+            generated
+                .iter()
+                .filter(|g| g.validity == Validity::Valid)
+                .count(),
+        ),
+        invalid_reasons,
+        user_accuracy,
+        country_accuracy,
+        real_logs: real_logs.len(),
+        reference_logs: reference.len(),
+        reference: reference_name,
+        worst_tvd,
+        fields_within_target,
+        fields,
+        memorisation,
+    })
+}
+
+/// Up to `count` items spread evenly over `items` (all of them when there are fewer).
+fn spread<'a>(items: &[&'a Value], count: usize) -> Vec<&'a Value> {
+    if items.len() <= count {
+        return items.to_vec();
+    }
+    (0..count).map(|i| items[i * items.len() / count]).collect()
+}
+
+fn measure_memorisation(
+    source: Source,
+    real: &[Envelope],
+    generated: &[&Value],
+    held_out: &[&Value],
+    out: &Path,
+) -> anyhow::Result<Memorisation> {
+    let index = RealLogIndex::build(
+        source,
+        real.iter().filter(|e| e.source == source).map(|e| &e.json),
+    );
+    let nearest = |logs: &[&Value]| -> Vec<Nearest> {
+        logs.par_iter()
+            .map(|log| index.nearest(source, log))
+            .collect()
+    };
+    let generated = nearest(generated);
+    let held_out = nearest(&spread(held_out, HOLDOUT_LOOKUPS));
+    let measure =
+        |found: &[Nearest], of: fn(&Nearest) -> f64| -> Vec<f64> { found.iter().map(of).collect() };
+    let (rouge1, cosine) = (
+        measure(&generated, |n| n.rouge1),
+        measure(&generated, |n| n.cosine),
+    );
+    let distance = measure(&generated, Nearest::distance);
+    let holdout_distance = measure(&held_out, Nearest::distance);
+    let holdout_quantiles = Quantiles::of(&holdout_distance);
+    let closer_than_holdout_p5 = holdout_quantiles.as_ref().map(|q| {
+        distance.iter().filter(|&&d| d < q.p5).count() as f64 / distance.len().max(1) as f64
+    });
+    for (name, title, of) in [
+        (
+            "rouge1",
+            "ROUGE-1 F1 to the nearest training log",
+            (|n: &Nearest| n.rouge1) as fn(&Nearest) -> f64,
+        ),
+        (
+            "cosine",
+            "cosine similarity to the nearest training log",
+            |n: &Nearest| n.cosine,
+        ),
+    ] {
+        let generated_values = measure(&generated, of);
+        let held_out_values = measure(&held_out, of);
+        let mut groups: Vec<(&str, &[f64])> = vec![("generated", &generated_values)];
+        if !held_out_values.is_empty() {
+            groups.push(("held-out real", &held_out_values));
+        }
+        density_chart(
+            &out.join(format!("{source}-{name}.png")),
+            &format!("{source}: {title}"),
+            title,
+            &groups,
+            40,
+        )?;
+    }
+    let copies = generated.iter().filter(|n| n.exact_copy).count();
+    Ok(Memorisation {
+        training_logs: index.len(),
+        exact_copies: copies as f64 / generated.len().max(1) as f64,
+        rouge1: Quantiles::of(&rouge1),
+        cosine: Quantiles::of(&cosine),
+        distance: Quantiles::of(&distance),
+        holdout_distance: holdout_quantiles,
+        closer_than_holdout_p5,
+    })
+}
+
+/// The real and generated shares of a field's commonest values, side by side.
+fn draw_field(out: &Path, source: Source, field: &FieldFidelity) -> anyhow::Result<()> {
+    let mut values: Vec<&String> = field
+        .real
+        .counts
+        .keys()
+        .chain(field.generated.counts.keys())
+        .collect();
+    values.sort_by(|a, b| {
+        let top = |v: &str| field.real.share(v).max(field.generated.share(v));
+        top(b).total_cmp(&top(a)).then(a.cmp(b))
+    });
+    values.dedup();
+    values.truncate(CHART_VALUES);
+    let real: Vec<f64> = values.iter().map(|v| field.real.share(v)).collect();
+    let generated: Vec<f64> = values.iter().map(|v| field.generated.share(v)).collect();
+    let labels: Vec<String> = values.into_iter().cloned().collect();
+    bar_chart(
+        &out.join(chart_name(source, &field.path)),
+        &format!("{source} {}: TVD {:.3}", field.path, field.tvd),
+        "share of logs",
+        &labels,
+        &[
+            (&format!("real ({} logs)", field.real.logs), &real),
+            (
+                &format!("generated ({} logs)", field.generated.logs),
+                &generated,
+            ),
+        ],
+    )
+}
+
+fn chart_name(source: Source, path: &str) -> String {
+    let safe: String = path
+        .chars()
+        .map(|c| match c.is_ascii_alphanumeric() {
+            true => c,
+            false => '_',
+        })
+        .collect();
+    format!("{source}-field-{safe}.png")
+}
+
+fn percent(share: f64) -> String {
+    format!("{:.1}%", share * 100.0)
+}
+
+fn optional(value: Option<f64>, show: fn(f64) -> String) -> String {
+    value.map(show).unwrap_or_else(|| "-".to_string())
+}
+
+fn print_summary(reports: &[SourceReport]) {
+    println!(
+        "{:<11} {:>9} {:>10} {:>12} {:>9} {:>12} {:>16} {:>12} {:>14}",
+        "source",
+        "generated",
+        "JSON valid",
+        "schema valid",
+        "user ok",
+        "worst TVD",
+        "fields ≤ 0.05",
+        "exact copies",
+        "median ROUGE-1"
+    );
+    for r in reports {
+        println!(
+            "{:<11} {:>9} {:>10} {:>12} {:>9} {:>12} {:>16} {:>12} {:>14}",
+            r.source,
+            r.generated,
+            percent(r.json_valid),
+            percent(r.schema_valid),
+            optional(r.user_accuracy, percent),
+            optional(r.worst_tvd, |t| format!("{t:.3}")),
+            format!("{}/{}", r.fields_within_target, r.fields.len()),
+            percent(r.memorisation.exact_copies),
+            optional(r.memorisation.rouge1.as_ref().map(|q| q.median), |m| {
+                format!("{m:.3}")
+            }),
+        );
+    }
+    println!(
+        "targets: 100% JSON valid, ≥ {} schema valid, TVD ≤ {TARGET_TVD} with no ≥ 1% value missing on every field, ≤ {} exact copies",
+        percent(TARGET_SCHEMA_VALID),
+        percent(TARGET_EXACT_COPIES)
+    );
+}
+
+fn write_report_page(out: &Path, reports: &[SourceReport]) -> anyhow::Result<()> {
+    let mut overview = vec![
+        [
+            "source",
+            "generated",
+            "JSON valid",
+            "schema valid",
+            "user as asked",
+            "country as asked",
+            "fields within TVD ≤ 0.05",
+            "exact copies",
+        ]
+        .map(String::from)
+        .to_vec(),
+    ];
+    let mut sections = Vec::new();
+    for r in reports {
+        overview.push(vec![
+            r.source.to_string(),
+            r.generated.to_string(),
+            percent(r.json_valid),
+            percent(r.schema_valid),
+            optional(r.user_accuracy, percent),
+            optional(r.country_accuracy, percent),
+            format!("{}/{}", r.fields_within_target, r.fields.len()),
+            percent(r.memorisation.exact_copies),
+        ]);
+        let mut table = vec![
+            [
+                "field",
+                "TVD",
+                "reference TVD",
+                "values ≥ 1% never generated",
+                "generated values never real",
+            ]
+            .map(String::from)
+            .to_vec(),
+        ];
+        let mut fields: Vec<&FieldFidelity> = r.fields.iter().collect();
+        fields.sort_by(|a, b| b.tvd.total_cmp(&a.tvd));
+        for f in &fields {
+            table.push(vec![
+                f.path.clone(),
+                format!("{:.3}", f.tvd),
+                optional(f.reference_tvd, |t| format!("{t:.3}")),
+                f.missing.join(", "),
+                percent(f.unseen_share),
+            ]);
+        }
+        sections.push(Section {
+            heading: format!("{}: categorical fields", r.source),
+            text: format!(
+                "{} generated against {} real logs; the reference TVD compares {} of {} with the real logs, the distance sampling noise alone gives.",
+                r.generated, r.real_logs, r.reference_logs, r.reference
+            ),
+            table,
+            images: fields
+                .iter()
+                .map(|f| chart_name(r.kind, &f.path))
+                .collect(),
+        });
+        let m = &r.memorisation;
+        let quantile_row = |name: &str, q: &Option<Quantiles>| match q {
+            Some(q) => vec![
+                name.to_string(),
+                format!("{:.3}", q.p5),
+                format!("{:.3}", q.median),
+                format!("{:.3}", q.p95),
+                format!("{:.3}", q.max),
+            ],
+            None => vec![
+                name.to_string(),
+                "-".into(),
+                "-".into(),
+                "-".into(),
+                "-".into(),
+            ],
+        };
+        sections.push(Section {
+            heading: format!("{}: memorisation", r.source),
+            text: format!(
+                "Against {} training logs, volatile fields left out. Exact copies {}; generated logs closer to a training log than 95% of held-out real logs are: {}.",
+                m.training_logs,
+                percent(m.exact_copies),
+                optional(m.closer_than_holdout_p5, percent)
+            ),
+            table: vec![
+                ["measure", "p5", "median", "p95", "max"]
+                    .map(String::from)
+                    .to_vec(),
+                quantile_row("ROUGE-1 F1, generated", &m.rouge1),
+                quantile_row("cosine, generated", &m.cosine),
+                quantile_row("distance to closest record, generated", &m.distance),
+                quantile_row("distance to closest record, held-out", &m.holdout_distance),
+            ],
+            images: vec![
+                format!("{}-rouge1.png", r.source),
+                format!("{}-cosine.png", r.source),
+            ],
+        });
+        if !r.invalid_reasons.is_empty() {
+            let mut reasons: Vec<(&String, &usize)> = r.invalid_reasons.iter().collect();
+            reasons.sort_by(|a, b| b.1.cmp(a.1));
+            sections.push(Section {
+                heading: format!("{}: why logs are not valid", r.source),
+                text: String::new(),
+                table: std::iter::once(vec!["reason".to_string(), "logs".to_string()])
+                    .chain(
+                        reasons
+                            .into_iter()
+                            .take(20)
+                            .map(|(reason, n)| vec![reason.clone(), n.to_string()]),
+                    )
+                    .collect(),
+                images: Vec::new(),
+            });
+        }
+    }
+    sections.insert(
+        0,
+        Section {
+            heading: "Overview".into(),
+            text: format!(
+                "Targets: 100% JSON valid, ≥ {} schema valid, TVD ≤ {TARGET_TVD} with no value of ≥ 1% missing on every categorical field, ≤ {} exact copies.",
+                percent(TARGET_SCHEMA_VALID),
+                percent(TARGET_EXACT_COPIES)
+            ),
+            table: overview,
+            images: Vec::new(),
+        },
+    );
+    write_page(
+        &out.join("index.html"),
+        "cyberlm: generation fidelity",
+        &sections,
+    )
+}
