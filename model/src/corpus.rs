@@ -7,9 +7,10 @@
 //! that log's conditioning header is always in context; a window never runs into the
 //! next user's stream (the rest is padding that the loss ignores).
 
-use operators::text_format::{Header, Projection, TextFormat};
+use operators::text_format::{Header, TextFormat};
 use rand::Rng;
-use schemas::Envelope;
+use schemas::{Envelope, Source};
+use serde_json::Value;
 use xxhash_rust::xxh3::Xxh3;
 
 use crate::tokenizer::{ByteTokenizer, Special};
@@ -206,13 +207,13 @@ impl Corpus {
 /// A source needs this many training logs before its constant fields are projected away.
 const MIN_LOGS_FOR_PROJECTION: usize = 50;
 
-/// The text format for `logs`, with the projection fitted on them.
+/// The text format for `logs`, with the projection and shapes fitted on them.
 pub fn fit_text_format(logs: &[TrainingLog]) -> TextFormat {
-    TextFormat::with_projection(Projection::fit(
-        logs.iter()
-            .map(|log| (log.envelope.source, &log.envelope.json)),
-        MIN_LOGS_FOR_PROJECTION,
-    ))
+    let logs: Vec<(Source, &Value)> = logs
+        .iter()
+        .map(|log| (log.envelope.source, &log.envelope.json))
+        .collect();
+    TextFormat::fit(&logs, MIN_LOGS_FOR_PROJECTION)
 }
 
 /// Splits logs by time: the latest `fraction` of the logs (by event time) is held out for

@@ -9,11 +9,13 @@
 //! valid JSON. Logs longer than the context are written in windows that jump forward by
 //! half a context, as training and scoring read them.
 
+use std::sync::Arc;
+
 use burn::prelude::*;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use operators::text_format::Header;
+use operators::text_format::{Header, Shape};
 use schemas::Source;
 
 use crate::gpt::{Gpt, KvCache};
@@ -29,7 +31,8 @@ pub struct SamplingConfig {
     pub top_k: usize,
     /// Keep the smallest set of tokens whose probability reaches p (1: all).
     pub top_p: f32,
-    /// Longest log to generate (header and JSON), in bytes.
+    /// Longest log to generate (header and JSON), in bytes; raised to the shortest log
+    /// the prompt's shape allows.
     pub max_bytes: usize,
     /// Sampling seed.
     pub seed: u64,
@@ -57,6 +60,9 @@ pub struct Prompt {
     pub header: Header,
     /// Start of the JSON object the model continues (may be empty).
     pub json_prefix: String,
+    /// The shape the log must have (the model's text format has one per source); `None`
+    /// holds it to valid JSON only.
+    pub shape: Option<Arc<Shape>>,
 }
 
 /// A generated log.
@@ -113,11 +119,10 @@ pub fn generate(
     let mut encoded = Vec::with_capacity(prompts.len());
     for prompt in prompts {
         let constraint =
-            LogConstraint::new(&prompt.header, &prompt.json_prefix).ok_or_else(|| {
-                GenerateError::InvalidPrefix {
+            LogConstraint::new(&prompt.header, &prompt.json_prefix, prompt.shape.clone())
+                .ok_or_else(|| GenerateError::InvalidPrefix {
                     prefix: prompt.json_prefix.clone(),
-                }
-            })?;
+                })?;
         let mut tokens = vec![Special::BeginLog as u32];
         tokens.extend(tokenizer.encode(&format!("[{}", prompt.source.name())));
         if tokens.len() >= model.context() / 2 {
@@ -129,29 +134,47 @@ pub fn generate(
         encoded.push((tokens, constraint));
     }
 
-    // Group by prompt length so each batch shares positions.
+    // Group by prompt length so each batch shares positions, and cut batches small
+    // enough that every core decodes one: on the CPU, one batch's per-step work (the
+    // sampling, the small matrix products of one new token) keeps a single core busy.
     let mut order: Vec<usize> = (0..prompts.len()).collect();
     order.sort_by_key(|&i| encoded[i].0.len());
-    let mut results: Vec<Option<Generated>> = vec![None; prompts.len()];
-    let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
+    let workers = crate::device::parallel_workers(device);
+    let rows_per_batch = batch_size
+        .max(1)
+        .min(prompts.len().div_ceil(workers).max(1));
+    let mut batches: Vec<Vec<usize>> = Vec::new();
     let mut start = 0;
     while start < order.len() {
         let length = encoded[order[start]].0.len();
         let mut end = start;
         while end < order.len()
-            && end - start < batch_size.max(1)
+            && end - start < rows_per_batch
             && encoded[order[end]].0.len() == length
         {
             end += 1;
         }
-        let batch: Vec<usize> = order[start..end].to_vec();
-        let generated = generate_batch(model, prompts, &encoded, &batch, config, &mut rng, device);
-        for (index, result) in batch.into_iter().zip(generated) {
-            results[index] = Some(result);
-        }
+        batches.push(order[start..end].to_vec());
         start = end;
     }
+    let generated = crate::device::map_on_workers(device, &batches, |batch| {
+        generate_batch(model, prompts, &encoded, batch, config, device)
+    });
+    let mut results: Vec<Option<Generated>> = vec![None; prompts.len()];
+    for (batch, logs) in batches.iter().zip(generated) {
+        for (&index, log) in batch.iter().zip(logs) {
+            results[index] = Some(log);
+        }
+    }
     Ok(results.into_iter().flatten().collect())
+}
+
+/// The sampling stream of prompt `index`: its own, so what a prompt yields does not
+/// depend on which prompts share its batch or which core decodes it.
+fn row_rng(seed: u64, index: usize) -> ChaCha8Rng {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    rng.set_stream(index as u64);
+    rng
 }
 
 fn generate_batch(
@@ -160,9 +183,9 @@ fn generate_batch(
     encoded: &[(Vec<u32>, LogConstraint)],
     batch: &[usize],
     config: &SamplingConfig,
-    rng: &mut impl Rng,
     device: &Device,
 ) -> Vec<Generated> {
+    let mut rngs: Vec<ChaCha8Rng> = batch.iter().map(|&i| row_rng(config.seed, i)).collect();
     let prompt_len = encoded[batch[0]].0.len();
     let mut rows: Vec<Row> = batch
         .iter()
@@ -173,7 +196,13 @@ fn generate_batch(
             finished_by_model: false,
         })
         .collect();
-    let budget = config.max_bytes.max(prompt_len);
+    // A budget below the shortest log of the shape would cut the forced completion short.
+    let shortest = rows
+        .iter()
+        .map(|row| row.constraint.completion_len() + 1)
+        .max()
+        .unwrap_or(0);
+    let budget = config.max_bytes.max(prompt_len).max(shortest);
     let mut sequences: Vec<Vec<u32>> = batch.iter().map(|&i| encoded[i].0.clone()).collect();
     let mut window = Window::new(model);
 
@@ -181,9 +210,10 @@ fn generate_batch(
     for generated in 0..=budget {
         let left = budget - generated;
         let mut next = Vec::with_capacity(rows.len());
-        for (row, row_logits) in rows
+        for ((row, row_logits), rng) in rows
             .iter_mut()
             .zip(logits.chunks((logits.len() / batch.len()).max(1)))
+            .zip(&mut rngs)
         {
             let token = if row.done {
                 Special::Pad as u32

@@ -6,6 +6,17 @@
 //! is compact JSON (no whitespace, as the logs are rendered), an object at the top,
 //! strings of valid UTF-8 with no control characters, and `\u` escapes outside the
 //! surrogate range (serde_json refuses lone surrogates).
+//!
+//! Given the [`Shape`] of the source's logs, it also refuses what no log of the source
+//! has: a key the object never had (or already has), a value of a kind the field never
+//! held, an element in an array that was always empty, and closing an object before
+//! every key all its training logs had; the shortest completion then writes the missing
+//! keys with the shortest value of an allowed kind. What the values say stays the
+//! model's.
+
+use std::sync::Arc;
+
+use operators::text_format::{Shape, ShapeKey, ShapeNode, kind};
 
 /// Where the recogniser stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,11 +91,39 @@ enum Container {
     Array,
 }
 
+/// An open object or array.
+#[derive(Debug, Clone)]
+struct Frame {
+    container: Container,
+    /// Its shape node; `None` where the shape does not constrain it.
+    node: Option<u32>,
+    /// Indices into the node's keys of the keys written so far.
+    used: Vec<usize>,
+}
+
+/// What the value due next may be, by the shape.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Slot {
+    /// Anything.
+    Free,
+    /// A value of this node's kinds.
+    Node(u32),
+    /// Nothing: an array that was always empty.
+    Empty,
+}
+
 /// A byte-level recogniser of one compact JSON object.
 #[derive(Debug, Clone)]
 pub struct JsonConstraint {
     state: State,
-    stack: Vec<Container>,
+    stack: Vec<Frame>,
+    shape: Option<Arc<Shape>>,
+    /// The key being written, as written (escapes included).
+    key: Vec<u8>,
+    /// The node of the value due after the key just written.
+    pending: Option<u32>,
+    /// The pattern node of the string value being written, and its bytes so far.
+    string: Option<(u32, usize)>,
 }
 
 enum Stack {
@@ -105,12 +144,24 @@ impl JsonConstraint {
         JsonConstraint {
             state: State::Start,
             stack: Vec::new(),
+            shape: None,
+            key: Vec::new(),
+            pending: None,
+            string: None,
+        }
+    }
+
+    /// A recogniser expecting a JSON object of `shape`.
+    pub fn with_shape(shape: Arc<Shape>) -> Self {
+        JsonConstraint {
+            shape: Some(shape),
+            ..Self::new()
         }
     }
 
     /// Whether `byte` may come next.
     pub fn allows(&self, byte: u8) -> bool {
-        self.transition(byte).is_some()
+        self.transition(byte).is_some() && self.shape_allows(byte)
     }
 
     /// Feeds `byte`; `false` (and no change) when it is not allowed.
@@ -118,9 +169,39 @@ impl JsonConstraint {
         let Some((state, stack)) = self.transition(byte) else {
             return false;
         };
+        if !self.shape_allows(byte) {
+            return false;
+        }
+        let slot = self.value_slot();
+        match self.state {
+            State::Value { .. } if byte == b'"' => {
+                self.string = match slot {
+                    Slot::Node(id) if self.pattern(id).is_some() => Some((id, 0)),
+                    _ => None,
+                };
+            }
+            State::Str { key: false, .. } => {
+                if let Some((_, written)) = &mut self.string {
+                    *written += 1;
+                }
+            }
+            State::ObjectOpen | State::Key => self.key.clear(),
+            State::Str { key: true, .. } if state == State::Colon => {
+                self.pending = self.use_key();
+            }
+            State::Str { key: true, .. } => self.key.push(byte),
+            _ => {}
+        }
         match stack {
             Stack::Keep => {}
-            Stack::Push(container) => self.stack.push(container),
+            Stack::Push(container) => self.stack.push(Frame {
+                container,
+                node: match slot {
+                    Slot::Node(node) => Some(node),
+                    Slot::Free | Slot::Empty => None,
+                },
+                used: Vec::new(),
+            }),
             Stack::Pop => {
                 self.stack.pop();
             }
@@ -158,27 +239,209 @@ impl JsonConstraint {
     fn cheapest_next(&self) -> u8 {
         match self.state {
             State::Start => b'{',
+            State::ObjectOpen if self.must_add_key() => b'"',
             State::ObjectOpen => b'}',
             State::Key => b'"',
             State::Colon => b':',
             State::Value { array_open: true } => b']',
-            State::Value { array_open: false } => b'0',
-            State::AfterValue | State::Done => match self.stack.last() {
-                Some(Container::Array) => b']',
-                _ => b'}',
-            },
+            State::Value { array_open: false } => self.cheapest_value(),
+            State::AfterValue | State::Done => self.cheapest_after_value(),
+            State::Str { key: true, .. } if self.constrained_object().is_some() => {
+                self.cheapest_key_byte()
+            }
+            State::Str { key: false, .. } if self.string.is_some() => self
+                .pattern_choices()
+                .and_then(|choices| choices.first().copied())
+                .unwrap_or(b'"'),
             State::Str { part, .. } => match part {
                 StrPart::Plain => b'"',
                 StrPart::Escape => b'n',
                 StrPart::Unicode(_) => b'0',
                 StrPart::Utf8 { low, .. } => low,
             },
-            State::Number(num) if num.complete() => match self.stack.last() {
-                Some(Container::Array) => b']',
-                _ => b'}',
-            },
+            State::Number(num) if num.complete() => self.cheapest_after_value(),
             State::Number(_) => b'0',
             State::Literal(rest) => rest[0],
+        }
+    }
+
+    fn top(&self) -> Option<Container> {
+        self.stack.last().map(|frame| frame.container)
+    }
+
+    fn node(&self, id: u32) -> Option<&ShapeNode> {
+        self.shape.as_deref()?.node(id)
+    }
+
+    fn pattern(&self, id: u32) -> Option<&[String]> {
+        self.node(id)?.pattern.as_deref()
+    }
+
+    /// The bytes the pattern allows at the next position of the string being written;
+    /// `None` once it is complete (only its closing quote may follow).
+    fn pattern_choices(&self) -> Option<&[u8]> {
+        let (id, written) = self.string?;
+        self.pattern(id)?.get(written).map(String::as_bytes)
+    }
+
+    /// The innermost open object, its node and the keys used, when the shape
+    /// constrains it.
+    fn constrained_object(&self) -> Option<(&ShapeNode, &[usize])> {
+        let frame = self.stack.last()?;
+        let node = self.node(frame.node?)?;
+        (frame.container == Container::Object && !node.open).then_some((node, &frame.used))
+    }
+
+    /// Keys of the innermost constrained object not written yet.
+    fn unused_keys(&self) -> impl Iterator<Item = (usize, &ShapeKey)> {
+        let (node, used) = match self.constrained_object() {
+            Some((node, used)) => (Some(node), used),
+            None => (None, &[][..]),
+        };
+        node.into_iter()
+            .flat_map(|node| node.keys.iter().enumerate())
+            .filter(move |(index, _)| !used.contains(index))
+    }
+
+    /// Another key may follow in the innermost object.
+    fn may_add_key(&self) -> bool {
+        self.constrained_object().is_none() || self.unused_keys().next().is_some()
+    }
+
+    /// The innermost object may close: every required key is written.
+    fn may_close(&self) -> bool {
+        !self.must_add_key()
+    }
+
+    fn must_add_key(&self) -> bool {
+        self.unused_keys().any(|(_, key)| key.required)
+    }
+
+    /// What the value due next may be.
+    fn value_slot(&self) -> Slot {
+        let Some(frame) = self.stack.last() else {
+            return match self.shape {
+                Some(_) => Slot::Node(Shape::ROOT),
+                None => Slot::Free,
+            };
+        };
+        let Some(node) = frame.node.and_then(|id| self.node(id)) else {
+            return Slot::Free;
+        };
+        match (frame.container, node.open) {
+            (_, true) => Slot::Free,
+            (Container::Object, false) => self.pending.map_or(Slot::Free, Slot::Node),
+            (Container::Array, false) => node.element.map_or(Slot::Empty, Slot::Node),
+        }
+    }
+
+    /// Marks the key just written as used; the node of its value.
+    fn use_key(&mut self) -> Option<u32> {
+        let (index, node) = self
+            .unused_keys()
+            .find(|(_, key)| key.name.as_bytes() == self.key.as_slice())
+            .map(|(index, key)| (index, key.node))?;
+        self.stack.last_mut()?.used.push(index);
+        Some(node)
+    }
+
+    fn shape_allows(&self, byte: u8) -> bool {
+        if self.shape.is_none() {
+            return true;
+        }
+        match self.state {
+            State::ObjectOpen => match byte {
+                b'"' => self.may_add_key(),
+                b'}' => self.may_close(),
+                _ => true,
+            },
+            State::Key => self.may_add_key(),
+            State::Str { key: true, part } => {
+                if self.constrained_object().is_none() {
+                    return true;
+                }
+                let closing = byte == b'"' && part == StrPart::Plain;
+                self.unused_keys().any(|(_, key)| {
+                    let name = key.name.as_bytes();
+                    match closing {
+                        true => name == self.key.as_slice(),
+                        false => {
+                            name.len() > self.key.len()
+                                && name.starts_with(&self.key)
+                                && name[self.key.len()] == byte
+                        }
+                    }
+                })
+            }
+            State::Value { array_open } => match (self.value_slot(), byte) {
+                (_, b']') if array_open => true,
+                (Slot::Free, _) => true,
+                (Slot::Empty, _) => false,
+                (Slot::Node(id), _) => self
+                    .node(id)
+                    .is_some_and(|node| node.kinds & kind_of_first_byte(byte) != 0),
+            },
+            State::Str { key: false, .. } if self.string.is_some() => {
+                match self.pattern_choices() {
+                    Some(choices) => choices.contains(&byte),
+                    None => byte == b'"',
+                }
+            }
+            State::AfterValue => self.after_value_allows(byte),
+            State::Number(num) if number_transition(num, byte).is_none() => {
+                self.after_value_allows(byte)
+            }
+            _ => true,
+        }
+    }
+
+    fn after_value_allows(&self, byte: u8) -> bool {
+        match (self.top(), byte) {
+            (Some(Container::Object), b',') => self.may_add_key(),
+            (Some(Container::Object), b'}') => self.may_close(),
+            _ => true,
+        }
+    }
+
+    fn cheapest_after_value(&self) -> u8 {
+        match self.top() {
+            Some(Container::Array) => b']',
+            _ if self.must_add_key() => b',',
+            _ => b'}',
+        }
+    }
+
+    /// The first byte of the shortest value the slot takes.
+    fn cheapest_value(&self) -> u8 {
+        let kinds = match self.value_slot() {
+            Slot::Free => return b'0',
+            Slot::Empty => return b']',
+            Slot::Node(id) => self.node(id).map_or(0, |node| node.kinds),
+        };
+        [
+            (kind::NUMBER, b'0'),
+            (kind::STRING, b'"'),
+            (kind::ARRAY, b'['),
+            (kind::OBJECT, b'{'),
+            (kind::NULL, b'n'),
+            (kind::BOOL, b't'),
+        ]
+        .into_iter()
+        .find(|&(bit, _)| kinds & bit != 0)
+        .map_or(b'0', |(_, byte)| byte)
+    }
+
+    /// The next byte of the key the completion writes: a required key before an
+    /// optional one, the shortest first.
+    fn cheapest_key_byte(&self) -> u8 {
+        let target = self
+            .unused_keys()
+            .map(|(_, key)| key)
+            .filter(|key| key.name.as_bytes().starts_with(&self.key))
+            .min_by_key(|key| (!key.required, key.name.len()));
+        match target {
+            Some(key) if key.name.len() > self.key.len() => key.name.as_bytes()[self.key.len()],
+            _ => b'"',
         }
     }
 
@@ -219,14 +482,14 @@ impl JsonConstraint {
                 b'n' => keep(Literal(b"ull")),
                 _ => None,
             },
-            AfterValue => after_value(self.stack.last().copied(), byte),
+            AfterValue => after_value(self.top(), byte),
             Str { key, part } => {
                 string_transition(key, part, byte).map(|state| (state, Stack::Keep))
             }
             Number(num) => match number_transition(num, byte) {
                 Some(next) => keep(Number(next)),
                 // A complete number ends at the first byte that cannot extend it.
-                None if num.complete() => after_value(self.stack.last().copied(), byte),
+                None if num.complete() => after_value(self.top(), byte),
                 None => None,
             },
             Literal(rest) => match rest {
@@ -236,6 +499,19 @@ impl JsonConstraint {
             },
             Done => None,
         }
+    }
+}
+
+/// The kind of value a first byte starts.
+fn kind_of_first_byte(byte: u8) -> u8 {
+    match byte {
+        b'"' => kind::STRING,
+        b'-' | b'0'..=b'9' => kind::NUMBER,
+        b't' | b'f' => kind::BOOL,
+        b'n' => kind::NULL,
+        b'{' => kind::OBJECT,
+        b'[' => kind::ARRAY,
+        _ => 0,
     }
 }
 
@@ -351,7 +627,118 @@ mod tests {
         }
     }
 
+    fn sample_shape() -> Arc<Shape> {
+        use serde_json::json;
+        Arc::new(Shape::fit(&[
+            json!({"eventName": "A", "user": {"type": "IAM", "name": "bob"}, "tags": [{"k": 1}], "n": null, "e": []}),
+            json!({"eventName": "B", "user": {"type": "Role"}, "tags": [], "n": "x", "e": [], "opt": true}),
+        ]))
+    }
+
+    fn fed(shape: &Arc<Shape>, text: &str) -> JsonConstraint {
+        let mut constraint = JsonConstraint::with_shape(shape.clone());
+        for &byte in text.as_bytes() {
+            assert!(
+                constraint.push(byte),
+                "{} refused after {text}",
+                byte as char
+            );
+        }
+        constraint
+    }
+
+    #[test]
+    fn a_shape_refuses_unknown_keys_wrong_kinds_and_early_closing() {
+        let shape = sample_shape();
+        let allowed = |text: &str| -> String {
+            let constraint = fed(&shape, text);
+            (0..=255u8)
+                .filter(|&b| constraint.allows(b))
+                .map(char::from)
+                .collect()
+        };
+        assert_eq!(allowed("{\""), "enotu", "first bytes of the keys");
+        assert_eq!(allowed("{\"eventName\":"), "\"", "a string");
+        assert_eq!(allowed("{\"e\":["), "]", "an array that was always empty");
+        assert_eq!(allowed("{\"n\":"), "\"n", "a string or null");
+        assert_eq!(allowed("{\"n\":null"), ",", "required keys are missing");
+        assert_eq!(allowed("{\"n\":null,\""), "eotu", "n is written already");
+        assert_eq!(
+            allowed("{\"user\":{\"type\":\"X\""),
+            ",}",
+            "name is optional"
+        );
+        assert!(!fed(&shape, "{\"user\":{").allows(b'}'));
+    }
+
+    #[test]
+    fn the_shortest_completion_writes_every_required_key_with_an_allowed_kind() {
+        let shape = sample_shape();
+        let completion = JsonConstraint::with_shape(shape.clone()).completion();
+        let text = String::from_utf8(completion).unwrap();
+        assert_eq!(
+            text,
+            r#"{"n":"","e":[],"user":{"type":""},"tags":[],"eventName":""}"#
+        );
+        assert!(shape.admits(&serde_json::from_str(&text).unwrap()));
+        let mut partial = b"{\"tags\":[{\"k\":12".to_vec();
+        partial.extend(fed(&shape, "{\"tags\":[{\"k\":12").completion());
+        let value: serde_json::Value = serde_json::from_slice(&partial).unwrap();
+        assert!(shape.admits(&value), "{value}");
+    }
+
+    /// Twenty logs whose time always has one format.
+    fn pattern_shape() -> Arc<Shape> {
+        let logs: Vec<serde_json::Value> = (0..20)
+            .map(|i| serde_json::json!({"t": format!("2024-07-1{}T0{}Z", i % 3, i % 10), "v": [i]}))
+            .collect();
+        Arc::new(Shape::fit(&logs))
+    }
+
+    #[test]
+    fn a_patterned_string_takes_only_the_characters_seen_at_each_position() {
+        let shape = pattern_shape();
+        let allowed = |text: &str| -> String {
+            let constraint = fed(&shape, text);
+            (0..=255u8)
+                .filter(|&b| constraint.allows(b))
+                .map(char::from)
+                .collect()
+        };
+        assert_eq!(allowed("{\"t\":\""), "2");
+        assert_eq!(allowed("{\"t\":\"2024-07-"), "1");
+        assert_eq!(allowed("{\"t\":\"2024-07-1"), "012");
+        assert_eq!(allowed("{\"t\":\"2024-07-12T05Z"), "\"");
+        let text =
+            String::from_utf8(JsonConstraint::with_shape(shape.clone()).completion()).unwrap();
+        assert_eq!(text, r#"{"t":"2024-07-10T00Z","v":[]}"#);
+    }
+
     proptest! {
+        /// With a shape, any allowed walk completes to a log of that shape.
+        #[test]
+        fn any_allowed_walk_completes_to_a_log_of_the_shape(patterned: bool, choices in proptest::collection::vec(any::<u8>(), 0..300)) {
+            let shape = match patterned {
+                true => pattern_shape(),
+                false => sample_shape(),
+            };
+            let mut constraint = JsonConstraint::with_shape(shape.clone());
+            let mut out = Vec::new();
+            for choice in choices {
+                if constraint.is_complete() {
+                    break;
+                }
+                let allowed: Vec<u8> = (0..=255u8).filter(|&b| constraint.allows(b)).collect();
+                prop_assert!(!allowed.is_empty());
+                let byte = allowed[usize::from(choice) % allowed.len()];
+                prop_assert!(constraint.push(byte));
+                out.push(byte);
+            }
+            out.extend(constraint.completion());
+            let parsed: serde_json::Value = serde_json::from_slice(&out).map_err(|e| TestCaseError::fail(format!("{e}: {}", String::from_utf8_lossy(&out))))?;
+            prop_assert!(shape.admits(&parsed), "{}", String::from_utf8_lossy(&out));
+        }
+
         /// Whatever bytes are chosen among the allowed ones, then finished with the
         /// completion, the result parses: the property generation relies on.
         #[test]

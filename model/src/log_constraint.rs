@@ -7,8 +7,9 @@
 //! saw in training.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 
-use operators::text_format::{HEADER_KEYS, Header, is_header_value_byte};
+use operators::text_format::{HEADER_KEYS, Header, Shape, is_header_value_byte};
 
 use crate::json_constraint::JsonConstraint;
 
@@ -45,16 +46,26 @@ pub struct LogConstraint {
 
 impl LogConstraint {
     /// A constraint for a log whose header holds `header`'s fields (the source is in the
-    /// prompt already) and whose JSON starts with `json_prefix`. `None` when the prefix
-    /// cannot start a JSON object.
-    pub fn new(header: &Header, json_prefix: &str) -> Option<Self> {
-        let mut json = JsonConstraint::new();
-        // Checked up front so an impossible prefix is an error, not a stuck generation.
-        for &byte in json_prefix.as_bytes() {
-            if !json.push(byte) {
-                return None;
-            }
-        }
+    /// prompt already), whose JSON starts with `json_prefix` and, given one, has the
+    /// source's `shape`. A prefix the shape refuses (a key no training log had) turns the
+    /// shape off for this log: the caller asked for it. `None` when the prefix cannot
+    /// start a JSON object.
+    pub fn new(header: &Header, json_prefix: &str, shape: Option<Arc<Shape>>) -> Option<Self> {
+        let fits = |mut json: JsonConstraint| {
+            // Checked up front so an impossible prefix is an error, not a stuck generation.
+            json_prefix
+                .as_bytes()
+                .iter()
+                .all(|&byte| json.push(byte))
+                .then_some(json)
+        };
+        let shaped = shape.and_then(|shape| {
+            fits(JsonConstraint::with_shape(shape.clone())).map(|json| (shape, json))
+        });
+        let (fresh, json) = match shaped {
+            Some((shape, json)) => (JsonConstraint::with_shape(shape), json),
+            None => (JsonConstraint::new(), fits(JsonConstraint::new())?),
+        };
         Some(LogConstraint {
             given: header.field_values(),
             next_field: 0,
@@ -62,7 +73,7 @@ impl LogConstraint {
             forced: VecDeque::new(),
             json_prefix: json_prefix.as_bytes().to_vec(),
             prefix_completion: json.completion().len(),
-            json: JsonConstraint::new(),
+            json: fresh,
         })
     }
 
@@ -243,22 +254,22 @@ mod tests {
             country: Some("CH".into()),
             ..Header::default()
         };
-        let mut cheapest = LogConstraint::new(&header, r#"{"a":"#).unwrap();
+        let mut cheapest = LogConstraint::new(&header, r#"{"a":"#, None).unwrap();
         let text = walk(&mut cheapest, LogConstraint::cheapest, 200);
         assert_eq!(text, r#" c=CH] {"a":0}"#);
 
         // A model that writes a user first: allowed, since `u` comes before `c`.
-        let mut constraint = LogConstraint::new(&header, "").unwrap();
+        let mut constraint = LogConstraint::new(&header, "", None).unwrap();
         for &byte in b" u=bob c" {
             assert!(constraint.push(byte), "{}", byte as char);
         }
         assert!(
-            !LogConstraint::new(&header, "").unwrap().allows(b']'),
+            !LogConstraint::new(&header, "", None).unwrap().allows(b']'),
             "c=CH may not be skipped"
         );
         let mut after_country = constraint.clone();
         let rest = walk(&mut after_country, LogConstraint::cheapest, 200);
         assert_eq!(rest, "=CH] {}");
-        assert!(LogConstraint::new(&header, "[").is_none());
+        assert!(LogConstraint::new(&header, "[", None).is_none());
     }
 }

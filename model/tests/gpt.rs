@@ -2,6 +2,8 @@
 //! checkpoints round-trip and resume exactly, scoring covers long logs, generation always
 //! parses, and a broken checkpoint is an error, not a panic.
 
+use std::sync::Arc;
+
 use burn::prelude::*;
 use model::checkpoint::{self, CheckpointError};
 use model::corpus::{Corpus, TrainingLog};
@@ -9,7 +11,7 @@ use model::generate::{Prompt, SamplingConfig, generate};
 use model::score::{ScoreRequest, score};
 use model::train::{TrainConfig, TrainEvent, TrainRun, train};
 use model::{Gpt, GptConfig, KvCache};
-use operators::text_format::{Header, TextFormat};
+use operators::text_format::{Header, Shape, TextFormat};
 use schemas::Source;
 
 fn tiny(context: usize) -> GptConfig {
@@ -133,7 +135,7 @@ fn cached_decoding_matches_a_full_recompute() {
 }
 
 #[test]
-fn random_weights_still_generate_valid_json() {
+fn random_weights_still_generate_valid_json_and_logs_of_the_shape() {
     let device = Device::flex();
     device.seed(11);
     let model = Gpt::new(&tiny(128), &device);
@@ -141,18 +143,25 @@ fn random_weights_still_generate_valid_json() {
         user: Some("alice".into()),
         ..Header::default()
     };
+    let shape = Arc::new(Shape::fit(logs(30).iter().map(|log| &log.envelope.json)));
     let mut prompts = vec![
         Prompt {
             source: Source::CloudTrail,
             header: header.clone(),
             json_prefix: String::new(),
+            shape: None,
         };
         12
     ];
+    // Half of them held to the shape of the training logs.
+    for prompt in &mut prompts[6..] {
+        prompt.shape = Some(shape.clone());
+    }
     prompts.push(Prompt {
         source: Source::Azure,
         header,
         json_prefix: r#"{"eventName":"Get"#.into(),
+        shape: None,
     });
     for seed in 0..3 {
         // 600 bytes at a context of 128: windows jump forward several times.
@@ -164,6 +173,11 @@ fn random_weights_still_generate_valid_json() {
         };
         let generated = generate(&model, &prompts, &config, 8, &device).unwrap();
         assert_eq!(generated.len(), prompts.len());
+        if seed == 0 {
+            // Each prompt samples from its own stream: batching and cores change nothing.
+            let one_by_one = generate(&model, &prompts, &config, 1, &device).unwrap();
+            assert_eq!(one_by_one, generated);
+        }
         for log in &generated {
             let (header, parsed) = TextFormat::default()
                 .parse(&log.text)
@@ -171,6 +185,18 @@ fn random_weights_still_generate_valid_json() {
             assert!(parsed.is_object());
             assert_eq!(header.user.as_deref(), Some("alice"), "{}", log.text);
         }
+        for log in &generated[6..12] {
+            let (_, parsed) = TextFormat::default().parse(&log.text).unwrap();
+            assert!(shape.admits(&parsed), "not of the shape: {}", log.text);
+        }
+        // A budget shorter than the shortest log of the shape is raised to it.
+        let tight = SamplingConfig {
+            max_bytes: 5,
+            ..config.clone()
+        };
+        let short = generate(&model, &prompts[6..7], &tight, 1, &device).unwrap();
+        let (_, parsed) = TextFormat::default().parse(&short[0].text).unwrap();
+        assert!(shape.admits(&parsed), "{}", short[0].text);
         assert!(
             generated
                 .last()

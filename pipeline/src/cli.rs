@@ -303,6 +303,10 @@ pub struct GenerateArgs {
     /// Start of the JSON for the model to continue.
     #[arg(long)]
     pub prefix: Option<String>,
+    /// Hold generated logs to valid JSON only, not to the shape of the source's training
+    /// logs (known keys, required keys, value kinds): to see what the model writes alone.
+    #[arg(long)]
+    pub no_shape: bool,
     /// Logs to generate.
     #[arg(long, default_value_t = 10)]
     pub count: usize,

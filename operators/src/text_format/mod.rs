@@ -27,11 +27,16 @@
 mod fields;
 mod header;
 mod projection;
+mod shape;
 
 pub use fields::{FieldSpan, field_spans};
 pub use header::{HEADER_KEYS, Header, header_spans, is_header_value_byte};
 pub use projection::{ConstantField, Projection};
+pub use shape::{MAX_KEYS_PER_OBJECT, Shape, ShapeKey, ShapeNode, kind, kind_of};
 
+use std::collections::BTreeMap;
+
+use schemas::Source;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -45,6 +50,11 @@ pub struct TextFormat {
     pub version: u32,
     /// Fields the model does not read, per source.
     pub projection: Projection,
+    /// The shape of each source's projected logs, by source name: what generation may
+    /// write. Absent in models trained before it existed: their generations are only held
+    /// to valid JSON.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub shapes: BTreeMap<String, Shape>,
 }
 
 impl Default for TextFormat {
@@ -52,17 +62,45 @@ impl Default for TextFormat {
         TextFormat {
             version: TEXT_FORMAT_VERSION,
             projection: Projection::default(),
+            shapes: BTreeMap::new(),
         }
     }
 }
 
 impl TextFormat {
-    /// A format with a fitted projection.
+    /// A format with a fitted projection and no shapes.
     pub fn with_projection(projection: Projection) -> Self {
         TextFormat {
-            version: TEXT_FORMAT_VERSION,
             projection,
+            ..TextFormat::default()
         }
+    }
+
+    /// Fits the format on training logs: the projection of every source with at least
+    /// `min_logs` logs, then the shape of its projected logs.
+    pub fn fit(logs: &[(Source, &Value)], min_logs: usize) -> Self {
+        let projection = Projection::fit(logs.iter().copied(), min_logs);
+        let mut projected: BTreeMap<&'static str, Vec<Value>> = BTreeMap::new();
+        for &(source, log) in logs {
+            let mut log = log.clone();
+            projection.apply(source, &mut log);
+            projected.entry(source.name()).or_default().push(log);
+        }
+        let shapes = projected
+            .into_iter()
+            .filter(|(_, logs)| logs.len() >= min_logs.max(1))
+            .map(|(source, logs)| (source.to_string(), Shape::fit(&logs)))
+            .collect();
+        TextFormat {
+            projection,
+            shapes,
+            ..TextFormat::default()
+        }
+    }
+
+    /// The shape generated logs of `source` must have, when the model has one.
+    pub fn shape(&self, source: Source) -> Option<&Shape> {
+        self.shapes.get(source.name())
     }
 
     /// The text of one log: header, then the projected compact JSON.

@@ -2,6 +2,7 @@
 //! user, country or MITRE technique; every line written parses as JSON.
 
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use anyhow::Context;
 use model::generate::{Prompt, SamplingConfig, generate};
@@ -29,10 +30,22 @@ pub fn run(args: &GenerateArgs) -> anyhow::Result<ExitCode> {
         weekday: None,
         hour: None,
     };
+    let shape = format
+        .shape(source)
+        .filter(|_| !args.no_shape)
+        .cloned()
+        .map(Arc::new);
+    if shape.is_none() && !args.no_shape {
+        tracing::warn!(
+            message = "The model has no shape for this source (trained before shapes, or on too few of its logs): generated logs are held to valid JSON only.",
+            source = source.name()
+        );
+    }
     let prompt = Prompt {
         source,
         header,
         json_prefix: args.prefix.clone().unwrap_or_default(),
+        shape,
     };
     let mut sink = JsonlSink::create(&args.out)?;
     let bar = progress::bar(args.count as u64, "generating");

@@ -1,0 +1,411 @@
+//! The shape of a source's logs as the model writes them: which keys each object may
+//! hold, which of them every log has, and what kind of value each takes.
+//!
+//! Fitted on the projected training logs and stored with the model, it lets generation
+//! refuse a key no log ever had, a value of a kind the field never held, or an object
+//! closed before a key every log has: a generated log is then a log of its source by
+//! construction, however undertrained the model. Values themselves stay the model's.
+
+use std::collections::{HashMap, HashSet};
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// An object with more distinct keys than this (tags, free-form parameters) is left open:
+/// any key, any value below it.
+pub const MAX_KEYS_PER_OBJECT: usize = 512;
+
+/// A string field gets a [`ShapeNode::pattern`] only with this many distinct values (a
+/// format: timestamps, ids; not a category such as a country, which a scenario may
+/// take somewhere new)...
+const MIN_PATTERN_VALUES: usize = 20;
+/// ...and only if no position took more than this many characters.
+const MAX_PATTERN_CHOICES: usize = 10;
+
+/// Kinds of JSON value, as bits of [`ShapeNode::kinds`].
+pub mod kind {
+    /// A string.
+    pub const STRING: u8 = 1;
+    /// A number.
+    pub const NUMBER: u8 = 2;
+    /// `true` or `false`.
+    pub const BOOL: u8 = 4;
+    /// `null`.
+    pub const NULL: u8 = 8;
+    /// An object.
+    pub const OBJECT: u8 = 16;
+    /// An array.
+    pub const ARRAY: u8 = 32;
+}
+
+/// One place in a log: the kinds of value seen there and, for objects and arrays, what
+/// they hold.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShapeNode {
+    /// The [`kind`] bits of the values seen here.
+    pub kinds: u8,
+    /// Keys seen when it is an object, in first-seen order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub keys: Vec<ShapeKey>,
+    /// Too many distinct keys to constrain: anything goes below this object.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub open: bool,
+    /// The node of its elements when it is an array.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub element: Option<u32>,
+    /// For a string field of many values that all had one length and few characters at
+    /// each position (timestamps, numeric ids): the characters seen at each position. A
+    /// timestamp the model writes then stays a timestamp.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pattern: Option<Vec<String>>,
+}
+
+/// A key of an object node.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShapeKey {
+    /// The key as compact JSON writes it between its quotes (escapes included), so a
+    /// decoder can match it byte by byte.
+    pub name: String,
+    /// The node of its value.
+    pub node: u32,
+    /// Every object seen at this place had it.
+    pub required: bool,
+}
+
+/// The shape of one source's logs: a tree of nodes, the root (node 0) an object.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Shape {
+    /// The nodes; children always come after their parent.
+    pub nodes: Vec<ShapeNode>,
+}
+
+impl Shape {
+    /// The root node: the log object.
+    pub const ROOT: u32 = 0;
+
+    /// Fits the shape of `logs` (as the model writes them: projected).
+    pub fn fit<'a>(logs: impl IntoIterator<Item = &'a Value>) -> Self {
+        let mut builder = Builder::default();
+        builder.nodes.push(BuildNode::default());
+        for log in logs {
+            builder.observe(Self::ROOT, log);
+        }
+        builder.finish()
+    }
+
+    /// The node `id`, if the shape has it.
+    pub fn node(&self, id: u32) -> Option<&ShapeNode> {
+        self.nodes.get(id as usize)
+    }
+
+    /// Whether `log` fits this shape: known keys only, every required key, known kinds.
+    pub fn admits(&self, log: &Value) -> bool {
+        self.admits_at(Self::ROOT, log)
+    }
+
+    fn admits_at(&self, id: u32, value: &Value) -> bool {
+        let Some(node) = self.node(id) else {
+            return false;
+        };
+        if node.kinds & kind_of(value) == 0 {
+            return false;
+        }
+        match value {
+            Value::Object(_) if node.open => true,
+            Value::Object(object) => {
+                let known = object.iter().all(|(key, child)| {
+                    node.keys
+                        .iter()
+                        .find(|k| k.name == escaped(key))
+                        .is_some_and(|k| self.admits_at(k.node, child))
+                });
+                let complete = node
+                    .keys
+                    .iter()
+                    .filter(|k| k.required)
+                    .all(|k| object.keys().any(|key| escaped(key) == k.name));
+                known && complete
+            }
+            Value::Array(items) => match node.element {
+                Some(element) => items.iter().all(|item| self.admits_at(element, item)),
+                None => items.is_empty(),
+            },
+            Value::String(text) => node.pattern.as_ref().is_none_or(|pattern| {
+                text.len() == pattern.len()
+                    && text
+                        .bytes()
+                        .zip(pattern)
+                        .all(|(byte, choices)| choices.as_bytes().contains(&byte))
+            }),
+            _ => true,
+        }
+    }
+}
+
+/// The [`kind`] bit of `value`.
+pub fn kind_of(value: &Value) -> u8 {
+    match value {
+        Value::String(_) => kind::STRING,
+        Value::Number(_) => kind::NUMBER,
+        Value::Bool(_) => kind::BOOL,
+        Value::Null => kind::NULL,
+        Value::Object(_) => kind::OBJECT,
+        Value::Array(_) => kind::ARRAY,
+    }
+}
+
+/// A key as compact JSON writes it between the quotes.
+fn escaped(key: &str) -> String {
+    let quoted = Value::String(key.to_string()).to_string();
+    quoted[1..quoted.len() - 1].to_string()
+}
+
+#[derive(Debug, Default)]
+struct BuildNode {
+    kinds: u8,
+    /// Objects seen here.
+    objects: usize,
+    /// (key, node, objects that had it), first-seen order.
+    keys: Vec<(String, u32, usize)>,
+    index: HashMap<String, usize>,
+    open: bool,
+    element: Option<u32>,
+    /// Distinct strings seen here, up to [`MIN_PATTERN_VALUES`].
+    distinct: HashSet<String>,
+    /// Characters seen at each position, while every string had the same length and
+    /// only plain ASCII.
+    positions: Vec<Vec<u8>>,
+    no_pattern: bool,
+}
+
+impl BuildNode {
+    fn observe_string(&mut self, text: &str) {
+        let first = self.distinct.is_empty();
+        if self.distinct.len() < MIN_PATTERN_VALUES {
+            self.distinct.insert(text.to_string());
+        }
+        let plain = |byte: u8| (0x20..0x7F).contains(&byte) && byte != b'"' && byte != b'\\';
+        if self.no_pattern || !text.bytes().all(plain) {
+            self.no_pattern = true;
+            return;
+        }
+        if first {
+            self.positions = text.bytes().map(|byte| vec![byte]).collect();
+            return;
+        }
+        if text.len() != self.positions.len() {
+            self.no_pattern = true;
+            return;
+        }
+        for (choices, byte) in self.positions.iter_mut().zip(text.bytes()) {
+            if !choices.contains(&byte) {
+                choices.push(byte);
+                if choices.len() > MAX_PATTERN_CHOICES {
+                    self.no_pattern = true;
+                }
+            }
+        }
+    }
+
+    fn pattern(&self) -> Option<Vec<String>> {
+        let only_strings = self.kinds == kind::STRING;
+        let many = self.distinct.len() >= MIN_PATTERN_VALUES;
+        (only_strings && !self.no_pattern && many).then(|| {
+            self.positions
+                .iter()
+                .map(|choices| {
+                    let mut sorted = choices.clone();
+                    sorted.sort_unstable();
+                    String::from_utf8_lossy(&sorted).into_owned()
+                })
+                .collect()
+        })
+    }
+}
+
+#[derive(Debug, Default)]
+struct Builder {
+    nodes: Vec<BuildNode>,
+}
+
+impl Builder {
+    fn add(&mut self) -> u32 {
+        self.nodes.push(BuildNode::default());
+        (self.nodes.len() - 1) as u32
+    }
+
+    fn observe(&mut self, id: u32, value: &Value) {
+        let at = id as usize;
+        self.nodes[at].kinds |= kind_of(value);
+        match value {
+            Value::Object(object) => {
+                self.nodes[at].objects += 1;
+                if self.nodes[at].open {
+                    return;
+                }
+                for (key, child) in object {
+                    let name = escaped(key);
+                    let child_id = match self.nodes[at].index.get(&name) {
+                        Some(&position) => {
+                            self.nodes[at].keys[position].2 += 1;
+                            self.nodes[at].keys[position].1
+                        }
+                        None if self.nodes[at].keys.len() >= MAX_KEYS_PER_OBJECT => {
+                            self.nodes[at].open = true;
+                            return;
+                        }
+                        None => {
+                            let new = self.add();
+                            let node = &mut self.nodes[at];
+                            node.index.insert(name.clone(), node.keys.len());
+                            node.keys.push((name, new, 1));
+                            new
+                        }
+                    };
+                    self.observe(child_id, child);
+                }
+            }
+            Value::Array(items) => {
+                for item in items {
+                    let element = match self.nodes[at].element {
+                        Some(element) => element,
+                        None => {
+                            let new = self.add();
+                            self.nodes[at].element = Some(new);
+                            new
+                        }
+                    };
+                    self.observe(element, item);
+                }
+            }
+            Value::String(text) => self.nodes[at].observe_string(text),
+            _ => {}
+        }
+    }
+
+    fn finish(self) -> Shape {
+        let nodes = self
+            .nodes
+            .into_iter()
+            .map(|node| ShapeNode {
+                pattern: node.pattern(),
+                kinds: node.kinds,
+                keys: match node.open {
+                    true => Vec::new(),
+                    false => node
+                        .keys
+                        .into_iter()
+                        .map(|(name, id, seen)| ShapeKey {
+                            name,
+                            node: id,
+                            required: seen == node.objects,
+                        })
+                        .collect(),
+                },
+                open: node.open,
+                element: node.element,
+            })
+            .collect();
+        Shape { nodes }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn keys_kinds_and_required_keys_come_from_the_logs() {
+        let logs = [
+            json!({"eventName": "A", "user": {"type": "IAM", "name": "bob"}, "tags": [{"k": 1}], "err": null}),
+            json!({"eventName": "B", "user": {"type": "Role"}, "tags": [], "err": "Denied", "q\"uote": 1}),
+        ];
+        let shape = Shape::fit(&logs);
+        let root = shape.node(Shape::ROOT).unwrap();
+        let names: Vec<(&str, bool)> = root
+            .keys
+            .iter()
+            .map(|k| (k.name.as_str(), k.required))
+            .collect();
+        assert_eq!(
+            names,
+            [
+                ("eventName", true),
+                ("user", true),
+                ("tags", true),
+                ("err", true),
+                (r#"q\"uote"#, false)
+            ]
+        );
+        let err = shape.node(root.keys[3].node).unwrap();
+        assert_eq!(err.kinds, kind::NULL | kind::STRING);
+        let user = shape.node(root.keys[1].node).unwrap();
+        assert_eq!(
+            user.keys.iter().map(|k| k.required).collect::<Vec<_>>(),
+            [true, false]
+        );
+        for log in &logs {
+            assert!(shape.admits(log), "{log}");
+        }
+        assert!(
+            shape
+                .admits(&json!({"eventName": "C", "user": {"type": "X"}, "tags": [], "err": null}))
+        );
+        for foreign in [
+            json!({"eventName": "C", "user": {"type": "X"}, "tags": []}),
+            json!({"eventName": 3, "user": {"type": "X"}, "tags": [], "err": null}),
+            json!({"eventName": "C", "user": {"type": "X"}, "tags": [], "err": null, "new": 1}),
+            json!({"eventName": "C", "user": {"type": "X"}, "tags": [{"k": "s"}], "err": null}),
+        ] {
+            assert!(!shape.admits(&foreign), "{foreign}");
+        }
+    }
+
+    #[test]
+    fn fixed_format_strings_get_a_pattern_free_text_does_not() {
+        let logs: Vec<Value> = (0..MIN_PATTERN_VALUES)
+            .map(|i| {
+                let country = ["DE", "FR", "GB"][i % 3];
+                json!({"time": format!("2024-07-{:02}T1{}:{:02}Z", 10 + i % 3, i % 10, i),
+                    "note": "x".repeat(i + 1), "id": format!("{i:02}"), "country": country})
+            })
+            .collect();
+        let shape = Shape::fit(&logs);
+        let pattern = |key: usize| {
+            shape
+                .node(shape.nodes[0].keys[key].node)
+                .unwrap()
+                .pattern
+                .clone()
+        };
+        let time = pattern(0).unwrap();
+        assert_eq!(time.len(), "2024-07-10T10:00Z".len());
+        assert_eq!(
+            (time[0].as_str(), time[9].as_str(), time[12].as_str()),
+            ("2", "012", "0123456789")
+        );
+        assert_eq!(pattern(1), None, "lengths differ");
+        assert!(pattern(2).is_some());
+        assert_eq!(pattern(3), None, "a category, however fixed its length");
+        let log = |time: &str| json!({"time": time, "note": "y", "id": "07", "country": "BR"});
+        assert!(shape.admits(&log("2024-07-12T15:00Z")));
+        assert!(!shape.admits(&log("2024-07-13T15:00Z")));
+        assert!(!shape.admits(&log("2024-07-12T15:00")));
+        let few = Shape::fit(&logs[..MIN_PATTERN_VALUES - 1]);
+        assert_eq!(few.node(few.nodes[0].keys[0].node).unwrap().pattern, None);
+    }
+
+    #[test]
+    fn objects_with_too_many_keys_are_left_open() {
+        let log = Value::Object(
+            (0..=MAX_KEYS_PER_OBJECT)
+                .map(|i| (format!("tag{i}"), json!(i)))
+                .collect(),
+        );
+        let shape = Shape::fit([&json!({"tags": log})]);
+        let tags = shape.node(shape.nodes[0].keys[0].node).unwrap();
+        assert!(tags.open && tags.keys.is_empty());
+        assert!(shape.admits(&json!({"tags": {"anything": [1]}})));
+    }
+}
