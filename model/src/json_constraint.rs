@@ -16,7 +16,7 @@
 
 use std::sync::Arc;
 
-use operators::text_format::{Shape, ShapeKey, ShapeNode, kind};
+use operators::text_format::{Pattern, Shape, ShapeKey, ShapeNode, kind};
 
 /// Where the recogniser stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -122,8 +122,16 @@ pub struct JsonConstraint {
     key: Vec<u8>,
     /// The node of the value due after the key just written.
     pending: Option<u32>,
-    /// The pattern node of the string value being written, and its bytes so far.
-    string: Option<(u32, usize)>,
+    /// The string value being written when its node has a pattern.
+    string: Option<PatternedString>,
+}
+
+/// A string value being written to a pattern.
+#[derive(Debug, Clone, Copy)]
+struct PatternedString {
+    node: u32,
+    written: usize,
+    last: Option<u8>,
 }
 
 enum Stack {
@@ -176,13 +184,18 @@ impl JsonConstraint {
         match self.state {
             State::Value { .. } if byte == b'"' => {
                 self.string = match slot {
-                    Slot::Node(id) if self.pattern(id).is_some() => Some((id, 0)),
+                    Slot::Node(node) if self.pattern(node).is_some() => Some(PatternedString {
+                        node,
+                        written: 0,
+                        last: None,
+                    }),
                     _ => None,
                 };
             }
             State::Str { key: false, .. } => {
-                if let Some((_, written)) = &mut self.string {
-                    *written += 1;
+                if let Some(string) = &mut self.string {
+                    string.written += 1;
+                    string.last = Some(byte);
                 }
             }
             State::ObjectOpen | State::Key => self.key.clear(),
@@ -250,8 +263,11 @@ impl JsonConstraint {
                 self.cheapest_key_byte()
             }
             State::Str { key: false, .. } if self.string.is_some() => self
-                .pattern_choices()
-                .and_then(|choices| choices.first().copied())
+                .string
+                .and_then(|string| {
+                    self.pattern(string.node)?
+                        .first_allowed(string.written, string.last)
+                })
                 .unwrap_or(b'"'),
             State::Str { part, .. } => match part {
                 StrPart::Plain => b'"',
@@ -273,15 +289,8 @@ impl JsonConstraint {
         self.shape.as_deref()?.node(id)
     }
 
-    fn pattern(&self, id: u32) -> Option<&[String]> {
-        self.node(id)?.pattern.as_deref()
-    }
-
-    /// The bytes the pattern allows at the next position of the string being written;
-    /// `None` once it is complete (only its closing quote may follow).
-    fn pattern_choices(&self) -> Option<&[u8]> {
-        let (id, written) = self.string?;
-        self.pattern(id)?.get(written).map(String::as_bytes)
+    fn pattern(&self, id: u32) -> Option<&Pattern> {
+        self.node(id)?.pattern.as_ref()
     }
 
     /// The innermost open object, its node and the keys used, when the shape
@@ -382,9 +391,15 @@ impl JsonConstraint {
                     .is_some_and(|node| node.kinds & kind_of_first_byte(byte) != 0),
             },
             State::Str { key: false, .. } if self.string.is_some() => {
-                match self.pattern_choices() {
-                    Some(choices) => choices.contains(&byte),
-                    None => byte == b'"',
+                let Some((string, pattern)) = self
+                    .string
+                    .and_then(|string| Some((string, self.pattern(string.node)?)))
+                else {
+                    return true;
+                };
+                match string.written < pattern.len() {
+                    true => pattern.allows(string.written, string.last, byte),
+                    false => byte == b'"',
                 }
             }
             State::AfterValue => self.after_value_allows(byte),

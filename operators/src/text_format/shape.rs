@@ -54,10 +54,70 @@ pub struct ShapeNode {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub element: Option<u32>,
     /// For a string field of many values that all had one length and few characters at
-    /// each position (timestamps, numeric ids): the characters seen at each position. A
-    /// timestamp the model writes then stays a timestamp.
+    /// each position (timestamps, numeric ids): which characters may follow which where.
+    /// A timestamp the model writes then stays a timestamp.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub pattern: Option<Vec<String>>,
+    pub pattern: Option<Pattern>,
+}
+
+/// The format of a fixed-length string field, position by position.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Pattern {
+    /// The characters seen at each position.
+    pub chars: Vec<String>,
+    /// For each position after the first, the (previous, this) character pairs seen
+    /// there, two bytes each: a timestamp's hour may then be 09 or 23, never 29, and its
+    /// day never 00, though each digit alone was seen in its place.
+    pub pairs: Vec<String>,
+}
+
+impl Pattern {
+    /// Characters in a value.
+    pub fn len(&self) -> usize {
+        self.chars.len()
+    }
+
+    /// Whether the value is empty.
+    pub fn is_empty(&self) -> bool {
+        self.chars.is_empty()
+    }
+
+    /// Whether `byte` may come at `position`, after `previous`.
+    pub fn allows(&self, position: usize, previous: Option<u8>, byte: u8) -> bool {
+        let seen = self
+            .chars
+            .get(position)
+            .is_some_and(|chars| chars.as_bytes().contains(&byte));
+        let follows = match (position.checked_sub(1), previous) {
+            (Some(before), Some(previous)) => self.pairs.get(before).is_some_and(|pairs| {
+                pairs
+                    .as_bytes()
+                    .chunks(2)
+                    .any(|pair| pair == [previous, byte])
+            }),
+            _ => true,
+        };
+        seen && follows
+    }
+
+    /// The first byte allowed at `position` after `previous`: every allowed byte was seen
+    /// there followed by something, so this never leads to a dead end.
+    pub fn first_allowed(&self, position: usize, previous: Option<u8>) -> Option<u8> {
+        let chars = self.chars.get(position)?;
+        chars
+            .bytes()
+            .find(|&byte| self.allows(position, previous, byte))
+    }
+
+    /// Whether `text` has this format.
+    pub fn admits(&self, text: &str) -> bool {
+        let bytes = text.as_bytes();
+        bytes.len() == self.len()
+            && bytes.iter().enumerate().all(|(position, &byte)| {
+                let previous = position.checked_sub(1).map(|before| bytes[before]);
+                self.allows(position, previous, byte)
+            })
+    }
 }
 
 /// A key of an object node.
@@ -130,13 +190,10 @@ impl Shape {
                 Some(element) => items.iter().all(|item| self.admits_at(element, item)),
                 None => items.is_empty(),
             },
-            Value::String(text) => node.pattern.as_ref().is_none_or(|pattern| {
-                text.len() == pattern.len()
-                    && text
-                        .bytes()
-                        .zip(pattern)
-                        .all(|(byte, choices)| choices.as_bytes().contains(&byte))
-            }),
+            Value::String(text) => node
+                .pattern
+                .as_ref()
+                .is_none_or(|pattern| pattern.admits(text)),
             _ => true,
         }
     }
@@ -175,6 +232,8 @@ struct BuildNode {
     /// Characters seen at each position, while every string had the same length and
     /// only plain ASCII.
     positions: Vec<Vec<u8>>,
+    /// The (previous, this) pairs seen at each position after the first.
+    pairs: Vec<Vec<[u8; 2]>>,
     no_pattern: bool,
 }
 
@@ -191,6 +250,11 @@ impl BuildNode {
         }
         if first {
             self.positions = text.bytes().map(|byte| vec![byte]).collect();
+            self.pairs = text
+                .as_bytes()
+                .windows(2)
+                .map(|pair| vec![[pair[0], pair[1]]])
+                .collect();
             return;
         }
         if text.len() != self.positions.len() {
@@ -205,20 +269,32 @@ impl BuildNode {
                 }
             }
         }
+        for (seen, pair) in self.pairs.iter_mut().zip(text.as_bytes().windows(2)) {
+            let pair = [pair[0], pair[1]];
+            if !seen.contains(&pair) {
+                seen.push(pair);
+            }
+        }
     }
 
-    fn pattern(&self) -> Option<Vec<String>> {
+    fn pattern(&self) -> Option<Pattern> {
         let only_strings = self.kinds == kind::STRING;
         let many = self.distinct.len() >= MIN_PATTERN_VALUES;
-        (only_strings && !self.no_pattern && many).then(|| {
-            self.positions
+        let text = |mut bytes: Vec<u8>| {
+            bytes.sort_unstable();
+            String::from_utf8_lossy(&bytes).into_owned()
+        };
+        (only_strings && !self.no_pattern && many).then(|| Pattern {
+            chars: self.positions.iter().cloned().map(text).collect(),
+            pairs: self
+                .pairs
                 .iter()
-                .map(|choices| {
-                    let mut sorted = choices.clone();
-                    sorted.sort_unstable();
-                    String::from_utf8_lossy(&sorted).into_owned()
+                .map(|pairs| {
+                    let mut pairs = pairs.clone();
+                    pairs.sort_unstable();
+                    String::from_utf8_lossy(&pairs.concat()).into_owned()
                 })
-                .collect()
+                .collect(),
         })
     }
 }
@@ -381,10 +457,18 @@ mod tests {
         };
         let time = pattern(0).unwrap();
         assert_eq!(time.len(), "2024-07-10T10:00Z".len());
+        let chars = &time.chars;
         assert_eq!(
-            (time[0].as_str(), time[9].as_str(), time[12].as_str()),
+            (chars[0].as_str(), chars[9].as_str(), chars[12].as_str()),
             ("2", "012", "0123456789")
         );
+        // Minutes 00–19: a 1 was seen in the tens and a 9 in the units, but 19 only after
+        // a 1 and 09 after a 0; never 2 in the tens.
+        assert_eq!(
+            time.pairs[14].as_str(),
+            "0001020304050607080910111213141516171819"
+        );
+        assert!(time.allows(15, Some(b'1'), b'9') && !time.allows(14, Some(b':'), b'2'));
         assert_eq!(pattern(1), None, "lengths differ");
         assert!(pattern(2).is_some());
         assert_eq!(pattern(3), None, "a category, however fixed its length");
