@@ -662,16 +662,19 @@ mod tests {
         constraint
     }
 
+    /// The bytes allowed after `text`, in byte order.
+    fn allowed_after(shape: &Arc<Shape>, text: &str) -> String {
+        let constraint = fed(shape, text);
+        (0..=255u8)
+            .filter(|&b| constraint.allows(b))
+            .map(char::from)
+            .collect()
+    }
+
     #[test]
     fn a_shape_refuses_unknown_keys_wrong_kinds_and_early_closing() {
         let shape = sample_shape();
-        let allowed = |text: &str| -> String {
-            let constraint = fed(&shape, text);
-            (0..=255u8)
-                .filter(|&b| constraint.allows(b))
-                .map(char::from)
-                .collect()
-        };
+        let allowed = |text: &str| allowed_after(&shape, text);
         assert_eq!(allowed("{\""), "enotu", "first bytes of the keys");
         assert_eq!(allowed("{\"eventName\":"), "\"", "a string");
         assert_eq!(allowed("{\"e\":["), "]", "an array that was always empty");
@@ -713,13 +716,7 @@ mod tests {
     #[test]
     fn a_patterned_string_takes_only_the_characters_seen_at_each_position() {
         let shape = pattern_shape();
-        let allowed = |text: &str| -> String {
-            let constraint = fed(&shape, text);
-            (0..=255u8)
-                .filter(|&b| constraint.allows(b))
-                .map(char::from)
-                .collect()
-        };
+        let allowed = |text: &str| allowed_after(&shape, text);
         assert_eq!(allowed("{\"t\":\""), "2");
         assert_eq!(allowed("{\"t\":\"2024-07-"), "1");
         assert_eq!(allowed("{\"t\":\"2024-07-1"), "012");
@@ -727,6 +724,27 @@ mod tests {
         let text =
             String::from_utf8(JsonConstraint::with_shape(shape.clone()).completion()).unwrap();
         assert_eq!(text, r#"{"t":"2024-07-10T00Z","v":[]}"#);
+    }
+
+    /// Takes the allowed byte each choice picks (modulo the allowed count), then the
+    /// completion; fails if a step allows nothing or refuses what it allowed.
+    fn walk_then_complete(
+        mut constraint: JsonConstraint,
+        choices: &[u8],
+    ) -> Result<Vec<u8>, TestCaseError> {
+        let mut out = Vec::new();
+        for &choice in choices {
+            if constraint.is_complete() {
+                break;
+            }
+            let allowed: Vec<u8> = (0..=255u8).filter(|&b| constraint.allows(b)).collect();
+            prop_assert!(!allowed.is_empty());
+            let byte = allowed[usize::from(choice) % allowed.len()];
+            prop_assert!(constraint.push(byte));
+            out.push(byte);
+        }
+        out.extend(constraint.completion());
+        Ok(out)
     }
 
     proptest! {
@@ -737,19 +755,7 @@ mod tests {
                 true => pattern_shape(),
                 false => sample_shape(),
             };
-            let mut constraint = JsonConstraint::with_shape(shape.clone());
-            let mut out = Vec::new();
-            for choice in choices {
-                if constraint.is_complete() {
-                    break;
-                }
-                let allowed: Vec<u8> = (0..=255u8).filter(|&b| constraint.allows(b)).collect();
-                prop_assert!(!allowed.is_empty());
-                let byte = allowed[usize::from(choice) % allowed.len()];
-                prop_assert!(constraint.push(byte));
-                out.push(byte);
-            }
-            out.extend(constraint.completion());
+            let out = walk_then_complete(JsonConstraint::with_shape(shape.clone()), &choices)?;
             let parsed: serde_json::Value = serde_json::from_slice(&out).map_err(|e| TestCaseError::fail(format!("{e}: {}", String::from_utf8_lossy(&out))))?;
             prop_assert!(shape.admits(&parsed), "{}", String::from_utf8_lossy(&out));
         }
@@ -758,19 +764,7 @@ mod tests {
         /// completion, the result parses: the property generation relies on.
         #[test]
         fn any_allowed_walk_completes_to_valid_json(choices in proptest::collection::vec(any::<u8>(), 0..300)) {
-            let mut constraint = JsonConstraint::new();
-            let mut out = Vec::new();
-            for choice in choices {
-                if constraint.is_complete() {
-                    break;
-                }
-                let allowed: Vec<u8> = (0..=255u8).filter(|&b| constraint.allows(b)).collect();
-                prop_assert!(!allowed.is_empty());
-                let byte = allowed[usize::from(choice) % allowed.len()];
-                prop_assert!(constraint.push(byte));
-                out.push(byte);
-            }
-            out.extend(constraint.completion());
+            let out = walk_then_complete(JsonConstraint::new(), &choices)?;
             let parsed: Result<serde_json::Value, _> = serde_json::from_slice(&out);
             prop_assert!(parsed.as_ref().is_ok_and(|v| v.is_object()), "{:?}: {}", parsed, String::from_utf8_lossy(&out));
         }

@@ -2,30 +2,11 @@
 //! copies of real logs plus broken ones.
 
 use std::path::Path;
-use std::process::{Command, Output};
 
 use serde_json::Value;
 
-fn cyberlm(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_cyberlm"))
-        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-fn ok(output: &Output) -> String {
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
-fn path(path: &Path) -> &str {
-    path.to_str().unwrap()
-}
+mod common;
+use common::{cyberlm, ok, path};
 
 fn simulate(out: &Path, seed: &str) {
     ok(&cyberlm(&[

@@ -4,28 +4,9 @@
 //! clear error.
 
 use std::path::Path;
-use std::process::{Command, Output};
 
-fn cyberlm(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_cyberlm"))
-        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-fn ok(output: &Output) -> String {
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
-fn path(path: &Path) -> &str {
-    path.to_str().unwrap()
-}
+mod common;
+use common::{cyberlm, ok, path};
 
 #[test]
 fn train_score_and_generate_on_simulated_logs() {
