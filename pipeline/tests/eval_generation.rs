@@ -118,6 +118,8 @@ fn copies_of_real_logs_and_broken_lines_get_exactly_their_figures() {
     close(&memorisation["exact_copies"], n as f64 / (n + 1) as f64);
     close(&memorisation["rouge1"]["median"], 1.0);
     assert!(memorisation["holdout_distance"]["median"].is_number());
+    let holdout_copies = memorisation["holdout_exact_copies"].as_f64().unwrap();
+    assert!((0.0..=1.0).contains(&holdout_copies));
     assert!(out.join("index.html").exists() && out.join("cloudtrail-rouge1.png").exists());
 
     // Conditioning: one user's logs, asked for as that user.

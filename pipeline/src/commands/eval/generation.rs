@@ -73,6 +73,9 @@ impl Quantiles {
 struct Memorisation {
     training_logs: usize,
     exact_copies: f64,
+    /// The same for held-out real logs: how often an unseen real log repeats a training
+    /// log anyway (a simulated or very regular estate repeats itself).
+    holdout_exact_copies: Option<f64>,
     rouge1: Option<Quantiles>,
     cosine: Option<Quantiles>,
     /// Distance to the closest training log (1 − cosine), generated logs.
@@ -392,10 +395,13 @@ fn measure_memorisation(
             40,
         )?;
     }
-    let copies = generated.iter().filter(|n| n.exact_copy).count();
+    let copies = |found: &[Nearest]| {
+        found.iter().filter(|n| n.exact_copy).count() as f64 / found.len().max(1) as f64
+    };
     Ok(Memorisation {
         training_logs: index.len(),
-        exact_copies: copies as f64 / generated.len().max(1) as f64,
+        exact_copies: copies(&generated),
+        holdout_exact_copies: (!held_out.is_empty()).then(|| copies(&held_out)),
         rouge1: Quantiles::of(&rouge1),
         cosine: Quantiles::of(&cosine),
         distance: Quantiles::of(&distance),
@@ -572,9 +578,10 @@ fn write_report_page(out: &Path, reports: &[SourceReport]) -> anyhow::Result<()>
         sections.push(Section {
             heading: format!("{}: memorisation", r.source),
             text: format!(
-                "Against {} training logs, volatile fields left out. Exact copies {}; generated logs closer to a training log than 95% of held-out real logs are: {}.",
+                "Against {} training logs, volatile fields left out. Exact copies {} (held-out real logs: {}); generated logs closer to a training log than 95% of held-out real logs are: {}.",
                 m.training_logs,
                 percent(m.exact_copies),
+                optional(m.holdout_exact_copies, percent),
                 optional(m.closer_than_holdout_p5, percent)
             ),
             table: vec![
