@@ -51,21 +51,19 @@ impl LogConstraint {
     /// shape off for this log: the caller asked for it. `None` when the prefix cannot
     /// start a JSON object.
     pub fn new(header: &Header, json_prefix: &str, shape: Option<Arc<Shape>>) -> Option<Self> {
-        let fits = |mut json: JsonConstraint| {
-            // Checked up front so an impossible prefix is an error, not a stuck generation.
+        // Checked up front so an impossible prefix is an error, not a stuck generation.
+        let after_prefix = |json: &JsonConstraint| {
+            let mut json = json.clone();
             json_prefix
-                .as_bytes()
-                .iter()
-                .all(|&byte| json.push(byte))
+                .bytes()
+                .all(|byte| json.push(byte))
                 .then_some(json)
         };
-        let shaped = shape.and_then(|shape| {
-            fits(JsonConstraint::with_shape(shape.clone())).map(|json| (shape, json))
-        });
-        let (fresh, json) = match shaped {
-            Some((shape, json)) => (JsonConstraint::with_shape(shape), json),
-            None => (JsonConstraint::new(), fits(JsonConstraint::new())?),
-        };
+        let fresh = shape
+            .map(JsonConstraint::with_shape)
+            .filter(|shaped| after_prefix(shaped).is_some())
+            .unwrap_or_default();
+        let json = after_prefix(&fresh)?;
         Some(LogConstraint {
             given: header.field_values(),
             next_field: 0,

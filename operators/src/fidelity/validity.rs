@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use schemas::Source;
+use schemas::{DecodeError, Envelope, Source};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -64,13 +64,26 @@ impl RequiredFields {
 
     /// Judges one generated log of `source` from its raw bytes.
     pub fn check(&self, source: Source, bytes: &[u8]) -> Validity {
-        match serde_json::from_slice::<Value>(bytes) {
-            Ok(Value::Object(_)) => {}
-            _ => return Validity::NotJson,
-        }
+        self.judge(source, bytes).0
+    }
+
+    /// Judges one generated log of `source` from its raw bytes, and hands back the log
+    /// decoded when it decodes (valid or missing a required field), so a caller needs to
+    /// parse it only once.
+    pub fn judge(&self, source: Source, bytes: &[u8]) -> (Validity, Option<Envelope>) {
         let envelope = match schemas::decode(source, bytes) {
             Ok(envelope) => envelope,
-            Err(error) => return Validity::NotSchema(error.to_string()),
+            Err(DecodeError::NotJson { .. } | DecodeError::NotAnObject { .. }) => {
+                return (Validity::NotJson, None);
+            }
+            // Too big to be parsed by the decoder; still tell JSON from not JSON.
+            Err(error @ DecodeError::Oversize { .. })
+                if serde_json::from_slice::<Value>(bytes).is_ok_and(|v| v.is_object()) =>
+            {
+                return (Validity::NotSchema(error.to_string()), None);
+            }
+            Err(DecodeError::Oversize { .. }) => return (Validity::NotJson, None),
+            Err(error) => return (Validity::NotSchema(error.to_string()), None),
         };
         let missing: Vec<&str> = self
             .of(source)
@@ -78,7 +91,7 @@ impl RequiredFields {
             .filter(|path| at(&envelope.json, path).is_none_or(Value::is_null))
             .map(String::as_str)
             .collect();
-        match missing.as_slice() {
+        let validity = match missing.as_slice() {
             [] => Validity::Valid,
             [first, rest @ ..] => Validity::NotSchema(format!(
                 "missing {first}{}",
@@ -87,7 +100,8 @@ impl RequiredFields {
                     more => format!(" and {more} more required fields"),
                 }
             )),
-        }
+        };
+        (validity, Some(envelope))
     }
 }
 

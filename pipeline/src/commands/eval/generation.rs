@@ -41,8 +41,9 @@ struct Generated {
     validity: Validity,
     /// The log, when it is a JSON object.
     json: Option<Value>,
-    /// The decoded log, when it decodes as its source.
-    envelope: Option<Envelope>,
+    /// Its user and country, when it decodes as its source.
+    user: Option<String>,
+    country: Option<String>,
 }
 
 /// Quantiles of one measure.
@@ -205,20 +206,26 @@ fn read_generated(
             let source = asked_source
                 .or(file_source)
                 .or_else(|| schemas::decode_any(bytes).ok().map(|e| e.source));
-            let json = serde_json::from_slice::<Value>(bytes)
-                .ok()
-                .filter(Value::is_object);
-            let validity = match (source, &json) {
-                (_, None) => Validity::NotJson,
-                (Some(source), Some(_)) => required.check(source, bytes),
-                (None, Some(_)) => Validity::NotSchema("no recognisable source".into()),
+            let (validity, envelope) = match source {
+                Some(source) => required.judge(source, bytes),
+                None => match serde_json::from_slice::<Value>(bytes) {
+                    Ok(Value::Object(_)) => {
+                        (Validity::NotSchema("no recognisable source".into()), None)
+                    }
+                    _ => (Validity::NotJson, None),
+                },
             };
-            let envelope = source.and_then(|source| schemas::decode(source, bytes).ok());
+            let (json, user, country) = match envelope {
+                Some(envelope) => (Some(envelope.json), envelope.user, envelope.country),
+                None if validity == Validity::NotJson => (None, None, None),
+                None => (serde_json::from_slice::<Value>(bytes).ok(), None, None),
+            };
             generated.push(Generated {
                 source,
                 validity,
                 json,
-                envelope,
+                user,
+                country,
             });
         })?;
     }
@@ -244,18 +251,19 @@ fn judge_source(
         };
         *invalid_reasons.entry(reason).or_insert(0) += 1;
     }
-    let decoded = || generated.iter().filter_map(|g| g.envelope.as_ref());
     let user_accuracy = prompt.user.map(|user| {
         share(
-            decoded()
-                .filter(|e| e.user.as_deref() == Some(user))
+            generated
+                .iter()
+                .filter(|g| g.user.as_deref() == Some(user))
                 .count(),
         )
     });
     let country_accuracy = prompt.country.map(|country| {
         share(
-            decoded()
-                .filter(|e| e.country.as_deref() == Some(country))
+            generated
+                .iter()
+                .filter(|g| g.country.as_deref() == Some(country))
                 .count(),
         )
     });
@@ -359,42 +367,33 @@ fn measure_memorisation(
     let held_out = nearest(&spread(held_out, HOLDOUT_LOOKUPS));
     let measure =
         |found: &[Nearest], of: fn(&Nearest) -> f64| -> Vec<f64> { found.iter().map(of).collect() };
-    let (rouge1, cosine) = (
+    let (rouge1, held_out_rouge1) = (
         measure(&generated, |n| n.rouge1),
+        measure(&held_out, |n| n.rouge1),
+    );
+    let (cosine, held_out_cosine) = (
         measure(&generated, |n| n.cosine),
+        measure(&held_out, |n| n.cosine),
     );
     let distance = measure(&generated, Nearest::distance);
-    let holdout_distance = measure(&held_out, Nearest::distance);
-    let holdout_quantiles = Quantiles::of(&holdout_distance);
+    let holdout_quantiles = Quantiles::of(&measure(&held_out, Nearest::distance));
     let closer_than_holdout_p5 = holdout_quantiles.as_ref().map(|q| {
         distance.iter().filter(|&&d| d < q.p5).count() as f64 / distance.len().max(1) as f64
     });
-    for (name, title, of) in [
-        (
-            "rouge1",
-            "ROUGE-1 F1 to the nearest training log",
-            (|n: &Nearest| n.rouge1) as fn(&Nearest) -> f64,
-        ),
-        (
-            "cosine",
-            "cosine similarity to the nearest training log",
-            |n: &Nearest| n.cosine,
-        ),
-    ] {
-        let generated_values = measure(&generated, of);
-        let held_out_values = measure(&held_out, of);
-        let mut groups: Vec<(&str, &[f64])> = vec![("generated", &generated_values)];
-        if !held_out_values.is_empty() {
-            groups.push(("held-out real", &held_out_values));
-        }
-        density_chart(
-            &out.join(format!("{source}-{name}.png")),
-            &format!("{source}: {title}"),
-            title,
-            &groups,
-            40,
-        )?;
-    }
+    draw_similarity(
+        out,
+        source,
+        ("rouge1", "ROUGE-1 F1 to the nearest training log"),
+        &rouge1,
+        &held_out_rouge1,
+    )?;
+    draw_similarity(
+        out,
+        source,
+        ("cosine", "cosine similarity to the nearest training log"),
+        &cosine,
+        &held_out_cosine,
+    )?;
     let copies = |found: &[Nearest]| {
         found.iter().filter(|n| n.exact_copy).count() as f64 / found.len().max(1) as f64
     };
@@ -408,6 +407,27 @@ fn measure_memorisation(
         holdout_distance: holdout_quantiles,
         closer_than_holdout_p5,
     })
+}
+
+/// How similar generated and held-out real logs are to their nearest training log.
+fn draw_similarity(
+    out: &Path,
+    source: Source,
+    (name, title): (&str, &str),
+    generated: &[f64],
+    held_out: &[f64],
+) -> anyhow::Result<()> {
+    let mut groups: Vec<(&str, &[f64])> = vec![("generated", generated)];
+    if !held_out.is_empty() {
+        groups.push(("held-out real", held_out));
+    }
+    density_chart(
+        &out.join(format!("{source}-{name}.png")),
+        &format!("{source}: {title}"),
+        title,
+        &groups,
+        40,
+    )
 }
 
 /// The real and generated shares of a field's commonest values, side by side.
