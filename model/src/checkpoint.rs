@@ -20,6 +20,7 @@ use burn::optim::ModuleOptimizer;
 use burn::prelude::*;
 use burn::store::{BurnpackStore, ModuleSnapshot, ModuleStore, SafetensorsStore};
 use operators::calibration::Calibration;
+use operators::pii::{PiiFields, PiiHasher};
 use operators::text_format::{TEXT_FORMAT_VERSION, TextFormat};
 use serde::{Deserialize, Serialize};
 
@@ -99,6 +100,14 @@ pub enum CheckpointError {
         /// What is wrong.
         reason: String,
     },
+    /// Logs would be pseudonymised otherwise than the training logs were.
+    #[error("{path}: {what}")]
+    Pseudonyms {
+        /// The checkpoint directory.
+        path: PathBuf,
+        /// What differs and what to do.
+        what: String,
+    },
     /// A resume was asked with a different model or different data.
     #[error("{path} holds a run with {what}; train into a new directory or pass the same settings")]
     Mismatch {
@@ -129,6 +138,68 @@ pub struct DataInfo {
     pub tokens: usize,
     /// Held-out validation logs.
     pub validation_logs: usize,
+    /// How personal data was pseudonymised before training; `None`: it was not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pseudonyms: Option<Pseudonyms>,
+}
+
+/// The pseudonymisation the training logs went through: the key's id (never the key)
+/// and the fields. Logs scored or generated for later must go through the same one, or
+/// every user is a stranger to the model.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Pseudonyms {
+    /// [`PiiHasher::key_id`].
+    pub key_id: String,
+    /// The fields replaced by pseudonyms.
+    pub fields: PiiFields,
+}
+
+impl Pseudonyms {
+    /// What `hasher` does, or `None` without one.
+    pub fn of(hasher: Option<&PiiHasher>) -> Option<Self> {
+        hasher.map(|hasher| Pseudonyms {
+            key_id: hasher.key_id(),
+            fields: hasher.fields().clone(),
+        })
+    }
+}
+
+/// Checks that logs pseudonymised by `hasher` (or left as they are, without one) look
+/// like the logs the model in `dir` was trained on; the error says what differs and what
+/// to do.
+pub fn check_pseudonyms(
+    dir: &Path,
+    manifest: &Manifest,
+    hasher: Option<&PiiHasher>,
+) -> Result<(), CheckpointError> {
+    let trained = manifest.data.pseudonyms.as_ref();
+    let now = Pseudonyms::of(hasher);
+    let what = match (trained, &now) {
+        (None, None) => return Ok(()),
+        (Some(trained), Some(now)) if trained == now => return Ok(()),
+        (None, Some(_)) => "the model was trained on logs without pseudonyms, but the config \
+            pseudonymises [pii.fields]: retrain with this config, or drop [pii.fields]"
+            .to_string(),
+        (Some(trained), None) => format!(
+            "the model was trained on logs pseudonymised under key {}, but the config \
+             pseudonymises nothing: give the config with that [pii] section and key",
+            trained.key_id
+        ),
+        (Some(trained), Some(now)) if trained.key_id != now.key_id => format!(
+            "the model was trained on logs pseudonymised under key {}, but the key given \
+             now is {}: set CYBERLM_PII_KEY or pii.key_file to the training key, or retrain",
+            trained.key_id, now.key_id
+        ),
+        (Some(trained), Some(now)) => format!(
+            "the model was trained with [pii.fields] {:?}, the config now has {:?}: use the \
+             training fields or retrain",
+            trained.fields, now.fields
+        ),
+    };
+    Err(CheckpointError::Pseudonyms {
+        path: dir.to_path_buf(),
+        what,
+    })
 }
 
 /// One evaluation's figures.

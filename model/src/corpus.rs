@@ -32,6 +32,8 @@ pub struct Corpus {
     starts: Vec<usize>,
     /// For each log, where its stream ends (exclusive).
     stream_ends: Vec<usize>,
+    /// The logs (in corpus order) tagged with a technique.
+    attack_logs: Vec<usize>,
     logs: usize,
 }
 
@@ -100,6 +102,9 @@ impl Corpus {
                 stream_start_log = corpus.starts.len();
             }
             previous_key = Some(key);
+            if log.technique.is_some() {
+                corpus.attack_logs.push(corpus.starts.len());
+            }
             let header = Header::of(&log.envelope, log.technique.as_deref());
             let text = format.render(&header, &log.envelope.json);
             corpus.starts.push(corpus.tokens.len());
@@ -140,14 +145,33 @@ impl Corpus {
         format!("xxh3:{:016x}", hasher.digest())
     }
 
-    /// A batch of `size` windows of `context` tokens, each starting at a random log. A
-    /// log longer than the context is also entered halfway and further, in steps of half
-    /// a context as scoring reads it, so its tail is trained on too.
-    pub fn sample(&self, rng: &mut impl Rng, size: usize, context: usize) -> Batch {
+    /// Technique-tagged logs in the corpus.
+    pub fn attack_logs(&self) -> usize {
+        self.attack_logs.len()
+    }
+
+    /// A batch of `size` windows of `context` tokens, each starting at a random log, a
+    /// technique-tagged one with probability `attack_share` (when there are any). A log
+    /// longer than the context is also entered halfway and further, in steps of half a
+    /// context as scoring reads it, so its tail is trained on too.
+    pub fn sample(
+        &self,
+        rng: &mut impl Rng,
+        size: usize,
+        context: usize,
+        attack_share: f64,
+    ) -> Batch {
         let windows: Vec<(usize, usize)> = (0..size)
             .filter(|_| self.logs > 0)
             .map(|_| {
-                let log = rng.random_range(0..self.logs);
+                // No draw when attacks are not favoured, so such runs replay exactly.
+                let attack = attack_share > 0.0
+                    && !self.attack_logs.is_empty()
+                    && rng.random_bool(attack_share.min(1.0));
+                let log = match attack {
+                    true => self.attack_logs[rng.random_range(0..self.attack_logs.len())],
+                    false => rng.random_range(0..self.logs),
+                };
                 let (start, stream_end) = (self.starts[log], self.stream_ends[log]);
                 let end = self
                     .starts
@@ -265,7 +289,30 @@ mod tests {
         let real = batch.weights.iter().filter(|&&w| w == 1.0).count();
         assert_eq!(batch.targets[real - 1], i64::from(Special::EndLog as u16));
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
-        assert_eq!(corpus.sample(&mut rng, 5, 64).inputs.len(), 5 * 64);
+        assert_eq!(corpus.sample(&mut rng, 5, 64, 0.0).inputs.len(), 5 * 64);
+    }
+
+    #[test]
+    fn an_attack_share_starts_that_share_of_windows_at_attack_logs() {
+        let mut logs: Vec<TrainingLog> = (0..40).map(|second| log("bob", second % 60)).collect();
+        logs[17].technique = Some("T1530".to_string());
+        let corpus = Corpus::build(&TextFormat::default(), &logs);
+        assert_eq!(corpus.attack_logs(), 1);
+        let opens_with_attack = |share: f64| {
+            let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
+            let batch = corpus.sample(&mut rng, 200, 512, share);
+            (0..batch.size)
+                .filter(|row| {
+                    let window = &batch.inputs[row * batch.context..(row + 1) * batch.context];
+                    let text: Vec<u8> = window[1..].iter().map(|&t| t as u8).collect();
+                    String::from_utf8_lossy(&text).starts_with("[cloudtrail u=bob t=T1530")
+                })
+                .count()
+        };
+        assert_eq!(opens_with_attack(1.0), 200);
+        let half = opens_with_attack(0.5);
+        assert!((80..=120).contains(&half), "{half} of 200");
+        assert!(opens_with_attack(0.0) <= 20, "one log in 40 is the attack");
     }
 
     #[test]

@@ -17,7 +17,7 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::GptConfig;
-use crate::checkpoint::{self, CheckpointError, DataInfo, Manifest, TrainState};
+use crate::checkpoint::{self, CheckpointError, DataInfo, Manifest, Pseudonyms, TrainState};
 use crate::corpus::{Batch, Corpus};
 use crate::device::map_on_workers;
 use crate::gpt::Gpt;
@@ -52,6 +52,13 @@ pub struct TrainConfig {
     pub seed: u64,
     /// Stop (and checkpoint) once training has run this many seconds (0: no limit).
     pub time_budget_s: u64,
+    /// Share of windows that start at a technique-tagged (attack) log. Attack logs are
+    /// a fraction of a percent of an estate's logs: a red-team model needs them far more
+    /// often than they occur to learn what each technique writes. 0 samples every log
+    /// alike, which a detection model needs (a model that expects attacks is not
+    /// surprised by them).
+    #[serde(default)]
+    pub attack_share: f64,
 }
 
 impl Default for TrainConfig {
@@ -70,6 +77,7 @@ impl Default for TrainConfig {
             patience: 5,
             seed: 1337,
             time_budget_s: 0,
+            attack_share: 0.0,
         }
     }
 }
@@ -135,6 +143,8 @@ pub struct TrainRun<'a> {
     pub checkpoint_dir: &'a Path,
     /// The device to train on (autodiff is enabled on it here).
     pub device: Device,
+    /// How the logs were pseudonymised before rendering (recorded in the manifest).
+    pub pseudonyms: Option<Pseudonyms>,
     /// Checkpoint and return once this many steps are done, though the schedule runs
     /// to `train.steps` (a run sliced into several invocations; `None`: run to the end).
     pub pause_at: Option<usize>,
@@ -270,6 +280,7 @@ pub fn train(
         logs: run.corpus.logs(),
         tokens: run.corpus.tokens(),
         validation_logs: run.validation.logs(),
+        pseudonyms: run.pseudonyms.clone(),
     };
     let autodiff = run.device.clone().autodiff();
     let (mut trainer, mut state, resumed) = match checkpoint::load_training_state(
@@ -307,8 +318,12 @@ pub fn train(
             .seed(run.train.seed.wrapping_add(step as u64 + 1));
         let batches: Vec<Batch> = (0..run.train.grad_accumulation.max(1))
             .map(|_| {
-                run.corpus
-                    .sample(&mut rng, run.train.batch_size, run.model.context)
+                run.corpus.sample(
+                    &mut rng,
+                    run.train.batch_size,
+                    run.model.context,
+                    run.train.attack_share,
+                )
             })
             .collect();
         state.tokens_seen += batches.iter().map(Batch::real_tokens).sum::<usize>() as u64;

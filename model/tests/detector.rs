@@ -84,6 +84,7 @@ fn train_tiny(dir: &std::path::Path, steps: usize) {
             validation: &corpus,
             checkpoint_dir: dir,
             device: Device::flex(),
+            pseudonyms: None,
             pause_at: None,
         },
         |_| {},

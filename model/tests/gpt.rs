@@ -72,6 +72,7 @@ fn run_training(
             validation: corpus,
             checkpoint_dir: dir,
             device: Device::flex(),
+            pseudonyms: None,
             pause_at,
         },
         |event| {

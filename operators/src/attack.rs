@@ -22,9 +22,19 @@ pub fn technique_from_tag(tag: &str) -> Option<String> {
     well_formed.then(|| format!("T{rest}"))
 }
 
-/// The pre-v19 spelling of a technique id, upper-cased.
+/// The pre-v19 spelling of a technique id, upper-cased; a name that is no ATT&CK id
+/// (a Stratus Red Team technique such as `aws.execution.ec2-user-data`) as it is.
 pub fn canonical(technique: &str) -> String {
-    let upper = technique.trim().to_ascii_uppercase();
+    let trimmed = technique.trim();
+    let is_attack_id = trimmed.len() > 1
+        && trimmed.as_bytes()[0].eq_ignore_ascii_case(&b't')
+        && trimmed.as_bytes()[1..]
+            .iter()
+            .all(|&b| b.is_ascii_digit() || b == b'.');
+    if !is_attack_id {
+        return trimmed.to_string();
+    }
+    let upper = trimmed.to_ascii_uppercase();
     RENAMED
         .iter()
         .find(|(new, _)| *new == upper)
@@ -63,6 +73,17 @@ mod tests {
     }
 
     #[test]
+    fn only_attack_ids_are_respelled() {
+        assert_eq!(canonical(" t1685.002 "), "T1562.008");
+        assert_eq!(canonical("t1530"), "T1530");
+        assert_eq!(
+            canonical("aws.execution.ec2-user-data"),
+            "aws.execution.ec2-user-data"
+        );
+        assert_eq!(canonical("T"), "T");
+    }
+
+    #[test]
     fn coverage_table() {
         let cases = [
             ("T1685.002", "T1562.008", true),
@@ -71,6 +92,7 @@ mod tests {
             ("T1110.003", "T1110", false),
             ("T1098", "T1098.001", true),
             ("T1580", "T1530", false),
+            ("T1580", "aws.discovery.ec2-download-user-data", false),
         ];
         for (rule, technique, expected) in cases {
             assert_eq!(

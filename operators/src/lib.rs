@@ -44,6 +44,7 @@ pub mod novelty;
 pub mod offsets;
 pub mod pii;
 pub mod sigma;
+pub mod source_fields;
 pub mod text_format;
 
 pub use detector::Detector;

@@ -6,39 +6,14 @@
 //! per-user behaviour; without the key a pseudonym cannot be reversed or recomputed.
 
 use hmac::{Hmac, Mac};
-use schemas::{Envelope, Source};
+use schemas::Envelope;
 use serde_json::Value;
 use sha2::Sha256;
 
+use crate::source_fields::{SourceFields, lookup_mut};
+
 /// Which fields of each source to pseudonymise (dotted paths, matched case-insensitively).
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PiiFields {
-    /// Entra ID fields, e.g. `UserPrincipalName`, `IPAddress`.
-    #[serde(default)]
-    pub azure: Vec<String>,
-    /// Confluence fields, e.g. `author.username`, `remoteAddress`.
-    #[serde(default)]
-    pub confluence: Vec<String>,
-    /// CloudTrail fields, e.g. `userIdentity.userName`, `sourceIPAddress`.
-    #[serde(default)]
-    pub cloudtrail: Vec<String>,
-}
-
-impl PiiFields {
-    fn of(&self, source: Source) -> &[String] {
-        match source {
-            Source::Azure => &self.azure,
-            Source::Confluence => &self.confluence,
-            Source::CloudTrail => &self.cloudtrail,
-        }
-    }
-
-    /// No field configured.
-    pub fn is_empty(&self) -> bool {
-        self.azure.is_empty() && self.confluence.is_empty() && self.cloudtrail.is_empty()
-    }
-}
+pub type PiiFields = SourceFields;
 
 /// Replaces configured fields with keyed pseudonyms.
 #[derive(Clone)]
@@ -69,13 +44,29 @@ impl PiiHasher {
         Ok(PiiHasher { mac, fields })
     }
 
+    /// Names the key without revealing it: the keyed hash of a fixed label. A model
+    /// stores it so that logs pseudonymised under another key (or not at all) are refused
+    /// instead of scored as strangers.
+    pub fn key_id(&self) -> String {
+        format!("hmac-sha256:{}", self.keyed_hex(b"cyberlm pii key id"))
+    }
+
+    /// The fields this hasher pseudonymises.
+    pub fn fields(&self) -> &PiiFields {
+        &self.fields
+    }
+
     /// The pseudonym of `value`: `h:` and 16 hex digits of its keyed hash.
     pub fn pseudonym(&self, value: &str) -> String {
+        format!("h:{}", self.keyed_hex(value.as_bytes()))
+    }
+
+    /// 16 hex digits of the keyed hash of `bytes`.
+    fn keyed_hex(&self, bytes: &[u8]) -> String {
         let mut mac = self.mac.clone();
-        mac.update(value.as_bytes());
+        mac.update(bytes);
         let digest = mac.finalize().into_bytes();
-        let hex: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
-        format!("h:{hex}")
+        digest[..8].iter().map(|b| format!("{b:02x}")).collect()
     }
 
     /// Pseudonymises the configured fields of `envelope` in place, and its user (the
@@ -94,22 +85,17 @@ impl PiiHasher {
     }
 }
 
-fn lookup_mut<'a>(root: &'a mut Value, path: &str) -> Option<&'a mut Value> {
-    let mut current = root;
-    for segment in path.split('.') {
-        let object = current.as_object_mut()?;
-        let key = object
-            .keys()
-            .find(|key| key.eq_ignore_ascii_case(segment))?
-            .clone();
-        current = object.get_mut(&key)?;
-    }
-    Some(current)
+/// Whether `value` is a pseudonym as [`PiiHasher::pseudonym`] writes them.
+pub fn is_pseudonym(value: &str) -> bool {
+    value
+        .strip_prefix("h:")
+        .is_some_and(|hex| hex.len() == 16 && hex.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use schemas::Source;
 
     #[test]
     fn pseudonyms_are_keyed_stable_and_join_sources() {
@@ -132,7 +118,7 @@ mod tests {
         hasher.apply(&mut azure);
         hasher.apply(&mut trail);
         let pseudonym = hasher.pseudonym("alice");
-        assert!(pseudonym.starts_with("h:") && pseudonym.len() == 18);
+        assert!(is_pseudonym(&pseudonym) && !is_pseudonym("h:alice"));
         assert_eq!(azure.json["UserPrincipalName"], pseudonym.as_str());
         assert_eq!(trail.json["userIdentity"]["userName"], pseudonym.as_str());
         assert_eq!(azure.user, trail.user, "one person, one key across sources");
@@ -141,8 +127,15 @@ mod tests {
             azure.json["Location"], "DE",
             "unlisted fields are untouched"
         );
-        let other = PiiHasher::new(b"another key, 16+ bytes", fields).unwrap();
+        let other = PiiHasher::new(b"another key, 16+ bytes", fields.clone()).unwrap();
         assert_ne!(other.pseudonym("alice"), pseudonym);
+        let same_key = PiiHasher::new(b"0123456789abcdef0123", fields).unwrap();
+        assert_eq!(hasher.key_id(), same_key.key_id());
+        assert_ne!(hasher.key_id(), other.key_id());
+        assert!(
+            !hasher.key_id().contains(&pseudonym[2..]),
+            "the key id is not a pseudonym"
+        );
         assert!(PiiHasher::new(b"short", PiiFields::default()).is_err());
         assert!(!format!("{hasher:?}").contains("0123456789"));
     }

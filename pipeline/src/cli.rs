@@ -46,6 +46,10 @@ pub enum Command {
     Eval(EvalCommand),
     /// Generate synthetic logs with a trained model; every line is valid JSON.
     Generate(GenerateArgs),
+    /// Synthetic logs of an anticipated event (a user travelling), for what-if tests and
+    /// retraining.
+    #[command(subcommand)]
+    Scenario(ScenarioCommand),
     /// Measure training, scoring and decoding throughput of a model preset (JSON out).
     BenchModel(BenchModelArgs),
 }
@@ -88,6 +92,9 @@ pub struct TrainArgs {
     /// Checkpoint folder; a run already there is resumed.
     #[arg(long, short)]
     pub out: PathBuf,
+    /// Config file (TOML); its `[pii]` section pseudonymises the logs as detection will (the model records which key).
+    #[arg(long, short)]
+    pub config: Option<PathBuf>,
     /// Model size: tiny, small, seed-85m, seed-120m.
     #[arg(long, default_value = "small")]
     pub preset: String,
@@ -97,6 +104,11 @@ pub struct TrainArgs {
     /// The simulator's labels.jsonl: attack logs get their MITRE technique in the header.
     #[arg(long)]
     pub labels: Option<PathBuf>,
+    /// Recorded attacks to train on as well, each line `{"event": LOG, "techniques":
+    /// [ids], "stratus_id": name}` (Stratus Red Team's detonation logs): the header
+    /// carries the technique, or the recording's name where it maps none.
+    #[arg(long)]
+    pub tagged: Vec<PathBuf>,
     /// Optimizer steps.
     #[arg(long, default_value_t = 2000)]
     pub steps: usize,
@@ -121,6 +133,16 @@ pub struct TrainArgs {
     /// Stop and checkpoint after this many seconds (0: no limit).
     #[arg(long, default_value_t = 0)]
     pub time_budget_s: u64,
+    /// Train a group model: only this field group's fields of each log (logs without
+    /// any are left out), conditioned only on its header fields; the Dual-GPT's
+    /// `location` is built in, others come from `[field_groups.NAME]` in the config.
+    #[arg(long)]
+    pub field_group: Option<String>,
+    /// Share of training windows that start at a technique-tagged attack log (`--labels`,
+    /// `--tagged`), for a red-team model; 0 (the default, right for detection) samples
+    /// every log alike.
+    #[arg(long, default_value_t = 0.0)]
+    pub attack_share: f64,
     /// Seed for initialisation, batches and dropout.
     #[arg(long, default_value_t = 1337)]
     pub seed: u64,
@@ -163,6 +185,57 @@ pub enum EvalCommand {
     Generation(EvalGenerationArgs),
 }
 
+/// The scenarios `cyberlm scenario` generates.
+#[derive(Debug, Subcommand)]
+pub enum ScenarioCommand {
+    /// A user working from another country for a few days: their usual logs (the main
+    /// model), with locations in that country (the group models, the Dual-GPT).
+    Travel(TravelArgs),
+}
+
+/// Flags of `cyberlm scenario travel`.
+#[derive(Debug, Args)]
+pub struct TravelArgs {
+    /// The main model (`cyberlm train`): the user's behaviour.
+    #[arg(long, short)]
+    pub model: PathBuf,
+    /// Group models (`cyberlm train --field-group location`): each writes its fields of
+    /// every log, given the country. Without one, the main model writes the locations too
+    /// (the single-GPT baseline).
+    #[arg(long)]
+    pub group_model: Vec<PathBuf>,
+    /// The user who travels.
+    #[arg(long)]
+    pub user: String,
+    /// Where they go (ISO 3166 alpha-2).
+    #[arg(long)]
+    pub country: String,
+    /// First day abroad, YYYY-MM-DD (UTC).
+    #[arg(long)]
+    pub from: chrono::NaiveDate,
+    /// Days abroad.
+    #[arg(long, default_value_t = 5)]
+    pub days: u32,
+    /// The user's real logs (JSONL or Parquet files or folders, e.g. the training logs):
+    /// each day abroad repeats the sources and times of a real day of theirs on the same
+    /// weekday.
+    #[arg(long, num_args = 1.., required = true)]
+    pub history: Vec<PathBuf>,
+    /// Config file (TOML); its `[pii]` section pseudonymises the history as the model's
+    /// training logs were, and `--user` is given in the clear.
+    #[arg(long, short)]
+    pub config: Option<PathBuf>,
+    /// How to sample.
+    #[command(flatten)]
+    pub sampling: SamplingArgs,
+    /// Where the logs go (JSONL, in event-time order).
+    #[arg(long, short, default_value = "out/travel.jsonl")]
+    pub out: PathBuf,
+    /// `cpu`, or `cuda[:N]` in a CUDA build.
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+}
+
 /// Flags of `cyberlm eval generation`.
 #[derive(Debug, Args)]
 pub struct EvalGenerationArgs {
@@ -189,9 +262,25 @@ pub struct EvalGenerationArgs {
     /// The country they were generated for: conditioning accuracy.
     #[arg(long)]
     pub country: Option<String>,
+    /// The MITRE ATT&CK technique they were generated for: the share that fires a Sigma
+    /// rule tagged with it, against the real logs of that technique (from `--labels` and
+    /// `--tagged`).
+    #[arg(long)]
+    pub technique: Option<String>,
+    /// The simulator's labels.jsonl for the real logs: their attack logs are the
+    /// technique's real reference and are left out of the benign firing rate.
+    #[arg(long)]
+    pub labels: Option<PathBuf>,
+    /// Recorded attacks the model trained on (`train --tagged`), as real logs of their
+    /// technique.
+    #[arg(long, num_args = 1..)]
+    pub tagged: Vec<PathBuf>,
     /// A field with more distinct real values than this is an identifier, not a category.
     #[arg(long, default_value_t = 50)]
     pub max_categories: usize,
+    /// Config file (TOML); its `[pii]` section pseudonymises the logs as the model's training logs were, and `--user` is given in the clear.
+    #[arg(long, short)]
+    pub config: Option<PathBuf>,
     /// Where the figures, charts and page go.
     #[arg(long, short, default_value = "out/eval-generation")]
     pub out: PathBuf,
@@ -251,6 +340,9 @@ pub struct CalibrateArgs {
     /// Benign logs of a kind a user needs for a baseline of their own.
     #[arg(long, default_value_t = 200)]
     pub min_user_logs: usize,
+    /// Config file (TOML); its `[pii]` section pseudonymises the logs as the model's training logs were.
+    #[arg(long, short)]
+    pub config: Option<PathBuf>,
     /// Windows per model call.
     #[arg(long, default_value_t = 16)]
     pub batch_size: usize,
@@ -274,6 +366,9 @@ pub struct ScoreArgs {
     /// Context each log is scored in.
     #[arg(long, value_enum, default_value_t = ScoreContext::User)]
     pub context: ScoreContext,
+    /// Config file (TOML); its `[pii]` section pseudonymises the logs as the model's training logs were.
+    #[arg(long, short)]
+    pub config: Option<PathBuf>,
     /// Windows per model call.
     #[arg(long, default_value_t = 16)]
     pub batch_size: usize,
@@ -307,9 +402,26 @@ pub struct GenerateArgs {
     /// logs (known keys, required keys, value kinds): to see what the model writes alone.
     #[arg(long)]
     pub no_shape: bool,
+    /// Config file (TOML); its `[pii]` section pseudonymises the logs as the model's training logs were, and `--user` is given in the clear.
+    #[arg(long, short)]
+    pub config: Option<PathBuf>,
     /// Logs to generate.
     #[arg(long, default_value_t = 10)]
     pub count: usize,
+    /// How to sample.
+    #[command(flatten)]
+    pub sampling: SamplingArgs,
+    /// Where the logs go (JSONL).
+    #[arg(long, short, default_value = "out/generated.jsonl")]
+    pub out: PathBuf,
+    /// `cpu`, or `cuda[:N]` in a CUDA build.
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+}
+
+/// Sampling flags of the commands that generate logs.
+#[derive(Debug, Args)]
+pub struct SamplingArgs {
     /// Sampling temperature (0: greedy).
     #[arg(long, default_value_t = 1.0)]
     pub temperature: f32,
@@ -328,12 +440,19 @@ pub struct GenerateArgs {
     /// Sampling seed.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// Where the logs go (JSONL).
-    #[arg(long, short, default_value = "out/generated.jsonl")]
-    pub out: PathBuf,
-    /// `cpu`, or `cuda[:N]` in a CUDA build.
-    #[arg(long, default_value = "cpu")]
-    pub device: String,
+}
+
+impl SamplingArgs {
+    /// The sampling settings, with the seed moved on by `offset` (one stream per chunk).
+    pub fn config(&self, offset: u64) -> model::generate::SamplingConfig {
+        model::generate::SamplingConfig {
+            temperature: self.temperature,
+            top_k: self.top_k,
+            top_p: self.top_p,
+            max_bytes: self.max_bytes,
+            seed: self.seed.wrapping_add(offset),
+        }
+    }
 }
 
 /// Flags of `cyberlm record`.
@@ -479,6 +598,7 @@ impl Command {
                 | Command::Calibrate(_)
                 | Command::Eval(_)
                 | Command::Generate(_)
+                | Command::Scenario(_)
                 | Command::BenchModel(_)
         )
     }
@@ -499,6 +619,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Eval(EvalCommand::Detection(args)) => commands::eval::detection::run(&args),
         Command::Eval(EvalCommand::Generation(args)) => commands::eval::generation::run(&args),
         Command::Generate(args) => commands::generate::run(&args),
+        Command::Scenario(ScenarioCommand::Travel(args)) => commands::scenario::travel::run(&args),
         Command::BenchModel(args) => commands::bench_model::run(&args),
     }
 }

@@ -30,6 +30,10 @@ pub struct Config {
     /// Pseudonymisation of personal data before detection.
     #[serde(default)]
     pub pii: PiiConfig,
+    /// Groups of fields that get a model of their own (`train --field-group NAME`), as
+    /// `[field_groups.NAME]`; `location` is built in.
+    #[serde(default)]
+    pub field_groups: std::collections::BTreeMap<String, FieldGroupConfig>,
     /// The GPT detector; off unless `gpt.model` is set.
     #[serde(default)]
     pub gpt: GptConfig,
@@ -68,6 +72,52 @@ impl PiiConfig {
         operators::pii::PiiHasher::new(key, self.fields.clone())
             .map(Some)
             .map_err(|reason| anyhow::anyhow!("invalid PII key: {reason}"))
+    }
+
+    /// The hasher for logs the model in `dir` (with `manifest`) reads, refused when it
+    /// would pseudonymise them otherwise than the model's training logs were.
+    pub fn hasher_for_model(
+        &self,
+        dir: &Path,
+        manifest: &model::checkpoint::Manifest,
+    ) -> anyhow::Result<Option<operators::pii::PiiHasher>> {
+        let hasher = self.hasher()?;
+        model::checkpoint::check_pseudonyms(dir, manifest, hasher.as_ref())?;
+        Ok(hasher)
+    }
+}
+
+/// `[field_groups.NAME]`: fields with a model of their own, e.g.
+/// `header = ["country"]` and `fields.azure = ["Location", "LocationDetails"]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FieldGroupConfig {
+    /// Header fields the group's model is conditioned on, besides the source.
+    #[serde(default)]
+    pub header: Vec<operators::text_format::HeaderField>,
+    /// The group's fields per source.
+    pub fields: operators::source_fields::SourceFields,
+}
+
+impl Config {
+    /// The field group called `name`: the config's, else the built-in `location`.
+    pub fn field_group(&self, name: &str) -> anyhow::Result<operators::text_format::FieldGroup> {
+        let group = match self.field_groups.get(name) {
+            Some(group) => operators::text_format::FieldGroup {
+                name: name.to_string(),
+                header: group.header.clone(),
+                fields: group.fields.clone(),
+            },
+            None if name == "location" => operators::text_format::FieldGroup::location(),
+            None => anyhow::bail!(
+                "no field group {name:?}: define [field_groups.{name}] in the config, or use the built-in \"location\""
+            ),
+        };
+        anyhow::ensure!(
+            !group.fields.is_empty(),
+            "field group {name:?} lists no field for any source"
+        );
+        Ok(group)
     }
 }
 

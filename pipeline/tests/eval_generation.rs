@@ -9,17 +9,7 @@ mod common;
 use common::{cyberlm, ok, path};
 
 fn simulate(out: &Path, seed: &str) {
-    ok(&cyberlm(&[
-        "simulate",
-        "--users",
-        "6",
-        "--days",
-        "2",
-        "--seed",
-        seed,
-        "--out",
-        path(out),
-    ]));
+    common::simulate(out, 6, 2, &["--seed", seed]);
 }
 
 fn figures(out: &Path) -> Value {
@@ -151,4 +141,116 @@ fn copies_of_real_logs_and_broken_lines_get_exactly_their_figures() {
     close(&source["schema_valid"], 1.0);
     close(&source["worst_tvd"], 0.0);
     assert_eq!(source["real_logs"], user_logs.len());
+}
+
+/// Red-team figures: generated logs that are a recorded attack's own logs fire the
+/// technique's rules exactly as often as the recorded attack does.
+#[test]
+fn recorded_attack_logs_fire_their_techniques_rules_as_the_recording_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let real = dir.path().join("real");
+    simulate(&real, "1");
+    let stratus = Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../shared/data/cloudtrail/stratus_detonation_logs.jsonl"
+    ));
+    let disable_logging: Vec<String> = std::fs::read_to_string(stratus)
+        .unwrap()
+        .lines()
+        .map(|line| serde_json::from_str::<Value>(line).unwrap())
+        .filter(|row| row["techniques"] == serde_json::json!(["T1562.008"]))
+        .map(|row| row["event"].to_string())
+        .collect();
+    assert_eq!(disable_logging.len(), 3);
+    let generated = dir.path().join("generated.jsonl");
+    std::fs::write(&generated, disable_logging.join("\n")).unwrap();
+    let out = dir.path().join("report");
+    let stdout = ok(&cyberlm(&[
+        "eval",
+        "generation",
+        path(&generated),
+        "--source",
+        "cloudtrail",
+        "--technique",
+        "t1685.002",
+        "--real",
+        path(&real),
+        "--tagged",
+        path(stratus),
+        "--out",
+        path(&out),
+    ]));
+    assert!(stdout.contains("fire a rule of T1562.008"), "{stdout}");
+    let report = figures(&out);
+    assert_eq!(
+        report["prompt"]["technique"], "T1562.008",
+        "pre-v19 spelling"
+    );
+    let rules = &report["sources"][0]["rules"];
+    assert!(!rules["rules_for_technique"].as_array().unwrap().is_empty());
+    let real_rate = &rules["real_technique"];
+    assert_eq!(real_rate["logs"], 3, "the recording's own T1562.008 logs");
+    let fired = rules["generated"]["technique_rule"].as_f64().unwrap();
+    assert!(
+        fired >= 2.0 / 3.0,
+        "StopLogging and DeleteTrail fire: {rules}"
+    );
+    assert_eq!(
+        rules["generated"]["technique_rule"],
+        real_rate["technique_rule"]
+    );
+    assert_eq!(rules["generated"]["any_rule"], real_rate["any_rule"]);
+    let fired_on: usize = rules["generated_rules"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|n| n.as_u64().unwrap() as usize)
+        .sum();
+    assert!(fired_on >= 2, "{rules}");
+    assert!(rules["real_benign"]["logs"].as_u64().unwrap() > 50);
+}
+
+/// Locations: a real sign-in's place is known, the same sign-in moved to a city of no
+/// real log is not.
+#[test]
+fn only_places_of_real_logs_in_the_country_are_known() {
+    let dir = tempfile::tempdir().unwrap();
+    let real = dir.path().join("real");
+    simulate(&real, "1");
+    let azure: Vec<Value> = std::fs::read_to_string(real.join("azure.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    let country = azure[0]["Location"].as_str().unwrap().to_string();
+    let mut generated: Vec<Value> = azure
+        .iter()
+        .filter(|log| log["Location"] == country.as_str())
+        .cloned()
+        .collect();
+    let n = generated.len();
+    let mut nowhere = generated[0].clone();
+    nowhere["LocationDetails"]["city"] = Value::from("Atlantis");
+    generated.push(nowhere);
+    let file = dir.path().join("generated.jsonl");
+    let lines: Vec<String> = generated.iter().map(Value::to_string).collect();
+    std::fs::write(&file, lines.join("\n")).unwrap();
+    let out = dir.path().join("report");
+    ok(&cyberlm(&[
+        "eval",
+        "generation",
+        path(&file),
+        "--source",
+        "azure",
+        "--country",
+        &country,
+        "--real",
+        path(&real),
+        "--out",
+        path(&out),
+    ]));
+    let source = &figures(&out)["sources"][0];
+    assert_eq!(source["country_accuracy"], 1.0);
+    let known = source["known_locations"].as_f64().unwrap();
+    assert!((known - n as f64 / (n + 1) as f64).abs() < 1e-9, "{known}");
 }

@@ -6,22 +6,29 @@
 use std::path::Path;
 
 mod common;
-use common::{cyberlm, ok, path};
+use common::{cyberlm, cyberlm_with_env, ok, path, simulate};
+
+/// `train` flags for a model that only has to exist: two steps of `tiny`.
+const TWO_TINY_STEPS: [&str; 8] = [
+    "--preset",
+    "tiny",
+    "--steps",
+    "2",
+    "--eval-every",
+    "2",
+    "--batch-size",
+    "2",
+];
+
+/// Stratus Red Team's recorded attacks, tagged with their techniques.
+const STRATUS: &str = "../shared/data/cloudtrail/stratus_detonation_logs.jsonl";
 
 #[test]
 fn train_score_and_generate_on_simulated_logs() {
     let dir = tempfile::tempdir().unwrap();
     let logs = dir.path().join("logs");
     let model = dir.path().join("model");
-    ok(&cyberlm(&[
-        "simulate",
-        "--users",
-        "8",
-        "--days",
-        "2",
-        "--out",
-        path(&logs),
-    ]));
+    simulate(&logs, 8, 2, &[]);
     let labels = logs.join("labels.jsonl");
     let train = [
         "train",
@@ -38,6 +45,10 @@ fn train_score_and_generate_on_simulated_logs() {
         "4",
         "--labels",
         path(&labels),
+        "--tagged",
+        STRATUS,
+        "--attack-share",
+        "0.25",
     ];
     let trained = ok(&cyberlm(&train));
     assert!(trained.contains("finished at step 12"), "{trained}");
@@ -47,6 +58,20 @@ fn train_score_and_generate_on_simulated_logs() {
     assert_eq!(manifest["format"], "cyberlm-model");
     assert_eq!(manifest["state"]["step"], 12);
     assert!(manifest["text_format"]["projection"]["constants"]["azure"].is_array());
+    assert_eq!(manifest["training"]["attack_share"], 0.25);
+    let simulated: usize = ["azure", "confluence", "cloudtrail"]
+        .iter()
+        .map(|source| {
+            let file = logs.join(format!("{source}.jsonl"));
+            std::fs::read_to_string(file).unwrap().lines().count()
+        })
+        .sum();
+    let data = &manifest["data"];
+    assert_eq!(
+        data["logs"].as_u64().unwrap() + data["validation_logs"].as_u64().unwrap(),
+        simulated as u64 + 310,
+        "every simulated log and every recorded Stratus attack log"
+    );
 
     // Training again into the same folder resumes: nothing left to do.
     let resumed = ok(&cyberlm(&train));
@@ -136,6 +161,83 @@ fn train_score_and_generate_on_simulated_logs() {
     }
 
     calibrate_evaluate_and_detect(dir.path(), &logs, &model);
+}
+
+/// Pseudonymised training binds the model to its key and fields: the manifest names the
+/// key (never holds it), scoring without the same pseudonymisation is refused with what
+/// to do, and with it every scored user is a pseudonym.
+#[test]
+fn a_model_trained_on_pseudonyms_reads_only_logs_pseudonymised_alike() {
+    let dir = tempfile::tempdir().unwrap();
+    let logs = dir.path().join("logs");
+    let model = dir.path().join("model");
+    simulate(&logs, 4, 1, &[]);
+    let config = dir.path().join("pii.toml");
+    std::fs::write(
+        &config,
+        "[pii.fields]\nazure = [\"UserPrincipalName\"]\ncloudtrail = [\"userIdentity.arn\"]\n\
+         confluence = [\"author.username\"]\n",
+    )
+    .unwrap();
+    let key = "training key, 24 bytes..";
+    let with_key = [("CYBERLM_PII_KEY", key)];
+    ok(&cyberlm_with_env(
+        &[
+            &["train", path(&logs), "--out", path(&model)][..],
+            &TWO_TINY_STEPS,
+            &["--config", path(&config)],
+        ]
+        .concat(),
+        &with_key,
+    ));
+    let manifest = std::fs::read_to_string(model.join("manifest.json")).unwrap();
+    assert!(!manifest.contains(key), "the key itself is never stored");
+    let manifest: serde_json::Value = serde_json::from_str(&manifest).unwrap();
+    let pseudonyms = &manifest["data"]["pseudonyms"];
+    assert!(
+        pseudonyms["key_id"]
+            .as_str()
+            .unwrap()
+            .starts_with("hmac-sha256:")
+    );
+    assert_eq!(pseudonyms["fields"]["azure"][0], "UserPrincipalName");
+
+    let azure = logs.join("azure.jsonl");
+    let scores = dir.path().join("scores.jsonl");
+    let score = |config: Option<&Path>, key: &str| {
+        let mut args = vec![
+            "score",
+            path(&azure),
+            "--model",
+            path(&model),
+            "--out",
+            path(&scores),
+        ];
+        if let Some(config) = config {
+            args.extend(["--config", path(config)]);
+        }
+        cyberlm_with_env(&args, &[("CYBERLM_PII_KEY", key)])
+    };
+    let refused = |output: std::process::Output, expected: &str| {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            !output.status.success() && stderr.contains(expected),
+            "{stderr}"
+        );
+    };
+    refused(score(None, key), "but the config pseudonymises nothing");
+    refused(
+        score(Some(&config), "another key of 24 bytes."),
+        "but the key given now is",
+    );
+    ok(&score(Some(&config), key));
+    let scored = std::fs::read_to_string(&scores).unwrap();
+    assert!(scored.lines().count() > 0);
+    for line in scored.lines() {
+        let row: serde_json::Value = serde_json::from_str(line).unwrap();
+        let user = row["user"].as_str().unwrap();
+        assert!(user.starts_with("h:") && user.len() == 18, "{user}");
+    }
 }
 
 /// The GPT detector's path: calibrate on the simulation (its attack logs left out),
@@ -285,4 +387,96 @@ fn a_folder_that_is_not_a_model_is_a_clear_error() {
         stderr.contains("manifest.json") && stderr.contains("not a cyberlm model"),
         "{stderr}"
     );
+}
+
+/// The Dual-GPT: a location model trained on the location fields alone, then a travel
+/// scenario that takes the user's days from the main model and the places from it.
+#[test]
+fn a_travel_scenario_writes_the_users_days_abroad() {
+    let dir = tempfile::tempdir().unwrap();
+    let logs = dir.path().join("logs");
+    simulate(&logs, 4, 7, &["--no-attacks"]);
+    let train = |out: &Path, extra: &[&str]| {
+        let args = [
+            &["train", path(&logs), "--out", path(out)][..],
+            &TWO_TINY_STEPS,
+            extra,
+        ]
+        .concat();
+        ok(&cyberlm(&args));
+        let manifest = std::fs::read_to_string(out.join("manifest.json")).unwrap();
+        serde_json::from_str::<serde_json::Value>(&manifest).unwrap()
+    };
+    let (main, location) = (dir.path().join("main"), dir.path().join("location"));
+    assert!(train(&main, &[])["text_format"]["group"].is_null());
+    let group = &train(&location, &["--field-group", "location"])["text_format"]["group"];
+    assert_eq!(group["name"], "location");
+    assert_eq!(group["header"], serde_json::json!(["country"]));
+
+    let roster = std::fs::read_to_string(logs.join("users.jsonl")).unwrap();
+    let first: serde_json::Value = serde_json::from_str(roster.lines().next().unwrap()).unwrap();
+    let user = first["upn"].as_str().unwrap();
+    let travel = dir.path().join("travel.jsonl");
+    let run = |model: &Path, group: &Path| {
+        cyberlm(&[
+            "scenario",
+            "travel",
+            "--model",
+            path(model),
+            "--group-model",
+            path(group),
+            "--user",
+            user,
+            "--country",
+            "jp",
+            "--from",
+            "2026-12-07",
+            "--days",
+            "3",
+            "--history",
+            path(&logs),
+            "--max-bytes",
+            "600",
+            "--out",
+            path(&travel),
+        ])
+    };
+    let swapped = run(&location, &location);
+    assert!(
+        String::from_utf8_lossy(&swapped.stderr).contains("is the \"location\" group model"),
+        "{}",
+        String::from_utf8_lossy(&swapped.stderr)
+    );
+    let stdout = ok(&run(&main, &location));
+    assert!(
+        stdout.contains("in JP from 2026-12-07 for 3 days"),
+        "{stdout}"
+    );
+    let written: Vec<serde_json::Value> = std::fs::read_to_string(&travel)
+        .unwrap()
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    assert!(!written.is_empty());
+    let at = |text: &str| text.parse::<chrono::DateTime<chrono::Utc>>().unwrap();
+    let (from, to) = (at("2026-12-07T00:00:00Z"), at("2026-12-10T00:00:00Z"));
+    let mut previous = from;
+    for log in &written {
+        let time = match log.get("TimeGenerated").or_else(|| log.get("eventTime")) {
+            Some(text) => at(text.as_str().unwrap()),
+            None => log["creationDate"]
+                .as_i64()
+                .and_then(chrono::DateTime::from_timestamp_millis)
+                .unwrap_or_else(|| panic!("no event time: {log}")),
+        };
+        assert!(time >= from && time < to, "{time}");
+        assert!(
+            time >= previous,
+            "in event-time order: {previous} then {time}"
+        );
+        previous = time;
+        if log.get("AppDisplayName").is_some() {
+            assert_eq!(log["Location"], "JP", "{log}");
+        }
+    }
 }

@@ -32,4 +32,4 @@ pub use envelope::{DEFAULT_MAX_EVENT_BYTES, Envelope, decode, decode_any, decode
 pub use error::DecodeError;
 pub use path::FieldPath;
 pub use source::{Source, SourceSpec};
-pub use time::parse_event_time;
+pub use time::{format_event_time_like, parse_event_time};

@@ -21,6 +21,40 @@ pub fn parse_event_time(value: &Value) -> Result<DateTime<Utc>, String> {
     }
 }
 
+/// `time` written the way `like` writes times: epoch milliseconds as a number or digit
+/// string, a naive time with a space, or RFC 3339 in UTC (`Z`), with as many fractional
+/// digits as `like` has (none, 3, 6, 7 or 9). Used to move a generated log in time.
+pub fn format_event_time_like(like: &Value, time: DateTime<Utc>) -> Value {
+    let text = match like {
+        Value::Number(_) => return Value::from(time.timestamp_millis()),
+        Value::String(text) => text.trim(),
+        _ => "",
+    };
+    if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) {
+        return Value::String(time.timestamp_millis().to_string());
+    }
+    let digits = text.split_once('.').map_or(0, |(_, rest)| {
+        rest.bytes().take_while(u8::is_ascii_digit).count()
+    });
+    let separator = if text.as_bytes().get(10) == Some(&b' ') {
+        ' '
+    } else {
+        'T'
+    };
+    let seconds = time
+        .format(&format!("%Y-%m-%d{separator}%H:%M:%S"))
+        .to_string();
+    let fraction = match digits {
+        0 => String::new(),
+        digits => {
+            let nanos = format!("{:09}", time.timestamp_subsec_nanos());
+            format!(".{}", &nanos[..digits.min(9)])
+        }
+    };
+    let zone = if separator == ' ' { "" } else { "Z" };
+    Value::String(format!("{seconds}{fraction}{zone}"))
+}
+
 fn parse_text(text: &str) -> Result<DateTime<Utc>, String> {
     if text.is_empty() {
         return Err("is empty".to_string());
@@ -63,6 +97,38 @@ fn kind(value: &Value) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn times_are_written_as_the_log_wrote_them_and_read_back() {
+        let time = Utc.with_ymd_and_hms(2026, 12, 1, 7, 5, 9).unwrap()
+            + chrono::Duration::milliseconds(250);
+        let cases = [
+            (json!(1_700_000_000_000i64), json!(time.timestamp_millis())),
+            (
+                json!("1700000000000"),
+                json!(time.timestamp_millis().to_string()),
+            ),
+            (json!("2026-11-02T10:00:00Z"), json!("2026-12-01T07:05:09Z")),
+            (
+                json!("2026-11-02T10:00:00.123Z"),
+                json!("2026-12-01T07:05:09.250Z"),
+            ),
+            (
+                json!("2025-01-15T14:20:35.4567890Z"),
+                json!("2026-12-01T07:05:09.2500000Z"),
+            ),
+            (
+                json!("2024-12-10 14:33:09.049661100"),
+                json!("2026-12-01 07:05:09.250000000"),
+            ),
+        ];
+        for (like, expected) in cases {
+            let written = format_event_time_like(&like, time);
+            assert_eq!(written, expected, "like {like}");
+            let read = parse_event_time(&written).unwrap();
+            assert_eq!(read.timestamp(), time.timestamp(), "{written}");
+        }
+    }
     use serde_json::json;
 
     #[test]

@@ -1,12 +1,18 @@
 //! Fidelity of generated logs: are they logs ([`validity`]), do their categorical fields
-//! follow the real distributions ([`categorical`]), and are they new rather than copies
-//! ([`memorisation`]). `cyberlm eval generation` reports these per source.
+//! follow the real distributions ([`categorical`]), are their locations real places
+//! ([`locations`]), are they new rather than copies
+//! ([`memorisation`]), and do they trigger the detections their kind should
+//! ([`rule_firing`]). `cyberlm eval generation` reports these per source.
 
 pub mod categorical;
 pub mod fields;
+pub mod locations;
 pub mod memorisation;
+pub mod rule_firing;
 pub mod validity;
 
 pub use categorical::{Distribution, FieldFidelity, categorical_fields, compare};
+pub use locations::KnownLocations;
 pub use memorisation::{Nearest, RealLogIndex};
+pub use rule_firing::{Fired, FiringRate};
 pub use validity::{RequiredFields, Validity};

@@ -30,6 +30,11 @@ impl SigmaDetector {
         &self.rules.rules[index]
     }
 
+    /// Every enabled rule; [`SigmaDetector::matching_rules`] gives indices into it.
+    pub fn rules(&self) -> &[SigmaRule] {
+        &self.rules.rules
+    }
+
     /// Indices of the rules that match `envelope`.
     pub fn matching_rules(&mut self, envelope: &Envelope) -> Vec<usize> {
         let Some(logsource) = Logsource::of(envelope) else {

@@ -24,11 +24,13 @@
 //! assert_eq!((parsed, json["Location"].as_str()), (header, Some("DE")));
 //! ```
 
+mod field_group;
 mod fields;
 mod header;
 mod projection;
 mod shape;
 
+pub use field_group::{FieldGroup, HeaderField};
 pub use fields::{FieldSpan, field_spans};
 pub use header::{HEADER_KEYS, Header, header_spans, is_header_value_byte};
 pub use projection::{ConstantField, Projection};
@@ -55,6 +57,10 @@ pub struct TextFormat {
     /// to valid JSON.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub shapes: BTreeMap<String, Shape>,
+    /// For a group model (the Dual-GPT's location model), its fields and the header
+    /// fields it reads: logs are rendered with only those header fields.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<FieldGroup>,
 }
 
 impl Default for TextFormat {
@@ -63,6 +69,7 @@ impl Default for TextFormat {
             version: TEXT_FORMAT_VERSION,
             projection: Projection::default(),
             shapes: BTreeMap::new(),
+            group: None,
         }
     }
 }
@@ -103,7 +110,8 @@ impl TextFormat {
         self.shapes.get(source.name())
     }
 
-    /// The text of one log: header, then the projected compact JSON.
+    /// The text of one log: header (a group model's fields of it), then the projected
+    /// compact JSON.
     pub fn render(&self, header: &Header, log: &Value) -> String {
         let json = match header.source {
             Some(source) if self.projection.dropped(source) > 0 => {
@@ -113,7 +121,15 @@ impl TextFormat {
             }
             _ => log.to_string(),
         };
-        header.render() + &json
+        self.header(header).render() + &json
+    }
+
+    /// The header as the model reads it: a group model's header fields only.
+    pub fn header(&self, header: &Header) -> Header {
+        match &self.group {
+            Some(group) => group.mask(header),
+            None => header.clone(),
+        }
     }
 
     /// Reads a generated text back: its header and the full log, with the projected-away

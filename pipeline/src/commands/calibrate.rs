@@ -13,6 +13,7 @@ use operators::calibration::CalibrationBuilder;
 
 use crate::cli::CalibrateArgs;
 use crate::commands::score::score_in_order;
+use crate::config::Config;
 use crate::files::{read_envelopes, read_labels};
 
 /// `cyberlm calibrate`.
@@ -22,7 +23,10 @@ pub fn run(args: &CalibrateArgs) -> anyhow::Result<ExitCode> {
     let weights = checkpoint::weights_fingerprint(&args.model)?;
     let malicious = malicious_events(args)?;
     let dead_letter_path = args.model.join("calibration.dead-letter.jsonl");
-    let (mut logs, rejected) = read_envelopes(&args.inputs, None, &dead_letter_path)?;
+    let pii = Config::load(args.config.as_deref())?
+        .pii
+        .hasher_for_model(&args.model, &loaded.manifest)?;
+    let (mut logs, rejected) = read_envelopes(&args.inputs, pii.as_ref(), &dead_letter_path)?;
     logs.sort_by_key(schemas::Envelope::event_time_ms);
     warn_if_shorter_than_a_week(&logs);
     let context_tokens = args

@@ -109,6 +109,11 @@ pub fn sigma_detector(config: &Config) -> anyhow::Result<SigmaDetector> {
 pub fn detectors(config: &Config) -> anyhow::Result<Vec<Box<dyn Detector>>> {
     let mut detectors: Vec<Box<dyn Detector>> = vec![Box::new(sigma_detector(config)?)];
     if let Some(dir) = &config.gpt.model {
+        // The engine pseudonymises logs before any detector sees them: they must read as
+        // the model's training logs did.
+        config
+            .pii
+            .hasher_for_model(dir, &model::checkpoint::read_manifest(dir)?)?;
         let device = model::device::parse(&config.gpt.device)?;
         let detector = GptDetector::load(
             dir,

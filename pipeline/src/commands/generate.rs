@@ -5,11 +5,12 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context;
-use model::generate::{Prompt, SamplingConfig, generate};
+use model::generate::{Prompt, generate};
 use operators::text_format::Header;
 use serde_json::Value;
 
 use crate::cli::GenerateArgs;
+use crate::config::Config;
 use crate::files::JsonlSink;
 use crate::progress;
 
@@ -22,14 +23,22 @@ pub fn run(args: &GenerateArgs) -> anyhow::Result<ExitCode> {
     let loaded = model::checkpoint::load(&args.model, &device)?;
     let format = &loaded.manifest.text_format;
     let source = args.source.parse().map_err(anyhow::Error::from)?;
+    let pii = Config::load(args.config.as_deref())?
+        .pii
+        .hasher_for_model(&args.model, &loaded.manifest)?;
     let header = Header {
         source: Some(source),
-        user: args.user.as_ref().map(|u| u.to_lowercase()),
+        user: args
+            .user
+            .as_deref()
+            .map(|user| prompt_user(user, pii.as_ref())),
         country: args.country.clone(),
         technique: args.technique.clone(),
         weekday: None,
         hour: None,
     };
+    // A group model (`train --field-group`) reads only its header fields.
+    let header = format.header(&header);
     let shape = format
         .shape(source)
         .filter(|_| !args.no_shape)
@@ -54,18 +63,12 @@ pub fn run(args: &GenerateArgs) -> anyhow::Result<ExitCode> {
     let mut done = 0;
     while done < args.count {
         let count = CHUNK.min(args.count - done);
-        let config = SamplingConfig {
-            temperature: args.temperature,
-            top_k: args.top_k,
-            top_p: args.top_p,
-            max_bytes: args.max_bytes,
-            seed: args.seed.wrapping_add(done as u64),
-        };
+        let config = args.sampling.config(done as u64);
         let generated = generate(
             &loaded.model,
             &vec![prompt.clone(); count],
             &config,
-            args.batch_size,
+            args.sampling.batch_size,
             &device,
         )
         .context("cannot generate from this prompt")?;
@@ -97,4 +100,29 @@ pub fn run(args: &GenerateArgs) -> anyhow::Result<ExitCode> {
         forced
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// The user as the model knows them: lower-cased like every log's user, and pseudonymised
+/// when the training logs were (a name already given as a pseudonym is kept).
+pub fn prompt_user(user: &str, pii: Option<&operators::pii::PiiHasher>) -> String {
+    let user = user.to_lowercase();
+    match pii {
+        Some(pii) if !operators::pii::is_pseudonym(&user) => pii.pseudonym(&user),
+        _ => user,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use operators::pii::{PiiFields, PiiHasher};
+
+    #[test]
+    fn prompted_users_are_pseudonymised_as_training_users_were() {
+        let hasher = PiiHasher::new(b"a key of sixteen bytes", PiiFields::default()).unwrap();
+        let pseudonym = hasher.pseudonym("alice@contoso.com");
+        assert_eq!(prompt_user("Alice@Contoso.com", Some(&hasher)), pseudonym);
+        assert_eq!(prompt_user(&pseudonym, Some(&hasher)), pseudonym);
+        assert_eq!(prompt_user("Alice@Contoso.com", None), "alice@contoso.com");
+    }
 }

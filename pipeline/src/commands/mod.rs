@@ -8,6 +8,7 @@ pub mod eval;
 pub mod generate;
 pub mod record;
 pub mod replay;
+pub mod scenario;
 pub mod score;
 pub mod simulate;
 pub mod topics;

@@ -18,6 +18,7 @@ use schemas::Envelope;
 use serde_json::{Value, json};
 
 use crate::cli::ScoreArgs;
+use crate::config::Config;
 use crate::files::{JsonlSink, read_envelopes};
 use crate::progress;
 
@@ -29,7 +30,10 @@ pub fn run(args: &ScoreArgs) -> anyhow::Result<ExitCode> {
     let device = model::device::parse(&args.device)?;
     let loaded = model::checkpoint::load(&args.model, &device)?;
     let dead_letter_path = args.out.with_extension("dead-letter.jsonl");
-    let (mut logs, rejected) = read_envelopes(&args.inputs, None, &dead_letter_path)?;
+    let pii = Config::load(args.config.as_deref())?
+        .pii
+        .hasher_for_model(&args.model, &loaded.manifest)?;
+    let (mut logs, rejected) = read_envelopes(&args.inputs, pii.as_ref(), &dead_letter_path)?;
     logs.sort_by_key(Envelope::event_time_ms);
     let mut scorer = DeviationScorer::new(
         loaded.model,

@@ -1,17 +1,17 @@
 //! `cyberlm train`: fit a GPT on raw logs (JSONL or Parquet), several sources merged into
 //! per-user streams, and write a checkpoint that scoring and generation read back.
 
-use std::collections::HashMap;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use model::corpus::{Corpus, TrainingLog, fit_text_format, split_by_time};
+use model::checkpoint::Pseudonyms;
+use model::corpus::{Corpus, fit_text_format, split_by_time};
 use model::train::{TrainConfig, TrainEvent, TrainRun, train};
 use schemas::Source;
 
 use crate::cli::TrainArgs;
-use crate::files::read_envelopes;
-use crate::files::read_labels;
+use crate::config::Config;
+use crate::files::read_labelled_logs;
 use crate::progress;
 
 /// The model shape a preset name stands for.
@@ -33,35 +33,67 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<ExitCode> {
     let device = model::device::parse(&args.device)?;
 
     let dead_letter_path = args.out.join("dead-letter.jsonl");
-    let (envelopes, rejected) = read_envelopes(&args.inputs, None, &dead_letter_path)?;
+    let config = Config::load(args.config.as_deref())?;
+    let pii = config.pii.hasher()?;
+    let group = args
+        .field_group
+        .as_deref()
+        .map(|name| config.field_group(name))
+        .transpose()?;
+    let (mut logs, rejected) = read_labelled_logs(
+        &args.inputs,
+        args.labels.as_deref(),
+        &args.tagged,
+        pii.as_ref(),
+        &dead_letter_path,
+    )?;
     if rejected > 0 {
         tracing::warn!(message = "Some logs do not decode and were left out of training.", rejected,
             file = %dead_letter_path.display());
     }
     anyhow::ensure!(
-        !envelopes.is_empty(),
+        !logs.is_empty(),
         "no log in {:?} decodes; nothing to train on",
         args.inputs
     );
-
-    let techniques = match &args.labels {
-        Some(path) => read_labels(path)?
-            .into_iter()
-            .filter(|label| label.malicious)
-            .filter_map(|label| label.technique.map(|t| (label.event_id, t)))
-            .collect(),
-        None => HashMap::new(),
-    };
-    let logs: Vec<TrainingLog> = envelopes
-        .into_iter()
-        .map(|envelope| TrainingLog {
-            technique: techniques.get(&envelope.event_id).cloned(),
-            envelope,
-        })
-        .collect();
+    anyhow::ensure!(
+        (0.0..=1.0).contains(&args.attack_share),
+        "--attack-share is a share of windows: give a number from 0 to 1, not {}",
+        args.attack_share
+    );
+    let attack_logs = logs.iter().filter(|log| log.technique.is_some()).count();
+    if attack_logs > 0 {
+        tracing::info!(
+            message = "Technique-tagged attack logs.",
+            logs = attack_logs
+        );
+    } else if args.attack_share > 0.0 {
+        tracing::warn!(
+            "--attack-share has no effect: no log is tagged with a technique (give --labels or --tagged)"
+        );
+    }
+    if let Some(group) = &group {
+        logs.retain_mut(|log| {
+            let selected = group.select(log.envelope.source, &log.envelope.json);
+            selected.map(|json| log.envelope.json = json).is_some()
+        });
+        anyhow::ensure!(
+            !logs.is_empty(),
+            "no log of {:?} holds a field of group {:?} ({:?})",
+            args.inputs,
+            group.name,
+            group.fields
+        );
+        tracing::info!(
+            message = "Training a group model.",
+            group = group.name.as_str(),
+            logs = logs.len()
+        );
+    }
     let (train_logs, validation_logs) = split_by_time(logs, args.validation);
 
-    let format = fit_text_format(&train_logs);
+    let mut format = fit_text_format(&train_logs);
+    format.group = group;
     let corpus = Corpus::build(&format, &train_logs);
     let validation = Corpus::build(&format, &validation_logs);
     for source in Source::ALL {
@@ -100,6 +132,7 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<ExitCode> {
         eval_every: args.eval_every,
         seed: args.seed,
         time_budget_s: args.time_budget_s,
+        attack_share: args.attack_share,
         ..defaults
     };
     let bar = progress::steps_bar(train_config.steps as u64, "training");
@@ -113,6 +146,7 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<ExitCode> {
             validation: &validation,
             checkpoint_dir: &args.out,
             device,
+            pseudonyms: Pseudonyms::of(pii.as_ref()),
             pause_at: None,
         },
         |event| match event {

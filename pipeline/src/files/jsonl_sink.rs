@@ -20,12 +20,26 @@ pub struct JsonlSink {
 impl JsonlSink {
     /// Creates (truncates) `path`.
     pub fn create(path: &Path) -> anyhow::Result<Self> {
+        Self::open(path, false)
+    }
+
+    /// Opens `path` to write after what it holds, creating it if need be.
+    pub fn append(path: &Path) -> anyhow::Result<Self> {
+        Self::open(path, true)
+    }
+
+    fn open(path: &Path, append: bool) -> anyhow::Result<Self> {
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent)
                 .with_context(|| format!("failed to create {}", parent.display()))?;
         }
-        let file =
-            File::create(path).with_context(|| format!("failed to create {}", path.display()))?;
+        let file = File::options()
+            .create(true)
+            .write(true)
+            .append(append)
+            .truncate(!append)
+            .open(path)
+            .with_context(|| format!("failed to create {}", path.display()))?;
         Ok(JsonlSink {
             path: path.to_path_buf(),
             writer: BufWriter::new(file),

@@ -8,6 +8,7 @@ mod labels;
 mod parquet;
 mod reader;
 mod source;
+mod tagged;
 
 pub use dead_letter::DeadLetter;
 pub use input::{LogFile, expand_inputs, read_envelopes, read_log_file, read_raw_logs};
@@ -16,3 +17,4 @@ pub use labels::{LabelRow, read_labels};
 pub use parquet::ParquetLogWriter;
 pub use reader::{LogReader, RawLog};
 pub use source::FileSource;
+pub use tagged::read_labelled_logs;

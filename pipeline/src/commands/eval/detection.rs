@@ -43,14 +43,20 @@ pub fn run(args: &EvalDetectionArgs) -> anyhow::Result<std::process::ExitCode> {
         .with_context(|| format!("failed to create {}", args.out.display()))?;
     let labels = load_labels(args)?;
     let dead_letters = args.out.join("dead-letter.jsonl");
-    let (mut logs, rejected) = read_envelopes(&args.inputs, None, &dead_letters)?;
+    let pii = match &args.model {
+        Some(dir) => config
+            .pii
+            .hasher_for_model(dir, &checkpoint::read_manifest(dir)?)?,
+        None => config.pii.hasher()?,
+    };
+    let (mut logs, rejected) = read_envelopes(&args.inputs, pii.as_ref(), &dead_letters)?;
     logs.sort_by_key(Envelope::event_time_ms);
     let mut history = match args.history.is_empty() {
         true => Vec::new(),
         false => {
             read_envelopes(
                 &args.history,
-                None,
+                pii.as_ref(),
                 &args.out.join("history-dead-letter.jsonl"),
             )?
             .0

@@ -13,22 +13,30 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::Context;
+use operators::fidelity::rule_firing::rules_for;
 use operators::fidelity::{
-    FieldFidelity, Nearest, RealLogIndex, RequiredFields, Validity, categorical_fields, compare,
+    FieldFidelity, Fired, FiringRate, KnownLocations, Nearest, RealLogIndex, RequiredFields,
+    Validity, categorical_fields, compare,
 };
+use operators::sigma::SigmaDetector;
 use rayon::prelude::*;
 use schemas::{Envelope, Source};
 use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::cli::EvalGenerationArgs;
-use crate::files::{expand_inputs, read_envelopes, read_raw_logs};
+use crate::commands::detect::sigma_detector;
+use crate::commands::generate::prompt_user;
+use crate::config::Config;
+use crate::files::{expand_inputs, read_envelopes, read_labelled_logs, read_raw_logs};
 use crate::report::{Section, bar_chart, density_chart, write_page};
 
 /// The targets of the generation issue ([5/7]).
 const TARGET_SCHEMA_VALID: f64 = 0.99;
 const TARGET_TVD: f64 = 0.05;
 const TARGET_EXACT_COPIES: f64 = 0.01;
+/// Share of red-team logs that must fire a rule tagged with their technique.
+const TARGET_TECHNIQUE_RULE: f64 = 0.95;
 /// Values drawn per field chart.
 const CHART_VALUES: usize = 15;
 /// Held-out logs per source looked up against the training logs (each look-up is a pass
@@ -44,6 +52,8 @@ struct Generated {
     /// Its user and country, when it decodes as its source.
     user: Option<String>,
     country: Option<String>,
+    /// The Sigma rules it fires.
+    fired: Fired,
 }
 
 /// Quantiles of one measure.
@@ -99,6 +109,9 @@ struct SourceReport {
     invalid_reasons: BTreeMap<String, usize>,
     user_accuracy: Option<f64>,
     country_accuracy: Option<f64>,
+    /// Share of the generated logs that record a location whose location (every location
+    /// field together) occurs in a real log (of the prompted country, when one is given).
+    known_locations: Option<f64>,
     real_logs: usize,
     reference_logs: usize,
     reference: &'static str,
@@ -106,6 +119,23 @@ struct SourceReport {
     fields_within_target: usize,
     fields: Vec<FieldFidelity>,
     memorisation: Memorisation,
+    rules: RuleReport,
+}
+
+/// Which Sigma rules the generated logs fire, against the real logs.
+#[derive(Debug, Default, Serialize)]
+struct RuleReport {
+    /// The technique asked for (pre-v19 id).
+    technique: Option<String>,
+    /// The enabled rules tagged with it: none means the target does not apply.
+    rules_for_technique: Option<Vec<String>>,
+    generated: FiringRate,
+    /// Real logs of the technique (`--labels`, `--tagged`).
+    real_technique: Option<FiringRate>,
+    /// Real logs of no technique.
+    real_benign: FiringRate,
+    /// Rule id → generated logs it fired on.
+    generated_rules: BTreeMap<String, usize>,
 }
 
 /// `cyberlm eval generation`.
@@ -118,24 +148,49 @@ pub fn run(args: &EvalGenerationArgs) -> anyhow::Result<ExitCode> {
         .map(str::parse)
         .transpose()
         .map_err(anyhow::Error::from)?;
-    let asked_user = args.user.as_ref().map(|user| user.to_lowercase());
+    // Generated logs hold pseudonyms when the training logs did: compare them with real
+    // logs pseudonymised the same way.
+    let config = Config::load(args.config.as_deref())?;
+    let pii = config.pii.hasher()?;
+    let asked_technique = args.technique.as_deref().map(operators::attack::canonical);
+    let asked_user = args
+        .user
+        .as_deref()
+        .map(|user| prompt_user(user, pii.as_ref()));
     let asked_country = args.country.as_ref().map(|country| country.to_uppercase());
 
-    let (real, _) = read_envelopes(&args.real, None, &args.out.join("real-dead-letter.jsonl"))?;
+    let (real, _) = read_labelled_logs(
+        &args.real,
+        args.labels.as_deref(),
+        &args.tagged,
+        pii.as_ref(),
+        &args.out.join("real-dead-letter.jsonl"),
+    )?;
     anyhow::ensure!(!real.is_empty(), "no real log decoded from --real");
+    let (real, real_techniques): (Vec<Envelope>, Vec<Option<String>>) = real
+        .into_iter()
+        .map(|log| {
+            (
+                log.envelope,
+                log.technique.as_deref().map(operators::attack::canonical),
+            )
+        })
+        .unzip();
+    let mut sigma = sigma_detector(&config)?;
+    let real_fired: Vec<Fired> = real.iter().map(|log| Fired::of(&mut sigma, log)).collect();
     let holdout = match args.holdout.is_empty() {
         true => Vec::new(),
         false => {
             read_envelopes(
                 &args.holdout,
-                None,
+                pii.as_ref(),
                 &args.out.join("holdout-dead-letter.jsonl"),
             )?
             .0
         }
     };
     let required = RequiredFields::fit(real.iter().map(|log| (log.source, &log.json)));
-    let generated = read_generated(args, asked_source, &required)?;
+    let generated = read_generated(args, asked_source, &required, &mut sigma)?;
     anyhow::ensure!(!generated.is_empty(), "no generated log to judge");
     let unattributed = generated.iter().filter(|g| g.source.is_none()).count();
     println!(
@@ -157,10 +212,17 @@ pub fn run(args: &EvalGenerationArgs) -> anyhow::Result<ExitCode> {
         let prompt = Prompt {
             user: asked_user.as_deref(),
             country: asked_country.as_deref(),
+            technique: asked_technique.as_deref(),
         };
-        reports.push(judge_source(
-            source, &of_source, &real, &holdout, prompt, args,
-        )?);
+        let real = RealLogs {
+            logs: &real,
+            techniques: &real_techniques,
+            fired: &real_fired,
+            holdout: &holdout,
+        };
+        let mut report = judge_source(source, &of_source, &real, prompt, args)?;
+        report.rules = judge_rules(source, &of_source, &real, prompt.technique, &sigma);
+        reports.push(report);
     }
 
     let judged = generated.len() as f64;
@@ -169,8 +231,8 @@ pub fn run(args: &EvalGenerationArgs) -> anyhow::Result<ExitCode> {
         "unattributed": unattributed,
         "json_valid": generated.iter().filter(|g| g.validity != Validity::NotJson).count() as f64 / judged,
         "schema_valid": generated.iter().filter(|g| g.validity == Validity::Valid).count() as f64 / judged,
-        "prompt": {"source": asked_source.map(Source::name), "user": asked_user, "country": asked_country},
-        "targets": {"schema_valid": TARGET_SCHEMA_VALID, "tvd": TARGET_TVD, "exact_copies": TARGET_EXACT_COPIES},
+        "prompt": {"source": asked_source.map(Source::name), "user": asked_user, "country": asked_country, "technique": asked_technique},
+        "targets": {"schema_valid": TARGET_SCHEMA_VALID, "tvd": TARGET_TVD, "exact_copies": TARGET_EXACT_COPIES, "technique_rule": TARGET_TECHNIQUE_RULE},
         "sources": reports,
     });
     let figures = args.out.join("figures.json");
@@ -191,6 +253,16 @@ pub fn run(args: &EvalGenerationArgs) -> anyhow::Result<ExitCode> {
 struct Prompt<'a> {
     user: Option<&'a str>,
     country: Option<&'a str>,
+    technique: Option<&'a str>,
+}
+
+/// The real logs, each with its technique (attack logs) and the rules it fires, and the
+/// held-out real logs.
+struct RealLogs<'a> {
+    logs: &'a [Envelope],
+    techniques: &'a [Option<String>],
+    fired: &'a [Fired],
+    holdout: &'a [Envelope],
 }
 
 /// Reads and judges every generated log; the source is the one asked for, else the
@@ -199,6 +271,7 @@ fn read_generated(
     args: &EvalGenerationArgs,
     asked_source: Option<Source>,
     required: &RequiredFields,
+    sigma: &mut SigmaDetector,
 ) -> anyhow::Result<Vec<Generated>> {
     let mut generated = Vec::new();
     for file in expand_inputs(&args.generated)? {
@@ -215,6 +288,11 @@ fn read_generated(
                     _ => (Validity::NotJson, None),
                 },
             };
+            // A log that does not decode as its source fires nothing, as in the pipeline.
+            let fired = envelope
+                .as_ref()
+                .map(|envelope| Fired::of(sigma, envelope))
+                .unwrap_or_default();
             let (json, user, country) = match envelope {
                 Some(envelope) => (Some(envelope.json), envelope.user, envelope.country),
                 None if validity == Validity::NotJson => (None, None, None),
@@ -226,6 +304,7 @@ fn read_generated(
                 json,
                 user,
                 country,
+                fired,
             });
         })?;
     }
@@ -235,11 +314,15 @@ fn read_generated(
 fn judge_source(
     source: Source,
     generated: &[&Generated],
-    real: &[Envelope],
-    holdout: &[Envelope],
+    real: &RealLogs<'_>,
     prompt: Prompt<'_>,
     args: &EvalGenerationArgs,
 ) -> anyhow::Result<SourceReport> {
+    let RealLogs {
+        logs: real,
+        holdout,
+        ..
+    } = *real;
     let count = generated.len();
     let share = |matching: usize| matching as f64 / count as f64;
     let mut invalid_reasons = BTreeMap::new();
@@ -267,6 +350,20 @@ fn judge_source(
                 .count(),
         )
     });
+
+    let of_country = |log: &&Envelope| {
+        log.source == source
+            && prompt
+                .country
+                .is_none_or(|country| log.country.as_deref() == Some(country))
+    };
+    let places = KnownLocations::fit(source, real.iter().filter(of_country).map(|l| &l.json));
+    let located: Vec<bool> = generated
+        .iter()
+        .filter_map(|g| places.contains(source, g.json.as_ref()?))
+        .collect();
+    let known_locations = (!places.is_empty() && !located.is_empty())
+        .then(|| located.iter().filter(|&&known| known).count() as f64 / located.len() as f64);
 
     // The distributions to match: the source's real logs, the prompted user's only when a
     // user was asked for.
@@ -329,6 +426,7 @@ fn judge_source(
         invalid_reasons,
         user_accuracy,
         country_accuracy,
+        known_locations,
         real_logs: real_logs.len(),
         reference_logs: reference.len(),
         reference: reference_name,
@@ -336,7 +434,43 @@ fn judge_source(
         fields_within_target,
         fields,
         memorisation,
+        rules: RuleReport::default(),
     })
+}
+
+/// How often the generated logs fire Sigma rules, against the real logs: those of the
+/// prompted technique (red-team logs must fire a rule tagged with it as often), and the
+/// benign ones (benign generated logs must fire no more often).
+fn judge_rules(
+    source: Source,
+    generated: &[&Generated],
+    real: &RealLogs<'_>,
+    technique: Option<&str>,
+    sigma: &SigmaDetector,
+) -> RuleReport {
+    let of_source = |wanted: &dyn Fn(Option<&str>) -> bool| -> Vec<&Fired> {
+        real.logs
+            .iter()
+            .zip(real.techniques)
+            .zip(real.fired)
+            .filter(|((log, of), _)| log.source == source && wanted(of.as_deref()))
+            .map(|(_, fired)| fired)
+            .collect()
+    };
+    let mut generated_rules = BTreeMap::new();
+    for g in generated {
+        for rule in &g.fired.rules {
+            *generated_rules.entry(rule.clone()).or_insert(0) += 1;
+        }
+    }
+    RuleReport {
+        technique: technique.map(str::to_string),
+        rules_for_technique: technique.map(|t| rules_for(sigma, t)),
+        generated: FiringRate::of(generated.iter().map(|g| &g.fired), technique),
+        real_technique: technique.map(|t| FiringRate::of(of_source(&|of| of == Some(t)), Some(t))),
+        real_benign: FiringRate::of(of_source(&|of| of.is_none()), None),
+        generated_rules,
+    }
 }
 
 /// Up to `count` items spread evenly over `items` (all of them when there are fewer).
@@ -483,12 +617,14 @@ fn optional(value: Option<f64>, show: fn(f64) -> String) -> String {
 
 fn print_summary(reports: &[SourceReport]) {
     println!(
-        "{:<11} {:>9} {:>10} {:>12} {:>9} {:>12} {:>16} {:>12} {:>14}",
+        "{:<11} {:>9} {:>10} {:>12} {:>9} {:>10} {:>12} {:>12} {:>16} {:>12} {:>14}",
         "source",
         "generated",
         "JSON valid",
         "schema valid",
         "user ok",
+        "country ok",
+        "known places",
         "worst TVD",
         "fields ≤ 0.05",
         "exact copies",
@@ -496,12 +632,14 @@ fn print_summary(reports: &[SourceReport]) {
     );
     for r in reports {
         println!(
-            "{:<11} {:>9} {:>10} {:>12} {:>9} {:>12} {:>16} {:>12} {:>14}",
+            "{:<11} {:>9} {:>10} {:>12} {:>9} {:>10} {:>12} {:>12} {:>16} {:>12} {:>14}",
             r.source,
             r.generated,
             percent(r.json_valid),
             percent(r.schema_valid),
             optional(r.user_accuracy, percent),
+            optional(r.country_accuracy, percent),
+            optional(r.known_locations, percent),
             optional(r.worst_tvd, |t| format!("{t:.3}")),
             format!("{}/{}", r.fields_within_target, r.fields.len()),
             percent(r.memorisation.exact_copies),
@@ -510,11 +648,42 @@ fn print_summary(reports: &[SourceReport]) {
             }),
         );
     }
+    for r in reports {
+        println!("{}", rules_summary(r));
+    }
     println!(
         "targets: 100% JSON valid, ≥ {} schema valid, TVD ≤ {TARGET_TVD} with no ≥ 1% value missing on every field, ≤ {} exact copies",
         percent(TARGET_SCHEMA_VALID),
         percent(TARGET_EXACT_COPIES)
     );
+}
+
+/// One line on the Sigma rules the source's generated logs fire.
+fn rules_summary(r: &SourceReport) -> String {
+    let rules = &r.rules;
+    let mut line = format!(
+        "{}: {} of generated logs fire a Sigma rule (real benign logs: {})",
+        r.source,
+        optional(rules.generated.any_rule, percent),
+        optional(rules.real_benign.any_rule, percent)
+    );
+    if let Some(technique) = &rules.technique {
+        let rule_count = rules.rules_for_technique.as_ref().map_or(0, Vec::len);
+        line += &format!(
+            "; {} fire a rule of {technique} ({rule_count} such rules; real {technique} logs: {} of {}; target ≥ {})",
+            optional(rules.generated.technique_rule, percent),
+            optional(
+                rules
+                    .real_technique
+                    .as_ref()
+                    .and_then(|real| real.technique_rule),
+                percent
+            ),
+            rules.real_technique.as_ref().map_or(0, |real| real.logs),
+            percent(TARGET_TECHNIQUE_RULE)
+        );
+    }
+    line
 }
 
 fn write_report_page(out: &Path, reports: &[SourceReport]) -> anyhow::Result<()> {
@@ -526,6 +695,7 @@ fn write_report_page(out: &Path, reports: &[SourceReport]) -> anyhow::Result<()>
             "schema valid",
             "user as asked",
             "country as asked",
+            "known places",
             "fields within TVD ≤ 0.05",
             "exact copies",
         ]
@@ -541,6 +711,7 @@ fn write_report_page(out: &Path, reports: &[SourceReport]) -> anyhow::Result<()>
             percent(r.schema_valid),
             optional(r.user_accuracy, percent),
             optional(r.country_accuracy, percent),
+            optional(r.known_locations, percent),
             format!("{}/{}", r.fields_within_target, r.fields.len()),
             percent(r.memorisation.exact_copies),
         ]);
@@ -617,6 +788,49 @@ fn write_report_page(out: &Path, reports: &[SourceReport]) -> anyhow::Result<()>
                 format!("{}-rouge1.png", r.source),
                 format!("{}-cosine.png", r.source),
             ],
+        });
+        let rate_row = |name: &str, rate: &FiringRate| {
+            vec![
+                name.to_string(),
+                rate.logs.to_string(),
+                optional(rate.any_rule, percent),
+                optional(rate.technique_rule, percent),
+            ]
+        };
+        let mut rules_table = vec![
+            vec![
+                "logs".to_string(),
+                "count".to_string(),
+                "fire any rule".to_string(),
+                format!(
+                    "fire a rule of {}",
+                    r.rules.technique.as_deref().unwrap_or("the technique")
+                ),
+            ],
+            rate_row("generated", &r.rules.generated),
+        ];
+        if let Some(real) = &r.rules.real_technique {
+            rules_table.push(rate_row("real, of the technique", real));
+        }
+        rules_table.push(rate_row("real, benign", &r.rules.real_benign));
+        let mut fired: Vec<(&String, &usize)> = r.rules.generated_rules.iter().collect();
+        fired.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+        sections.push(Section {
+            heading: format!("{}: Sigma rules", r.source),
+            text: format!(
+                "{} Rules fired on generated logs: {}.",
+                rules_summary(r),
+                match fired.is_empty() {
+                    true => "none".to_string(),
+                    false => fired
+                        .iter()
+                        .map(|(rule, n)| format!("{rule} ({n})"))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                }
+            ),
+            table: rules_table,
+            images: Vec::new(),
         });
         if !r.invalid_reasons.is_empty() {
             let mut reasons: Vec<(&String, &usize)> = r.invalid_reasons.iter().collect();

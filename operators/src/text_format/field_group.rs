@@ -1,0 +1,270 @@
+//! A group of fields with a model of its own: the Dual-GPT.
+//!
+//! One model writing a whole log mixes what a user does with where they are: asked for a
+//! user in a country they never visited, it writes their home city with the new
+//! country's code. A group model is trained on a few fields only (the location: city,
+//! state, country, coordinates, address), conditioned on a few header fields (the
+//! country), so it learns which values occur together; generation then takes the rest of
+//! the log from the main model and these fields from the group's.
+
+use schemas::Source;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use super::Header;
+use crate::source_fields::{SourceFields, find_key, lookup_mut};
+
+/// A header field a group model may be conditioned on (the source always is).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HeaderField {
+    /// `u=`
+    User,
+    /// `c=`
+    Country,
+    /// `t=`
+    Technique,
+    /// `d=`
+    Weekday,
+    /// `h=`
+    Hour,
+}
+
+/// Fields that get their own model, and what that model is conditioned on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FieldGroup {
+    /// The group's name (`location`).
+    pub name: String,
+    /// Header fields the group's model reads besides the source.
+    #[serde(default)]
+    pub header: Vec<HeaderField>,
+    /// The group's fields per source: a path names a whole value (an object with
+    /// everything in it, or a leaf).
+    pub fields: SourceFields,
+}
+
+impl FieldGroup {
+    /// The location group of the Dual-GPT: where an Entra ID sign-in came from (country,
+    /// city, state, coordinates, address), conditioned on the country alone. The other
+    /// sources record no location beyond an address, and no country to condition on.
+    pub fn location() -> Self {
+        FieldGroup {
+            name: "location".to_string(),
+            header: vec![HeaderField::Country],
+            fields: SourceFields {
+                azure: ["Location", "LocationDetails", "IPAddress"]
+                    .map(String::from)
+                    .to_vec(),
+                ..SourceFields::default()
+            },
+        }
+    }
+
+    /// Whether the group owns fields of `source`.
+    pub fn covers(&self, source: Source) -> bool {
+        !self.fields.of(source).is_empty()
+    }
+
+    /// The group's fields of `log`, nested and ordered as in `log`; `None` when it holds
+    /// none of them.
+    pub fn select(&self, source: Source, log: &Value) -> Option<Value> {
+        let paths: Vec<Vec<&str>> = self
+            .fields
+            .of(source)
+            .iter()
+            .map(|path| path.split('.').collect())
+            .collect();
+        select_paths(log, &paths)
+    }
+
+    /// Writes the group's fields of `group_log` (a log the group's model wrote) into
+    /// `log`: a field `group_log` holds replaces `log`'s (or is added at the end of its
+    /// object), a field it lacks is removed from `log`.
+    pub fn overlay(&self, source: Source, log: &mut Value, group_log: &Value) {
+        for path in self.fields.of(source) {
+            match lookup(group_log, path) {
+                Some(value) => set_path(log, path, value.clone()),
+                None => remove_path(log, path),
+            }
+        }
+    }
+
+    /// `header` with only the fields the group's model reads.
+    pub fn mask(&self, header: &Header) -> Header {
+        let keep = |field: HeaderField| self.header.contains(&field);
+        Header {
+            source: header.source,
+            user: header.user.clone().filter(|_| keep(HeaderField::User)),
+            country: header
+                .country
+                .clone()
+                .filter(|_| keep(HeaderField::Country)),
+            technique: header
+                .technique
+                .clone()
+                .filter(|_| keep(HeaderField::Technique)),
+            weekday: header.weekday.filter(|_| keep(HeaderField::Weekday)),
+            hour: header.hour.filter(|_| keep(HeaderField::Hour)),
+        }
+    }
+}
+
+/// The parts of `value` the paths reach, keeping `value`'s key order.
+fn select_paths(value: &Value, paths: &[Vec<&str>]) -> Option<Value> {
+    if paths.iter().any(|path| path.is_empty()) {
+        return Some(value.clone());
+    }
+    let object = value.as_object()?;
+    let mut selected = Map::new();
+    for (key, child) in object {
+        let below: Vec<Vec<&str>> = paths
+            .iter()
+            .filter(|path| path[0].eq_ignore_ascii_case(key))
+            .map(|path| path[1..].to_vec())
+            .collect();
+        if below.is_empty() {
+            continue;
+        }
+        if let Some(part) = select_paths(child, &below) {
+            selected.insert(key.clone(), part);
+        }
+    }
+    (!selected.is_empty()).then_some(Value::Object(selected))
+}
+
+fn lookup<'a>(root: &'a Value, path: &str) -> Option<&'a Value> {
+    path.split('.').try_fold(root, |current, segment| {
+        let object = current.as_object()?;
+        object.get(find_key(object, segment)?)
+    })
+}
+
+/// Sets the dotted `path` of `root` to `value`, creating the objects on the way.
+fn set_path(root: &mut Value, path: &str, value: Value) {
+    let (parent_path, last) = match path.rsplit_once('.') {
+        Some((parent, last)) => (Some(parent), last),
+        None => (None, path),
+    };
+    let mut parent = root;
+    if let Some(parent_path) = parent_path {
+        for segment in parent_path.split('.') {
+            let Some(object) = parent.as_object_mut() else {
+                return;
+            };
+            let key = find_key(object, segment)
+                .cloned()
+                .unwrap_or_else(|| segment.to_string());
+            parent = object
+                .entry(key)
+                .or_insert_with(|| Value::Object(Map::new()));
+        }
+    }
+    if let Some(object) = parent.as_object_mut() {
+        let key = find_key(object, last)
+            .cloned()
+            .unwrap_or_else(|| last.to_string());
+        object.insert(key, value);
+    }
+}
+
+/// Removes the dotted `path` from `root`, where it is.
+fn remove_path(root: &mut Value, path: &str) {
+    let (parent, last) = match path.rsplit_once('.') {
+        Some((parent_path, last)) => (lookup_mut(root, parent_path), last),
+        None => (Some(root), path),
+    };
+    if let Some(object) = parent.and_then(Value::as_object_mut)
+        && let Some(key) = find_key(object, last).cloned()
+    {
+        object.shift_remove(&key);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn sign_in(city: &str, country: &str) -> Value {
+        json!({
+            "TimeGenerated": "2026-11-02T09:00:00Z",
+            "UserPrincipalName": "alice@contoso.com",
+            "Location": country,
+            "LocationDetails": {"city": city, "countryOrRegion": country,
+                "geoCoordinates": {"latitude": 52.52, "longitude": 13.4}},
+            "IPAddress": "198.51.100.7",
+            "AppDisplayName": "Teams"
+        })
+    }
+
+    #[test]
+    fn the_location_group_selects_and_overlays_only_its_fields() {
+        let group = FieldGroup::location();
+        assert!(group.covers(Source::Azure) && !group.covers(Source::CloudTrail));
+        let berlin = sign_in("Berlin", "DE");
+        let selected = group.select(Source::Azure, &berlin).unwrap();
+        assert_eq!(
+            selected.to_string(),
+            r#"{"Location":"DE","LocationDetails":{"city":"Berlin","countryOrRegion":"DE","geoCoordinates":{"latitude":52.52,"longitude":13.4}},"IPAddress":"198.51.100.7"}"#
+        );
+        assert_eq!(
+            group.select(Source::Azure, &json!({"AppDisplayName": "x"})),
+            None
+        );
+        assert_eq!(group.select(Source::CloudTrail, &berlin), None);
+
+        let mut log = berlin.clone();
+        let madrid = json!({"Location": "ES", "LocationDetails": {"city": "Madrid", "countryOrRegion": "ES"}});
+        group.overlay(Source::Azure, &mut log, &madrid);
+        assert_eq!(log["Location"], "ES");
+        assert_eq!(log["LocationDetails"], madrid["LocationDetails"]);
+        assert!(
+            log.get("IPAddress").is_none(),
+            "a field the group log lacks goes"
+        );
+        assert_eq!(log["AppDisplayName"], "Teams");
+        let keys: Vec<&String> = log.as_object().unwrap().keys().collect();
+        assert_eq!(
+            keys[..3],
+            ["TimeGenerated", "UserPrincipalName", "Location"]
+        );
+    }
+
+    #[test]
+    fn dotted_paths_select_and_overlay_leaves() {
+        let group = FieldGroup {
+            name: "city".into(),
+            header: vec![HeaderField::Country, HeaderField::Hour],
+            fields: SourceFields {
+                azure: vec!["locationdetails.city".into(), "Missing.leaf".into()],
+                ..SourceFields::default()
+            },
+        };
+        let log = sign_in("Berlin", "DE");
+        assert_eq!(
+            group.select(Source::Azure, &log),
+            Some(json!({"LocationDetails": {"city": "Berlin"}}))
+        );
+        let mut written = log.clone();
+        group.overlay(
+            Source::Azure,
+            &mut written,
+            &json!({"LocationDetails": {"city": "Potsdam"}, "Missing": {"leaf": 1}}),
+        );
+        assert_eq!(written["LocationDetails"]["city"], "Potsdam");
+        assert_eq!(written["LocationDetails"]["countryOrRegion"], "DE");
+        assert_eq!(written["Missing"]["leaf"], 1);
+
+        let header = Header {
+            source: Some(Source::Azure),
+            user: Some("alice".into()),
+            country: Some("DE".into()),
+            technique: Some("T1078".into()),
+            weekday: Some(1),
+            hour: Some(9),
+        };
+        let masked = group.mask(&header);
+        assert_eq!(masked.render(), "[azure c=DE h=09] ");
+    }
+}

@@ -1,0 +1,4 @@
+//! `cyberlm scenario`: synthetic logs of anticipated events, for what-if tests and for
+//! retraining the detector so that expected-but-unusual activity stops alerting.
+
+pub mod travel;
