@@ -387,6 +387,30 @@ mod tests {
     use super::*;
 
     #[test]
+    fn field_groups_come_from_the_config_or_are_built_in() {
+        let config: Config = toml::from_str(
+            "[field_groups.device]\nheader = [\"user\"]\nfields.azure = [\"DeviceDetail\"]\n",
+        )
+        .unwrap();
+        let device = config.field_group("device").unwrap();
+        assert_eq!(device.name, "device");
+        assert_eq!(device.header, [operators::text_format::HeaderField::User]);
+        assert_eq!(device.fields.azure, ["DeviceDetail"]);
+        assert_eq!(
+            config.field_group("location").unwrap(),
+            operators::text_format::FieldGroup::location()
+        );
+        let unknown = config.field_group("nope").unwrap_err().to_string();
+        assert!(unknown.contains("[field_groups.nope]"), "{unknown}");
+        assert!(
+            toml::from_str::<Config>("[field_groups.x]\nheader = [\"city\"]\nfields = {}\n")
+                .is_err()
+        );
+        let empty: Config = toml::from_str("[field_groups.x]\nfields = {}\n").unwrap();
+        assert!(empty.field_group("x").is_err(), "a group with no field");
+    }
+
+    #[test]
     fn parses_overrides_and_rejects_unknown_keys() {
         let config: Config = toml::from_str(
             "[sigma]\nrules = \"r\"\n[sigma.overrides.noisy]\nenabled = false\n[sigma.overrides.x]\nseverity = \"high\"\n",

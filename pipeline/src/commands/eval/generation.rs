@@ -342,7 +342,9 @@ fn judge_source(
                 .count(),
         )
     });
-    let country_accuracy = prompt.country.map(|country| {
+    // Only a source that records a country can be in the wrong one.
+    let records_country = !source.spec().country.is_empty();
+    let country_accuracy = prompt.country.filter(|_| records_country).map(|country| {
         share(
             generated
                 .iter()
