@@ -124,6 +124,9 @@ pub struct JsonConstraint {
     pending: Option<u32>,
     /// The string value being written when its node has a pattern.
     string: Option<PatternedString>,
+    /// The string value being written when its node lists its values: the node and the
+    /// bytes written so far (escapes included).
+    listed: Option<(u32, Vec<u8>)>,
 }
 
 /// A string value being written to a pattern.
@@ -156,6 +159,7 @@ impl JsonConstraint {
             key: Vec::new(),
             pending: None,
             string: None,
+            listed: None,
         }
     }
 
@@ -183,7 +187,12 @@ impl JsonConstraint {
         let slot = self.value_slot();
         match self.state {
             State::Value { .. } if byte == b'"' => {
+                self.listed = match slot {
+                    Slot::Node(node) if self.values(node).is_some() => Some((node, Vec::new())),
+                    _ => None,
+                };
                 self.string = match slot {
+                    Slot::Node(_) if self.listed.is_some() => None,
                     Slot::Node(node) if self.pattern(node).is_some() => Some(PatternedString {
                         node,
                         written: 0,
@@ -193,6 +202,9 @@ impl JsonConstraint {
                 };
             }
             State::Str { key: false, .. } => {
+                if let Some((_, written)) = &mut self.listed {
+                    written.push(byte);
+                }
                 if let Some(string) = &mut self.string {
                     string.written += 1;
                     string.last = Some(byte);
@@ -262,6 +274,7 @@ impl JsonConstraint {
             State::Str { key: true, .. } if self.constrained_object().is_some() => {
                 self.cheapest_key_byte()
             }
+            State::Str { key: false, .. } if self.listed.is_some() => self.cheapest_listed_byte(),
             State::Str { key: false, .. } if self.string.is_some() => self
                 .string
                 .and_then(|string| {
@@ -291,6 +304,50 @@ impl JsonConstraint {
 
     fn pattern(&self, id: u32) -> Option<&Pattern> {
         self.node(id)?.pattern.as_ref()
+    }
+
+    /// The values node `id` lists, when it lists any.
+    fn values(&self, id: u32) -> Option<&[String]> {
+        let values = &self.node(id)?.values;
+        (!values.is_empty()).then_some(values.as_slice())
+    }
+
+    /// Whether `byte` continues the listed string being written into one of its values
+    /// (or, as its closing quote, ends it on one).
+    fn listed_allows(&self, byte: u8, closing: bool) -> bool {
+        let Some((node, written)) = &self.listed else {
+            return true;
+        };
+        let values = self.values(*node).unwrap_or_default();
+        values
+            .iter()
+            .map(String::as_bytes)
+            .any(|value| match closing {
+                true => value == written.as_slice(),
+                false => {
+                    value.len() > written.len()
+                        && value.starts_with(written)
+                        && value[written.len()] == byte
+                }
+            })
+    }
+
+    /// The next byte of the shortest listed value that continues what is written.
+    fn cheapest_listed_byte(&self) -> u8 {
+        let Some((node, written)) = &self.listed else {
+            return b'"';
+        };
+        let target = self
+            .values(*node)
+            .unwrap_or_default()
+            .iter()
+            .map(String::as_bytes)
+            .filter(|value| value.starts_with(written))
+            .min_by_key(|value| value.len());
+        match target {
+            Some(value) if value.len() > written.len() => value[written.len()],
+            _ => b'"',
+        }
     }
 
     /// The innermost open object, its node and the keys used, when the shape
@@ -390,6 +447,9 @@ impl JsonConstraint {
                     .node(id)
                     .is_some_and(|node| node.kinds & kind_of_first_byte(byte) != 0),
             },
+            State::Str { key: false, part } if self.listed.is_some() => {
+                self.listed_allows(byte, byte == b'"' && part == StrPart::Plain)
+            }
             State::Str { key: false, .. } if self.string.is_some() => {
                 let Some((string, pattern)) = self
                     .string
@@ -682,10 +742,17 @@ mod tests {
         assert_eq!(allowed("{\"n\":null"), ",", "required keys are missing");
         assert_eq!(allowed("{\"n\":null,\""), "eotu", "n is written already");
         assert_eq!(
-            allowed("{\"user\":{\"type\":\"X\""),
+            allowed("{\"user\":{\"type\":\"IAM\""),
             ",}",
             "name is optional"
         );
+        assert_eq!(allowed("{\"user\":{\"type\":\""), "IR", "a listed value");
+        assert_eq!(
+            allowed("{\"user\":{\"type\":\"Ro"),
+            "l",
+            "only Role goes on"
+        );
+        assert_eq!(allowed("{\"eventName\":\"A"), "\"", "A is a whole value");
         assert!(!fed(&shape, "{\"user\":{").allows(b'}'));
     }
 
@@ -696,7 +763,7 @@ mod tests {
         let text = String::from_utf8(completion).unwrap();
         assert_eq!(
             text,
-            r#"{"n":"","e":[],"user":{"type":""},"tags":[],"eventName":""}"#
+            r#"{"n":"x","e":[],"user":{"type":"IAM"},"tags":[],"eventName":"A"}"#
         );
         assert!(shape.admits(&serde_json::from_str(&text).unwrap()));
         let mut partial = b"{\"tags\":[{\"k\":12".to_vec();

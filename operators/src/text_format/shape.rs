@@ -4,7 +4,9 @@
 //! Fitted on the projected training logs and stored with the model, it lets generation
 //! refuse a key no log ever had, a value of a kind the field never held, or an object
 //! closed before a key every log has: a generated log is then a log of its source by
-//! construction, however undertrained the model. Values themselves stay the model's.
+//! construction, however undertrained the model. A string field with few distinct values
+//! (event names, apps, result codes, cities) is a category: its values are listed and
+//! generation picks one of them; every other value stays the model's to write.
 
 use std::collections::{HashMap, HashSet};
 
@@ -15,11 +17,13 @@ use serde_json::Value;
 /// any key, any value below it.
 pub const MAX_KEYS_PER_OBJECT: usize = 512;
 
-/// A string field gets a [`ShapeNode::pattern`] only with this many distinct values (a
-/// format: timestamps, ids; not a category such as a country, which a scenario may
-/// take somewhere new)...
-const MIN_PATTERN_VALUES: usize = 20;
-/// ...and only if no position took more than this many characters.
+/// A string field with at most this many distinct values is a category: it gets a
+/// [`ShapeNode::values`] list and generated values are held to it.
+pub const MAX_LISTED_VALUES: usize = 256;
+
+/// A string field of more values than [`MAX_LISTED_VALUES`] gets a
+/// [`ShapeNode::pattern`] (a format: timestamps, ids) only if no position took more
+/// than this many characters.
 const MAX_PATTERN_CHOICES: usize = 10;
 
 /// Kinds of JSON value, as bits of [`ShapeNode::kinds`].
@@ -58,6 +62,12 @@ pub struct ShapeNode {
     /// A timestamp the model writes then stays a timestamp.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pattern: Option<Pattern>,
+    /// For a string field of at most [`MAX_LISTED_VALUES`] distinct values: those
+    /// values, as compact JSON writes them between the quotes, sorted. A generated value
+    /// is one of them, so an event name is a real event name however undertrained the
+    /// model; which one is still the model's choice.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub values: Vec<String>,
 }
 
 /// The format of a fixed-length string field, position by position.
@@ -190,10 +200,12 @@ impl Shape {
                 Some(element) => items.iter().all(|item| self.admits_at(element, item)),
                 None => items.is_empty(),
             },
-            Value::String(text) => node
-                .pattern
-                .as_ref()
-                .is_none_or(|pattern| pattern.admits(text)),
+            Value::String(text) => {
+                node.pattern
+                    .as_ref()
+                    .is_none_or(|pattern| pattern.admits(text))
+                    && (node.values.is_empty() || node.values.binary_search(&escaped(text)).is_ok())
+            }
             _ => true,
         }
     }
@@ -227,7 +239,8 @@ struct BuildNode {
     index: HashMap<String, usize>,
     open: bool,
     element: Option<u32>,
-    /// Distinct strings seen here, up to [`MIN_PATTERN_VALUES`].
+    /// Distinct strings seen here (as compact JSON writes them), up to one more than
+    /// [`MAX_LISTED_VALUES`].
     distinct: HashSet<String>,
     /// Characters seen at each position, while every string had the same length and
     /// only plain ASCII.
@@ -240,8 +253,8 @@ struct BuildNode {
 impl BuildNode {
     fn observe_string(&mut self, text: &str) {
         let first = self.distinct.is_empty();
-        if self.distinct.len() < MIN_PATTERN_VALUES {
-            self.distinct.insert(text.to_string());
+        if self.distinct.len() <= MAX_LISTED_VALUES {
+            self.distinct.insert(escaped(text));
         }
         let plain = |byte: u8| (0x20..0x7F).contains(&byte) && byte != b'"' && byte != b'\\';
         if self.no_pattern || !text.bytes().all(plain) {
@@ -277,9 +290,20 @@ impl BuildNode {
         }
     }
 
+    /// The listed values of a category, sorted.
+    fn values(&self) -> Vec<String> {
+        if self.distinct.len() > MAX_LISTED_VALUES {
+            return Vec::new();
+        }
+        let mut values: Vec<String> = self.distinct.iter().cloned().collect();
+        values.sort_unstable();
+        values
+    }
+
+    /// A pattern, for strings too many to list.
     fn pattern(&self) -> Option<Pattern> {
         let only_strings = self.kinds == kind::STRING;
-        let many = self.distinct.len() >= MIN_PATTERN_VALUES;
+        let many = self.distinct.len() > MAX_LISTED_VALUES;
         let text = |mut bytes: Vec<u8>| {
             bytes.sort_unstable();
             String::from_utf8_lossy(&bytes).into_owned()
@@ -365,6 +389,7 @@ impl Builder {
             .into_iter()
             .map(|node| ShapeNode {
                 pattern: node.pattern(),
+                values: node.values(),
                 kinds: node.kinds,
                 keys: match node.open {
                     true => Vec::new(),
@@ -425,8 +450,9 @@ mod tests {
             assert!(shape.admits(log), "{log}");
         }
         assert!(
-            shape
-                .admits(&json!({"eventName": "C", "user": {"type": "X"}, "tags": [], "err": null}))
+            shape.admits(
+                &json!({"eventName": "B", "user": {"type": "IAM"}, "tags": [], "err": null})
+            )
         );
         for foreign in [
             json!({"eventName": "C", "user": {"type": "X"}, "tags": []}),
@@ -439,45 +465,51 @@ mod tests {
     }
 
     #[test]
-    fn fixed_format_strings_get_a_pattern_free_text_does_not() {
-        let logs: Vec<Value> = (0..MIN_PATTERN_VALUES)
+    fn categories_get_their_values_fixed_formats_a_pattern_free_text_nothing() {
+        let logs: Vec<Value> = (0..=MAX_LISTED_VALUES)
             .map(|i| {
                 let country = ["DE", "FR", "GB"][i % 3];
-                json!({"time": format!("2024-07-{:02}T1{}:{:02}Z", 10 + i % 3, i % 10, i),
-                    "note": "x".repeat(i + 1), "id": format!("{i:02}"), "country": country})
+                json!({"time": format!("2024-07-{:02}T{:02}:{:02}Z", 10 + i % 3, i / 60, i % 60),
+                    "note": "x".repeat(i + 1), "id": format!("{i:03}"), "country": country})
             })
             .collect();
         let shape = Shape::fit(&logs);
-        let pattern = |key: usize| {
-            shape
-                .node(shape.nodes[0].keys[key].node)
-                .unwrap()
-                .pattern
-                .clone()
-        };
-        let time = pattern(0).unwrap();
-        assert_eq!(time.len(), "2024-07-10T10:00Z".len());
+        let node = |key: usize| shape.node(shape.nodes[0].keys[key].node).unwrap().clone();
+        let time = node(0).pattern.unwrap();
+        assert!(node(0).values.is_empty(), "too many to list");
+        assert_eq!(time.len(), "2024-07-10T00:00Z".len());
         let chars = &time.chars;
         assert_eq!(
-            (chars[0].as_str(), chars[9].as_str(), chars[12].as_str()),
-            ("2", "012", "0123456789")
+            (
+                chars[0].as_str(),
+                chars[9].as_str(),
+                chars[12].as_str(),
+                chars[14].as_str()
+            ),
+            ("2", "012", "01234", "012345")
         );
-        // Minutes 00–19: a 1 was seen in the tens and a 9 in the units, but 19 only after
-        // a 1 and 09 after a 0; never 2 in the tens.
+        assert!(time.allows(15, Some(b'5'), b'9') && !time.allows(14, Some(b':'), b'6'));
+        assert_eq!(node(1).pattern, None, "lengths differ");
+        assert!(node(1).values.is_empty());
+        assert!(node(2).pattern.is_some());
         assert_eq!(
-            time.pairs[14].as_str(),
-            "0001020304050607080910111213141516171819"
+            node(3).pattern,
+            None,
+            "a category, however fixed its length"
         );
-        assert!(time.allows(15, Some(b'1'), b'9') && !time.allows(14, Some(b':'), b'2'));
-        assert_eq!(pattern(1), None, "lengths differ");
-        assert!(pattern(2).is_some());
-        assert_eq!(pattern(3), None, "a category, however fixed its length");
-        let log = |time: &str| json!({"time": time, "note": "y", "id": "07", "country": "BR"});
-        assert!(shape.admits(&log("2024-07-12T15:00Z")));
-        assert!(!shape.admits(&log("2024-07-13T15:00Z")));
-        assert!(!shape.admits(&log("2024-07-12T15:00")));
-        let few = Shape::fit(&logs[..MIN_PATTERN_VALUES - 1]);
-        assert_eq!(few.node(few.nodes[0].keys[0].node).unwrap().pattern, None);
+        assert_eq!(node(3).values, ["DE", "FR", "GB"]);
+        let log = |time: &str, country: &str| json!({"time": time, "note": "y", "id": "007", "country": country});
+        assert!(shape.admits(&log("2024-07-12T04:00Z", "DE")));
+        assert!(
+            !shape.admits(&log("2024-07-12T04:00Z", "BR")),
+            "not a listed value"
+        );
+        assert!(!shape.admits(&log("2024-07-13T04:00Z", "DE")));
+        assert!(!shape.admits(&log("2024-07-12T04:00", "DE")));
+        let few = Shape::fit(&logs[..20]);
+        let few_time = few.node(few.nodes[0].keys[0].node).unwrap();
+        assert_eq!(few_time.pattern, None);
+        assert_eq!(few_time.values.len(), 20, "few enough to list");
     }
 
     #[test]
