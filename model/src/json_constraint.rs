@@ -321,15 +321,7 @@ impl JsonConstraint {
         let values = self.values(*node).unwrap_or_default();
         values
             .iter()
-            .map(String::as_bytes)
-            .any(|value| match closing {
-                true => value == written.as_slice(),
-                false => {
-                    value.len() > written.len()
-                        && value.starts_with(written)
-                        && value[written.len()] == byte
-                }
-            })
+            .any(|value| continues(value.as_bytes(), written, byte, closing))
     }
 
     /// The next byte of the shortest listed value that continues what is written.
@@ -427,17 +419,8 @@ impl JsonConstraint {
                     return true;
                 }
                 let closing = byte == b'"' && part == StrPart::Plain;
-                self.unused_keys().any(|(_, key)| {
-                    let name = key.name.as_bytes();
-                    match closing {
-                        true => name == self.key.as_slice(),
-                        false => {
-                            name.len() > self.key.len()
-                                && name.starts_with(&self.key)
-                                && name[self.key.len()] == byte
-                        }
-                    }
-                })
+                self.unused_keys()
+                    .any(|(_, key)| continues(key.name.as_bytes(), &self.key, byte, closing))
             }
             State::Value { array_open } => match (self.value_slot(), byte) {
                 (_, b']') if array_open => true,
@@ -662,6 +645,17 @@ fn number_transition(num: Num, byte: u8) -> Option<Num> {
         (Num::Exp | Num::ExpSign, b'0'..=b'9') => Some(Num::ExpDigits(1)),
         (Num::ExpDigits(n), b'0'..=b'9') if n < MAX_EXPONENT_DIGITS => Some(Num::ExpDigits(n + 1)),
         _ => None,
+    }
+}
+
+/// Whether `byte` after `written` stays on the way to `text` (a key name or a listed
+/// value, as escaped JSON), or, as the closing quote, ends exactly on it.
+fn continues(text: &[u8], written: &[u8], byte: u8, closing: bool) -> bool {
+    match closing {
+        true => text == written,
+        false => {
+            text.len() > written.len() && text.starts_with(written) && text[written.len()] == byte
+        }
     }
 }
 

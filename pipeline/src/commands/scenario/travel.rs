@@ -92,7 +92,7 @@ pub fn run(args: &TravelArgs) -> anyhow::Result<ExitCode> {
             prompt(format, header)
         })
         .collect();
-    let mut logs = generate_logs(&main, &prompts, args, "user's logs")?;
+    let mut logs = generate_logs(&main, &prompts, args, &device, "user's logs")?;
     for (dir, group_model, group) in &groups {
         let covered: Vec<usize> = (0..plan.len())
             .filter(|&i| group.covers(plan[i].source))
@@ -102,7 +102,7 @@ pub fn run(args: &TravelArgs) -> anyhow::Result<ExitCode> {
             .iter()
             .map(|&i| prompt(group_format, group_format.header(&prompts[i].header)))
             .collect();
-        let written = generate_logs(group_model, &group_prompts, args, &group.name)
+        let written = generate_logs(group_model, &group_prompts, args, &device, &group.name)
             .with_context(|| format!("group model {}", dir.display()))?;
         for (&i, group_log) in covered.iter().zip(&written) {
             group.overlay(plan[i].source, &mut logs[i], group_log);
@@ -178,9 +178,9 @@ fn generate_logs(
     loaded: &LoadedModel,
     prompts: &[Prompt],
     args: &TravelArgs,
+    device: &model::Device,
     what: &str,
 ) -> anyhow::Result<Vec<Value>> {
-    let device = model::device::parse(&args.device)?;
     let bar = progress::bar(prompts.len() as u64, what);
     let mut logs = Vec::with_capacity(prompts.len());
     for (chunk_index, chunk) in prompts.chunks(CHUNK).enumerate() {
@@ -190,7 +190,7 @@ fn generate_logs(
             chunk,
             &config,
             args.sampling.batch_size,
-            &device,
+            device,
         )
         .context("cannot generate from this prompt")?;
         for log in generated {
