@@ -30,8 +30,10 @@ use crate::gpt::Gpt;
 use crate::tokenizer::ByteTokenizer;
 use crate::train::TrainConfig;
 
-const MANIFEST: &str = "manifest.json";
-const WEIGHTS: &str = "model.safetensors";
+/// The manifest file of a checkpoint.
+pub const MANIFEST: &str = "manifest.json";
+/// The published weights of a checkpoint.
+pub const WEIGHTS: &str = "model.safetensors";
 const RESUME_MODEL: &str = "resume/model.bpk";
 const RESUME_OPTIMIZER: &str = "resume/optimizer.bpk";
 /// The calibration file's name in a model directory.
@@ -108,6 +110,9 @@ pub enum CheckpointError {
         /// What differs and what to do.
         what: String,
     },
+    /// The model registry could not be read.
+    #[error(transparent)]
+    Registry(#[from] crate::registry::RegistryError),
     /// A resume was asked with a different model or different data.
     #[error("{path} holds a run with {what}; train into a new directory or pass the same settings")]
     Mismatch {
@@ -304,6 +309,32 @@ pub fn load(dir: &Path, device: &Device) -> Result<LoadedModel, CheckpointError>
         manifest,
         model: model.valid(),
     })
+}
+
+/// Reads a checkpoint's best weights onto the autodiff `device` to train further, after
+/// checking they are of the shape `config` asks for.
+pub(crate) fn load_for_training(
+    dir: &Path,
+    config: &GptConfig,
+    device: &Device,
+) -> Result<Gpt, CheckpointError> {
+    let manifest = read_manifest(dir)?;
+    if manifest.model != *config {
+        return Err(CheckpointError::Mismatch {
+            path: dir.to_path_buf(),
+            what: format!(
+                "another model shape ({:?}, asked for {:?}) to start from",
+                manifest.model, config
+            ),
+        });
+    }
+    let mut model = Gpt::new(config, device);
+    let path = dir.join(WEIGHTS);
+    if !path.is_file() {
+        return Err(weights_error(&path, "file not found"));
+    }
+    load_weights(&mut model, &mut SafetensorsStore::from_file(&path), &path)?;
+    Ok(model)
 }
 
 /// Reads and checks `manifest.json`.

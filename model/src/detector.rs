@@ -22,6 +22,7 @@ use crate::checkpoint::{self, CalibrationFile, CheckpointError};
 use crate::deviation::{Deviation, DeviationConfig, DeviationScorer};
 use crate::explain::expected_value;
 use crate::gpt::Gpt;
+use crate::registry::Registry;
 use operators::text_format::TextFormat;
 
 /// The id alerts of this detector carry as their analytic.
@@ -80,13 +81,24 @@ pub struct GptDetector {
     grouped: u64,
 }
 
-/// A model directory watched for new versions.
+/// Where new versions are watched for.
 struct Published {
-    dir: PathBuf,
     batch_windows: usize,
-    /// Modification time of the calibration loaded: a publisher writes the weights, then
-    /// the calibration, so a new calibration means a new version is complete.
-    stamp: Option<SystemTime>,
+    watch: Watch,
+}
+
+/// How a new version shows itself.
+enum Watch {
+    /// A model folder rewritten in place. `stamp` is the modification time of the
+    /// calibration loaded: a publisher writes the weights, then the calibration, so a
+    /// new calibration means a new version is complete.
+    Folder {
+        dir: PathBuf,
+        stamp: Option<SystemTime>,
+    },
+    /// A registry ([`crate::registry`]): `CURRENT` names another version, complete by
+    /// construction.
+    Registry { registry: Registry, name: String },
 }
 
 /// A model and its calibration, read together.
@@ -122,6 +134,14 @@ fn read_version(
     })
 }
 
+/// How alerts and metrics name a version.
+fn version_label(registry_name: Option<&str>, weights: &str) -> String {
+    match registry_name {
+        Some(name) => format!("{name}+{weights}"),
+        None => weights.to_string(),
+    }
+}
+
 fn calibration_stamp(dir: &Path) -> Option<SystemTime> {
     std::fs::metadata(dir.join(checkpoint::CALIBRATION))
         .and_then(|metadata| metadata.modified())
@@ -130,23 +150,39 @@ fn calibration_stamp(dir: &Path) -> Option<SystemTime> {
 
 impl GptDetector {
     /// Loads the checkpoint in `dir` with its calibration, and watches `dir` for new
-    /// versions (see [`GptDetector::reload_if_published`]). The scoring context is the
-    /// one the calibration was measured with.
+    /// versions (see [`GptDetector::reload_if_published`]). `dir` is a model folder or
+    /// a registry, whose published version is loaded. The scoring context is the one
+    /// the calibration was measured with.
     pub fn load(
         dir: &Path,
         device: &Device,
         batch_windows: usize,
         config: GptDetectorConfig,
     ) -> Result<Self, CheckpointError> {
-        let stamp = calibration_stamp(dir);
-        let version = read_version(dir, device, batch_windows)?;
+        let (watch, version_dir, name) = if Registry::is_registry(dir) {
+            let registry = Registry::new(dir);
+            let (name, version_dir) = registry.current_dir()?;
+            let watch = Watch::Registry {
+                registry,
+                name: name.clone(),
+            };
+            (watch, version_dir, Some(name))
+        } else {
+            let stamp = calibration_stamp(dir);
+            let watch = Watch::Folder {
+                dir: dir.to_path_buf(),
+                stamp,
+            };
+            (watch, dir.to_path_buf(), None)
+        };
+        let version = read_version(&version_dir, device, batch_windows)?;
         let (model, format, deviation) = version.scorer_parts;
         let scorer = DeviationScorer::new(model, format, device.clone(), deviation);
-        let mut detector = Self::new(scorer, version.calibration, version.weights, config);
+        let label = version_label(name.as_deref(), &version.weights);
+        let mut detector = Self::new(scorer, version.calibration, label, config);
         detector.published = Some(Published {
-            dir: dir.to_path_buf(),
             batch_windows,
-            stamp,
+            watch,
         });
         Ok(detector)
     }
@@ -159,25 +195,48 @@ impl GptDetector {
         let Some(published) = &mut self.published else {
             return Ok(None);
         };
-        let stamp = calibration_stamp(&published.dir);
-        if stamp == published.stamp {
-            return Ok(None);
-        }
-        let version = read_version(
-            &published.dir,
-            self.scorer.device(),
-            published.batch_windows,
-        )?;
-        published.stamp = stamp;
-        if version.weights == self.version {
-            self.calibration = version.calibration;
-            return Ok(None);
-        }
+        let label = match &mut published.watch {
+            Watch::Folder { dir, stamp } => {
+                let now = calibration_stamp(dir);
+                if now == *stamp {
+                    return Ok(None);
+                }
+                let version = read_version(dir, self.scorer.device(), published.batch_windows)?;
+                *stamp = now;
+                if version.weights == self.version {
+                    self.calibration = version.calibration;
+                    return Ok(None);
+                }
+                let label = version_label(None, &version.weights);
+                self.switch_to(version);
+                label
+            }
+            Watch::Registry { registry, name } => {
+                let Some(current) = registry.current()? else {
+                    return Ok(None);
+                };
+                if current == *name {
+                    return Ok(None);
+                }
+                let version = read_version(
+                    &registry.version_dir(&current),
+                    self.scorer.device(),
+                    published.batch_windows,
+                )?;
+                let label = version_label(Some(&current), &version.weights);
+                *name = current;
+                self.switch_to(version);
+                label
+            }
+        };
+        self.version = label;
+        Ok(Some(self.version.clone()))
+    }
+
+    fn switch_to(&mut self, version: Version) {
         let (model, format, deviation) = version.scorer_parts;
         self.scorer.swap_model(model, format, deviation);
         self.calibration = version.calibration;
-        self.version = version.weights;
-        Ok(Some(self.version.clone()))
     }
 
     /// A detector over a ready scorer; `version` names the weights in alerts.
@@ -198,7 +257,8 @@ impl GptDetector {
         }
     }
 
-    /// The weights' version (fingerprint).
+    /// The version scoring now: the weights' fingerprint, after the registry's version
+    /// name when loaded from one (`v0002+3fa2c1d0e5b7a9f1`).
     pub fn version(&self) -> &str {
         &self.version
     }

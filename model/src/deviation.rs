@@ -14,6 +14,7 @@ use operators::calibration::ScoredLog;
 use operators::text_format::{Header, TextFormat, header_spans};
 use schemas::Envelope;
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 use crate::gpt::Gpt;
 use crate::score::{FieldScore, LogScore, ScoreRequest, score};
@@ -143,10 +144,19 @@ impl DeviationScorer {
     }
 
     /// Swaps in another model (a new version) between calls. The users' recent logs are
-    /// kept as context: they are tokens, whatever model reads them, and a restart from
-    /// no context would raise the first log of every user afterwards.
+    /// kept as context (a restart from no context would raise the first log of every
+    /// user afterwards), rendered again when the new version reads another text format
+    /// (a retrain from scratch fits its own projection), so the context reads as the new
+    /// model's training text did.
     pub fn swap_model(&mut self, model: Gpt, format: TextFormat, config: DeviationConfig) {
         self.histories.limit = config.context_tokens.min(model.context());
+        if format != self.format {
+            self.histories.render_again(|log| {
+                // The text was serialised from a JSON value: it parses.
+                let json = serde_json::from_str(&log.json).unwrap_or(Value::Null);
+                render(&format, &log.header, &json)
+            });
+        }
         self.model = model;
         self.format = format;
         self.config = config;
@@ -168,20 +178,14 @@ impl DeviationScorer {
         for envelope in logs {
             if let Some(key) = self.key(envelope) {
                 let (_, tokens) = self.render(envelope);
-                self.histories.push(key, tokens);
+                self.histories.push(key, Remembered::of(envelope, tokens));
             }
         }
     }
 
     /// The log's text and its tokens framed as training frames them.
     fn render(&self, envelope: &Envelope) -> (String, Vec<u32>) {
-        let text = self
-            .format
-            .render(&Header::of(envelope, None), &envelope.json);
-        let mut tokens = vec![Special::BeginLog as u32];
-        tokens.extend(ByteTokenizer.encode(&text));
-        tokens.push(Special::EndLog as u32);
-        (text, tokens)
+        render(&self.format, &Header::of(envelope, None), &envelope.json)
     }
 
     fn key(&self, envelope: &Envelope) -> Option<String> {
@@ -213,7 +217,7 @@ impl DeviationScorer {
                 None => Vec::new(),
             };
             if let Some(key) = key {
-                self.histories.push(key, tokens);
+                self.histories.push(key, Remembered::of(envelope, tokens));
             }
             requests.push(ScoreRequest { context, text });
         }
@@ -229,6 +233,15 @@ impl DeviationScorer {
             .map(|((envelope, request), log)| deviation(envelope, request, log))
             .collect()
     }
+}
+
+/// A log's text under `format`, and its tokens framed as training frames them.
+fn render(format: &TextFormat, header: &Header, json: &Value) -> (String, Vec<u32>) {
+    let text = format.render(header, json);
+    let mut tokens = vec![Special::BeginLog as u32];
+    tokens.extend(ByteTokenizer.encode(&text));
+    tokens.push(Special::EndLog as u32);
+    (text, tokens)
 }
 
 fn deviation(envelope: &Envelope, request: ScoreRequest, log: LogScore) -> Deviation {
@@ -278,7 +291,38 @@ struct Histories {
 struct History {
     used: u64,
     tokens: usize,
-    logs: VecDeque<Vec<u32>>,
+    logs: VecDeque<Remembered>,
+}
+
+/// A log kept as context: its tokens, and what renders it again under another format
+/// (the compact JSON text: a quarter of the tokens' memory, where a parsed value would
+/// take several times it).
+struct Remembered {
+    tokens: Vec<u32>,
+    header: Header,
+    json: Box<str>,
+}
+
+impl Remembered {
+    fn of(envelope: &Envelope, tokens: Vec<u32>) -> Self {
+        Remembered {
+            tokens,
+            header: Header::of(envelope, None),
+            json: envelope.json.to_string().into_boxed_str(),
+        }
+    }
+}
+
+impl History {
+    /// Drops the oldest logs until at most `limit` tokens are left.
+    fn trim(&mut self, limit: usize) {
+        while self.tokens > limit {
+            match self.logs.pop_front() {
+                Some(oldest) => self.tokens -= oldest.tokens.len(),
+                None => break,
+            }
+        }
+    }
 }
 
 impl Histories {
@@ -303,30 +347,41 @@ impl Histories {
         let mut taken = 0;
         let mut count = 0;
         for log in history.logs.iter().rev() {
-            if taken + log.len() > budget {
+            if taken + log.tokens.len() > budget {
                 break;
             }
-            taken += log.len();
+            taken += log.tokens.len();
             count += 1;
         }
         let skip = history.logs.len() - count;
-        history.logs.iter().skip(skip).flatten().copied().collect()
+        history
+            .logs
+            .iter()
+            .skip(skip)
+            .flat_map(|log| log.tokens.iter().copied())
+            .collect()
     }
 
-    fn push(&mut self, key: String, tokens: Vec<u32>) {
+    fn push(&mut self, key: String, log: Remembered) {
         self.tick += 1;
         if !self.by_key.contains_key(&key) && self.by_key.len() >= self.max_keys {
             self.forget_least_recent();
         }
         let history = self.by_key.entry(key).or_default();
         history.used = self.tick;
-        history.tokens += tokens.len();
-        history.logs.push_back(tokens);
-        while history.tokens > self.limit {
-            match history.logs.pop_front() {
-                Some(oldest) => history.tokens -= oldest.len(),
-                None => break,
+        history.tokens += log.tokens.len();
+        history.logs.push_back(log);
+        history.trim(self.limit);
+    }
+
+    /// Renders every remembered log again (another text format), within the limit.
+    fn render_again(&mut self, render: impl Fn(&Remembered) -> (String, Vec<u32>)) {
+        for history in self.by_key.values_mut() {
+            for log in &mut history.logs {
+                log.tokens = render(log).1;
             }
+            history.tokens = history.logs.iter().map(|log| log.tokens.len()).sum();
+            history.trim(self.limit);
         }
     }
 
@@ -343,21 +398,81 @@ impl Histories {
 mod tests {
     use super::*;
 
+    fn tokens(tokens: Vec<u32>) -> Remembered {
+        Remembered {
+            tokens,
+            header: Header::default(),
+            json: "null".into(),
+        }
+    }
+
     #[test]
     fn histories_give_the_most_recent_whole_logs_of_the_most_recent_keys() {
         let mut histories = Histories::new(7, 10);
-        histories.push("a".into(), vec![1, 2, 3]);
-        histories.push("a".into(), vec![4, 5, 6]);
-        histories.push("a".into(), vec![7, 8]);
+        histories.push("a".into(), tokens(vec![1, 2, 3]));
+        histories.push("a".into(), tokens(vec![4, 5, 6]));
+        histories.push("a".into(), tokens(vec![7, 8]));
         // [1, 2, 3] fell out of the 7-token limit; a 4-token budget holds only [7, 8].
         assert_eq!(histories.context("a", 100), vec![4, 5, 6, 7, 8]);
         assert_eq!(histories.context("a", 4), vec![7, 8]);
         assert!(histories.context("a", 1).is_empty());
         for key in 0..20 {
-            histories.push(format!("k{key}"), vec![key]);
+            histories.push(format!("k{key}"), tokens(vec![key]));
         }
         assert!(histories.by_key.len() <= 10);
         assert_eq!(histories.context("k19", 100), vec![19]);
         assert!(histories.context("a", 100).is_empty());
+
+        // Rendered again (longer under another format), the oldest logs fall out.
+        histories.push("b".into(), tokens(vec![1, 2]));
+        histories.push("b".into(), tokens(vec![3, 4]));
+        histories.render_again(|log| (String::new(), [log.tokens.clone(), vec![0, 0]].concat()));
+        assert_eq!(histories.context("b", 100), vec![3, 4, 0, 0]);
+    }
+
+    #[test]
+    fn after_a_swap_to_another_format_the_context_reads_in_the_new_format() {
+        let log = |minute: u32| {
+            let raw = format!(
+                r#"{{"eventTime":"2024-07-30T08:{minute:02}:00Z","eventSource":"s3.amazonaws.com","eventName":"GetObject","userIdentity":{{"type":"IAMUser","userName":"alice"}},"awsRegion":"eu-west-1"}}"#
+            );
+            schemas::decode(schemas::Source::CloudTrail, raw.as_bytes()).unwrap()
+        };
+        let logs: Vec<Envelope> = (0..3).map(log).collect();
+        // Room for all three logs in either format.
+        let config = crate::GptConfig {
+            context: 2048,
+            ..crate::GptConfig::preset("tiny").unwrap()
+        };
+        let device = Device::flex();
+        let mut scorer = DeviationScorer::new(
+            Gpt::new(&config, &device),
+            TextFormat::default(),
+            device.clone(),
+            DeviationConfig::default(),
+        );
+        scorer.remember(&logs.iter().collect::<Vec<_>>());
+        let key = logs[0].key().to_string();
+        let under = |format: &TextFormat| -> Vec<u32> {
+            logs.iter()
+                .flat_map(|log| render(format, &Header::of(log, None), &log.json).1)
+                .collect()
+        };
+        assert_eq!(
+            scorer.histories.context(&key, 10_000),
+            under(&TextFormat::default())
+        );
+
+        // A version fitted on these logs projects their constant fields away.
+        let jsons: Vec<(schemas::Source, &Value)> =
+            logs.iter().map(|log| (log.source, &log.json)).collect();
+        let fitted = TextFormat::fit(&jsons, 1);
+        assert_ne!(under(&fitted), under(&TextFormat::default()));
+        scorer.swap_model(
+            Gpt::new(&config, &device),
+            fitted.clone(),
+            DeviationConfig::default(),
+        );
+        assert_eq!(scorer.histories.context(&key, 10_000), under(&fitted));
     }
 }

@@ -7,7 +7,8 @@
 //! logs into per-byte and per-field surprisal, and [`generate`] samples new logs that
 //! always parse ([`JsonConstraint`]). In the stream, [`deviation`] scores each log after
 //! its user's preceding logs, and the [`detector`] calibrates that score into alerts that
-//! say what the model expected instead ([`explain`]).
+//! say what the model expected instead ([`explain`]), switching to each new version a
+//! retrain publishes in the [`registry`].
 //!
 //! ```
 //! let tokenizer = model::ByteTokenizer;
@@ -30,6 +31,7 @@ mod json_constraint;
 #[cfg(feature = "cuda")]
 mod llvm_stubs;
 mod log_constraint;
+pub mod registry;
 pub mod score;
 mod tokenizer;
 pub mod train;

@@ -148,6 +148,9 @@ pub struct TrainRun<'a> {
     /// Checkpoint and return once this many steps are done, though the schedule runs
     /// to `train.steps` (a run sliced into several invocations; `None`: run to the end).
     pub pause_at: Option<usize>,
+    /// A checkpoint whose weights a new run starts from instead of a random
+    /// initialisation (fine-tuning; the optimizer starts afresh). Same model shape.
+    pub start_from: Option<&'a Path>,
 }
 
 /// How a run ended.
@@ -296,11 +299,18 @@ pub fn train(
                 true,
             )
         }
-        None => (
-            Trainer::new(&run.model, &run.train, &run.device),
-            TrainState::default(),
-            false,
-        ),
+        None => {
+            let trainer = match run.start_from {
+                Some(dir) => {
+                    let model = checkpoint::load_for_training(dir, &run.model, &autodiff)?;
+                    autodiff.seed(run.train.seed);
+                    let optimizer = adamw(&run.train).init();
+                    Trainer::from_parts(model, optimizer, &run.model, &run.train, autodiff)
+                }
+                None => Trainer::new(&run.model, &run.train, &run.device),
+            };
+            (trainer, TrainState::default(), false)
+        }
     };
 
     let validation_starts = run.validation.validation_starts(run.train.eval_windows);

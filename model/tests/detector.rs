@@ -10,7 +10,8 @@ use model::checkpoint::{self, CalibrationFile, CheckpointError};
 use model::corpus::{Corpus, TrainingLog};
 use model::detector::{GptDetector, GptDetectorConfig};
 use model::deviation::{ContextMode, DeviationConfig, DeviationScorer};
-use model::train::{TrainConfig, TrainRun, train};
+use model::registry::Registry;
+use model::train::{TrainConfig, TrainEvent, TrainRun, train};
 use operators::Detector;
 use operators::calibration::CalibrationBuilder;
 use operators::text_format::TextFormat;
@@ -50,8 +51,9 @@ fn habitual(from_minute: usize, count: usize) -> Vec<Envelope> {
         .collect()
 }
 
-/// Trains the tiny test model on the habitual logs into `dir`.
-fn train_tiny(dir: &std::path::Path, steps: usize) {
+/// Trains the tiny test model on the habitual logs into `dir` (from the weights in
+/// `start_from`, when given); returns the first step's loss.
+fn train_tiny(dir: &std::path::Path, steps: usize, start_from: Option<&std::path::Path>) -> f32 {
     let training: Vec<TrainingLog> = habitual(0, 120)
         .into_iter()
         .map(|envelope| TrainingLog {
@@ -60,6 +62,7 @@ fn train_tiny(dir: &std::path::Path, steps: usize) {
         })
         .collect();
     let corpus = Corpus::build(&TextFormat::default(), &training);
+    let mut first_loss = f32::NAN;
     train(
         TrainRun {
             // Long enough for two of these logs: the model must have read logs after
@@ -86,31 +89,35 @@ fn train_tiny(dir: &std::path::Path, steps: usize) {
             device: Device::flex(),
             pseudonyms: None,
             pause_at: None,
+            start_from,
         },
-        |_| {},
+        |event| {
+            if let TrainEvent::Step { step: 1, loss, .. } = event {
+                first_loss = *loss;
+            }
+        },
     )
     .unwrap();
+    first_loss
 }
 
-#[test]
-fn the_detector_alerts_on_a_broken_habit_and_says_what_it_expected() {
-    let dir = tempfile::tempdir().unwrap();
-    let device = Device::flex();
-    train_tiny(dir.path(), 150);
+/// The scoring settings the tests calibrate and detect with.
+const SCORING: DeviationConfig = DeviationConfig {
+    context: ContextMode::User,
+    context_tokens: 512,
+    batch_windows: 8,
+    max_users: 100_000,
+};
 
-    // Calibrate on the benign training logs, as `cyberlm calibrate` does.
-    let loaded = checkpoint::load(dir.path(), &device).unwrap();
-    let config = DeviationConfig {
-        context: ContextMode::User,
-        context_tokens: 512,
-        batch_windows: 8,
-        ..DeviationConfig::default()
-    };
+/// Calibrates the model in `dir` on the habitual logs, as `cyberlm calibrate` does.
+fn calibrate_tiny(dir: &std::path::Path) {
+    let device = Device::flex();
+    let loaded = checkpoint::load(dir, &device).unwrap();
     let mut scorer = DeviationScorer::new(
         loaded.model,
         loaded.manifest.text_format,
         device.clone(),
-        config,
+        SCORING,
     );
     let benign = habitual(0, 120);
     let refs: Vec<&Envelope> = benign.iter().collect();
@@ -121,18 +128,26 @@ fn the_detector_alerts_on_a_broken_habit_and_says_what_it_expected() {
         let kind = deviation.calibration_kind();
         builder.add(&deviation.scored(envelope, &kind));
     }
-    let weights = checkpoint::weights_fingerprint(dir.path()).unwrap();
+    let weights = checkpoint::weights_fingerprint(dir).unwrap();
     checkpoint::save_calibration(
-        dir.path(),
+        dir,
         &CalibrationFile {
             weights,
-            context: config.context,
-            context_tokens: config.context_tokens,
+            context: SCORING.context,
+            context_tokens: SCORING.context_tokens,
             logs: 120,
             calibration: builder.fit(1_000),
         },
     )
     .unwrap();
+}
+
+#[test]
+fn the_detector_alerts_on_a_broken_habit_and_says_what_it_expected() {
+    let dir = tempfile::tempdir().unwrap();
+    let device = Device::flex();
+    train_tiny(dir.path(), 150, None);
+    calibrate_tiny(dir.path());
 
     let mut detector = GptDetector::load(
         dir.path(),
@@ -181,7 +196,7 @@ fn the_detector_alerts_on_a_broken_habit_and_says_what_it_expected() {
     // the detector keeps the version it has; then it switches between two batches.
     let first_version = detector.version().to_string();
     let next = tempfile::tempdir().unwrap();
-    train_tiny(next.path(), 20);
+    train_tiny(next.path(), 20, None);
     for file in ["model.safetensors", "manifest.json"] {
         std::fs::copy(next.path().join(file), dir.path().join(file)).unwrap();
     }
@@ -220,4 +235,77 @@ fn the_detector_alerts_on_a_broken_habit_and_says_what_it_expected() {
         .expect("a stale calibration must be refused");
     assert!(matches!(error, CheckpointError::Calibration { .. }));
     assert!(error.to_string().contains("cyberlm calibrate"), "{error}");
+}
+
+#[test]
+fn a_detector_on_a_registry_switches_to_each_version_published_there() {
+    let root = tempfile::tempdir().unwrap();
+    let registry = Registry::new(root.path());
+    let lock = registry.lock().unwrap();
+    let device = Device::flex();
+    let (first, first_dir) = registry.new_candidate(&lock).unwrap();
+    let scratch_loss = train_tiny(&first_dir, 30, None);
+    calibrate_tiny(&first_dir);
+    registry.publish(&first, &lock).unwrap();
+    let mut detector =
+        GptDetector::load(root.path(), &device, 8, GptDetectorConfig::default()).unwrap();
+    assert!(
+        detector.version().starts_with("v0001+"),
+        "{}",
+        detector.version()
+    );
+
+    // A fine-tuned candidate starts where the published version ended.
+    let (second, second_dir) = registry.new_candidate(&lock).unwrap();
+    let fine_tune_loss = train_tiny(&second_dir, 10, Some(&registry.version_dir(&first)));
+    assert!(
+        fine_tune_loss < scratch_loss * 0.8,
+        "fine-tuning started at loss {fine_tune_loss}, training from scratch at {scratch_loss}"
+    );
+    calibrate_tiny(&second_dir);
+    let logs = habitual(0, 6);
+    let batch: Vec<&Envelope> = logs.iter().collect();
+    assert_eq!(detector.detect_batch(&batch).len(), 6);
+    assert!(
+        detector.version().starts_with("v0001+"),
+        "a candidate is not published"
+    );
+
+    registry.publish(&second, &lock).unwrap();
+    assert_eq!(detector.detect_batch(&batch).len(), 6);
+    assert!(
+        detector.version().starts_with("v0002+"),
+        "{}",
+        detector.version()
+    );
+    registry.point_at(&first).unwrap();
+    assert_eq!(detector.detect_batch(&batch).len(), 6);
+    assert!(
+        detector.version().starts_with("v0001+"),
+        "a rollback is a switch too"
+    );
+
+    // Fine-tuning a model of another shape is refused, naming the checkpoint.
+    let other = tempfile::tempdir().unwrap();
+    let corpus = Corpus::build(&TextFormat::default(), &[]);
+    let error = train(
+        TrainRun {
+            model: GptConfig {
+                context: 256,
+                ..GptConfig::preset("tiny").unwrap()
+            },
+            train: TrainConfig::default(),
+            text_format: TextFormat::default(),
+            corpus: &corpus,
+            validation: &corpus,
+            checkpoint_dir: other.path(),
+            device: Device::flex(),
+            pseudonyms: None,
+            pause_at: None,
+            start_from: Some(&registry.version_dir(&first)),
+        },
+        |_| {},
+    )
+    .unwrap_err();
+    assert!(matches!(error, CheckpointError::Mismatch { .. }), "{error}");
 }

@@ -74,6 +74,7 @@ fn run_training(
             device: Device::flex(),
             pseudonyms: None,
             pause_at,
+            start_from: None,
         },
         |event| {
             if let TrainEvent::Step { loss, .. } = event {
