@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 
 use crate::commands;
+use crate::commands::scenario::travel::Behaviour;
 
 /// cyberlm: cyber language models over raw security logs.
 #[derive(Debug, Parser)]
@@ -50,8 +51,134 @@ pub enum Command {
     /// retraining.
     #[command(subcommand)]
     Scenario(ScenarioCommand),
+    /// The periodic retrain job: recorded logs plus synthetic logs of anticipated events
+    /// train a candidate, published into the registry only if no worse (exit 0
+    /// published, 3 kept the published version, 75 another retrain is running).
+    Retrain(RetrainArgs),
+    /// Publish a calibrated model folder as the registry's next version (the first
+    /// version, or a hand-made one); `detect` switches to it.
+    Publish(PublishArgs),
     /// Measure training, scoring and decoding throughput of a model preset (JSON out).
     BenchModel(BenchModelArgs),
+}
+
+/// Flags of `cyberlm retrain`.
+#[derive(Debug, Args)]
+pub struct RetrainArgs {
+    /// Recorded logs (JSONL or Parquet files or folders).
+    #[arg(required_unless_present = "kafka", conflicts_with = "kafka")]
+    pub inputs: Vec<PathBuf>,
+    /// Read the recorded logs from the source topics of the config's `[kafka]` instead:
+    /// `--since` to `--until` (by message timestamp, then event time), outside detect's
+    /// consumer group, committing nothing.
+    #[arg(long)]
+    pub kafka: bool,
+    /// The model registry: its published version is the one to beat, and the candidate
+    /// is published there.
+    #[arg(long)]
+    pub registry: PathBuf,
+    /// Anticipated events (TOML): each becomes synthetic benign logs to train on.
+    #[arg(long)]
+    pub anticipated: Option<PathBuf>,
+    /// Group models of the Dual-GPT (`train --field-group location`) that write the
+    /// locations of anticipated trips.
+    #[arg(long)]
+    pub group_model: Vec<PathBuf>,
+    /// Labels of the recorded logs: their attack logs are left out of training and
+    /// calibration, and the held-out ones measure recall.
+    #[arg(long)]
+    pub labels: Option<PathBuf>,
+    /// Recorded attacks (folders with a labels.jsonl) on which both models' recall is
+    /// measured (their labelled attack logs only, after the recorded logs as context).
+    /// Takes every path that follows it, so give the recorded logs first.
+    #[arg(long, num_args = 1..)]
+    pub attacks: Vec<PathBuf>,
+    /// Which recorded logs.
+    #[command(flatten)]
+    pub range: TimeRange,
+    /// Share of the recorded logs, the latest, held out to measure both models on.
+    #[arg(long, default_value_t = 0.1)]
+    pub holdout: f64,
+    /// Start from the published version's weights instead of from scratch.
+    #[arg(long)]
+    pub fine_tune: bool,
+    /// Optimizer steps (default: the published version's; a quarter of them when
+    /// fine-tuning).
+    #[arg(long)]
+    pub steps: Option<usize>,
+    /// Fine-tuning's learning rates, as a share of the published version's.
+    #[arg(long, default_value_t = 0.25)]
+    pub fine_tune_learning_rate: f64,
+    /// Relative rise of the validation loss still counted as no worse.
+    #[arg(long, default_value_t = 0.02)]
+    pub max_loss_increase: f64,
+    /// Drop of attack recall still counted as no worse (0.02: two points).
+    #[arg(long, default_value_t = 0.02)]
+    pub max_recall_drop: f64,
+    /// Published versions kept (the current one always is).
+    #[arg(long, default_value_t = 5)]
+    pub keep: usize,
+    /// Benign logs of a kind a user needs for a calibration baseline of their own.
+    #[arg(long, default_value_t = 200)]
+    pub min_user_logs: usize,
+    /// Windows per model call when scoring.
+    #[arg(long, default_value_t = 16)]
+    pub batch_windows: usize,
+    /// How anticipated events are sampled.
+    #[command(flatten)]
+    pub sampling: SamplingArgs,
+    /// Config file (TOML): `[pii]` as the published version was trained with, and
+    /// `gpt.alerts_per_10k`, the rate alerts are counted at.
+    #[arg(long, short)]
+    pub config: Option<PathBuf>,
+    /// `cpu`, or `cuda[:N]` in a CUDA build.
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+}
+
+/// Flags of `cyberlm publish`.
+#[derive(Debug, Args)]
+pub struct PublishArgs {
+    /// A calibrated model folder (`cyberlm train`, then `cyberlm calibrate`).
+    pub model: PathBuf,
+    /// The model registry.
+    #[arg(long)]
+    pub registry: PathBuf,
+}
+
+/// A window of event time.
+#[derive(Debug, Clone, Copy, Default, Args)]
+pub struct TimeRange {
+    /// Only logs at or after this time (RFC 3339, or a date: its midnight UTC).
+    #[arg(long, value_parser = parse_instant)]
+    pub since: Option<chrono::DateTime<chrono::Utc>>,
+    /// Only logs before this time (RFC 3339, or a date: its midnight UTC).
+    #[arg(long, value_parser = parse_instant)]
+    pub until: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+impl TimeRange {
+    /// Whether `time` is in the window.
+    pub fn contains(&self, time: chrono::DateTime<chrono::Utc>) -> bool {
+        self.since.is_none_or(|since| time >= since) && self.until.is_none_or(|until| time < until)
+    }
+
+    /// Whether `time` comes before the window.
+    pub fn is_before(&self, time: chrono::DateTime<chrono::Utc>) -> bool {
+        self.since.is_some_and(|since| time < since)
+    }
+}
+
+/// A point in time from a flag: RFC 3339, or a date meaning its midnight UTC.
+fn parse_instant(text: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
+    if let Ok(time) = chrono::DateTime::parse_from_rfc3339(text) {
+        return Ok(time.with_timezone(&chrono::Utc));
+    }
+    text.parse::<chrono::NaiveDate>()
+        .map(|date| date.and_time(chrono::NaiveTime::MIN).and_utc())
+        .map_err(|_| {
+            format!("{text:?} is neither RFC 3339 (2026-11-09T00:00:00Z) nor a date (2026-11-09)")
+        })
 }
 
 /// Flags of `cyberlm bench-model`.
@@ -133,6 +260,9 @@ pub struct TrainArgs {
     /// Stop and checkpoint after this many seconds (0: no limit).
     #[arg(long, default_value_t = 0)]
     pub time_budget_s: u64,
+    /// Which logs to train on.
+    #[command(flatten)]
+    pub range: TimeRange,
     /// Train a group model: only this field group's fields of each log (logs without
     /// any are left out), conditioned only on its header fields; the Dual-GPT's
     /// `location` is built in, others come from `[field_groups.NAME]` in the config.
@@ -216,6 +346,11 @@ pub struct TravelArgs {
     /// Days abroad.
     #[arg(long, default_value_t = 5)]
     pub days: u32,
+    /// Who writes what the traveller does: the main model (`generated`, the Dual-GPT) or
+    /// the user's own logs of the same weekdays (`recorded`); the group models write the
+    /// locations either way.
+    #[arg(long, value_enum, default_value_t = Behaviour::Generated)]
+    pub behaviour: Behaviour,
     /// The user's real logs (JSONL or Parquet files or folders, e.g. the training logs):
     /// each day abroad repeats the sources and times of a real day of theirs on the same
     /// weekday.
@@ -306,6 +441,9 @@ pub struct EvalDetectionArgs {
     /// Sigma rules and `gpt.alerts_per_10k`.
     #[arg(long)]
     pub config: Option<PathBuf>,
+    /// Which logs to judge; inputs before `--since` join the history.
+    #[command(flatten)]
+    pub range: TimeRange,
     /// Where the figures, charts and page go.
     #[arg(long, short, default_value = "out/eval-detection")]
     pub out: PathBuf,
@@ -331,6 +469,9 @@ pub struct CalibrateArgs {
     /// inputs, when there is one).
     #[arg(long)]
     pub labels: Option<PathBuf>,
+    /// Which logs to calibrate on.
+    #[command(flatten)]
+    pub range: TimeRange,
     /// Context each log is scored in (the detector then scores with the same).
     #[arg(long, value_enum, default_value_t = ScoreContext::User)]
     pub context: ScoreContext,
@@ -599,6 +740,7 @@ impl Command {
                 | Command::Eval(_)
                 | Command::Generate(_)
                 | Command::Scenario(_)
+                | Command::Retrain(_)
                 | Command::BenchModel(_)
         )
     }
@@ -620,6 +762,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Eval(EvalCommand::Generation(args)) => commands::eval::generation::run(&args),
         Command::Generate(args) => commands::generate::run(&args),
         Command::Scenario(ScenarioCommand::Travel(args)) => commands::scenario::travel::run(&args),
+        Command::Retrain(args) => commands::retrain::run(&args),
+        Command::Publish(args) => commands::publish::run(&args),
         Command::BenchModel(args) => commands::bench_model::run(&args),
     }
 }

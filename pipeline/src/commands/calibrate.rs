@@ -4,12 +4,14 @@
 //! user, is as surprising" and alert at a chosen rate.
 
 use std::collections::HashSet;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use model::Device;
 use model::checkpoint::{self, CalibrationFile};
-use model::deviation::{DeviationConfig, DeviationScorer};
+use model::deviation::{ContextMode, DeviationConfig, DeviationScorer};
 use operators::calibration::CalibrationBuilder;
+use schemas::Envelope;
 
 use crate::cli::CalibrateArgs;
 use crate::commands::score::score_in_order;
@@ -18,49 +20,34 @@ use crate::files::{read_envelopes, read_labels};
 
 /// `cyberlm calibrate`.
 pub fn run(args: &CalibrateArgs) -> anyhow::Result<ExitCode> {
+    anyhow::ensure!(
+        !model::registry::Registry::is_registry(&args.model),
+        "{} is a model registry, whose versions never change: calibrate a model folder, then publish it with `cyberlm publish`",
+        args.model.display()
+    );
     let device = model::device::parse(&args.device)?;
-    let loaded = checkpoint::load(&args.model, &device)?;
-    let weights = checkpoint::weights_fingerprint(&args.model)?;
+    let manifest = checkpoint::read_manifest(&args.model)?;
     let malicious = malicious_events(args)?;
     let dead_letter_path = args.model.join("calibration.dead-letter.jsonl");
     let pii = Config::load(args.config.as_deref())?
         .pii
-        .hasher_for_model(&args.model, &loaded.manifest)?;
+        .hasher_for_model(&args.model, &manifest)?;
     let (mut logs, rejected) = read_envelopes(&args.inputs, pii.as_ref(), &dead_letter_path)?;
+    logs.retain(|log| args.range.contains(log.event_time));
     logs.sort_by_key(schemas::Envelope::event_time_ms);
     warn_if_shorter_than_a_week(&logs);
-    let context_tokens = args
-        .context_tokens
-        .unwrap_or(loaded.model.context())
-        .min(loaded.model.context());
-    let mut scorer = DeviationScorer::new(
-        loaded.model,
-        loaded.manifest.text_format,
-        device,
-        DeviationConfig {
-            context: args.context.into(),
-            context_tokens,
-            batch_windows: args.batch_size,
-            ..DeviationConfig::default()
-        },
-    );
-    let mut builder = CalibrationBuilder::default();
-    let (mut benign, mut left_out) = (0u64, 0u64);
-    // Attack logs still pass through the scorer: they are context for what follows.
-    score_in_order(&mut scorer, &logs, "calibrating", |envelope, deviation| {
-        if malicious.contains(&envelope.event_id) {
-            left_out += 1;
-        } else {
-            benign += 1;
-            let kind = deviation.calibration_kind();
-            builder.add(&deviation.scored(envelope, &kind));
-        }
-        Ok(())
-    })?;
-    anyhow::ensure!(benign > 0, "no benign logs to calibrate on");
-    let calibration = builder.fit(args.min_user_logs);
+    let settings = Settings {
+        context: args.context.into(),
+        context_tokens: args.context_tokens,
+        batch_windows: args.batch_size,
+        min_user_logs: args.min_user_logs,
+    };
+    let file = calibrate(&args.model, &logs, &malicious, &settings, &device)?;
+    let calibration = &file.calibration;
     println!(
-        "calibrated on {benign} benign logs ({left_out} labelled attack logs left out, {rejected} dead letters): {} sources, {} event types, {} field distributions, {} user baselines",
+        "calibrated on {} benign logs ({} labelled attack logs left out, {rejected} dead letters): {} sources, {} event types, {} field distributions, {} user baselines",
+        file.logs,
+        logs.len() as u64 - file.logs,
         calibration.anomalies.sources.len(),
         calibration.anomalies.kinds.len(),
         calibration.fields.len(),
@@ -75,21 +62,74 @@ pub fn run(args: &CalibrateArgs) -> anyhow::Result<ExitCode> {
             distribution.tail_scale
         );
     }
-    checkpoint::save_calibration(
-        &args.model,
-        &CalibrationFile {
-            weights,
-            context: args.context.into(),
-            context_tokens,
-            logs: benign,
-            calibration,
-        },
-    )?;
     println!(
         "calibration: {}",
-        args.model.join("calibration.json").display()
+        args.model.join(checkpoint::CALIBRATION).display()
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// How a calibration scores.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Which preceding logs each log is scored after (the detector then does the same).
+    pub context: ContextMode,
+    /// At most this many context tokens (`None`: the model's context).
+    pub context_tokens: Option<usize>,
+    /// Windows per model call.
+    pub batch_windows: usize,
+    /// Benign logs of a kind a user needs for a baseline of their own.
+    pub min_user_logs: usize,
+}
+
+/// Scores `logs` (in event-time order) with the model in `dir` as the GPT detector
+/// will, fits the score distributions of the benign ones (not in `malicious`) and
+/// stores them beside the weights.
+pub fn calibrate(
+    dir: &Path,
+    logs: &[Envelope],
+    malicious: &HashSet<String>,
+    settings: &Settings,
+    device: &Device,
+) -> anyhow::Result<CalibrationFile> {
+    let loaded = checkpoint::load(dir, device)?;
+    let weights = checkpoint::weights_fingerprint(dir)?;
+    let context_tokens = settings
+        .context_tokens
+        .unwrap_or(loaded.model.context())
+        .min(loaded.model.context());
+    let mut scorer = DeviationScorer::new(
+        loaded.model,
+        loaded.manifest.text_format,
+        device.clone(),
+        DeviationConfig {
+            context: settings.context,
+            context_tokens,
+            batch_windows: settings.batch_windows,
+            ..DeviationConfig::default()
+        },
+    );
+    let mut builder = CalibrationBuilder::default();
+    let mut benign = 0u64;
+    // Attack logs still pass through the scorer: they are context for what follows.
+    score_in_order(&mut scorer, logs, "calibrating", |envelope, deviation| {
+        if !malicious.contains(&envelope.event_id) {
+            benign += 1;
+            let kind = deviation.calibration_kind();
+            builder.add(&deviation.scored(envelope, &kind));
+        }
+        Ok(())
+    })?;
+    anyhow::ensure!(benign > 0, "no benign logs to calibrate on");
+    let file = CalibrationFile {
+        weights,
+        context: settings.context,
+        context_tokens,
+        logs: benign,
+        calibration: builder.fit(settings.min_user_logs),
+    };
+    checkpoint::save_calibration(dir, &file)?;
+    Ok(file)
 }
 
 /// Weekday and hour reach the model through the header, so a calibration that never saw

@@ -111,9 +111,10 @@ pub fn detectors(config: &Config) -> anyhow::Result<Vec<Box<dyn Detector>>> {
     if let Some(dir) = &config.gpt.model {
         // The engine pseudonymises logs before any detector sees them: they must read as
         // the model's training logs did.
+        let published = model::registry::resolve(dir)?;
         config
             .pii
-            .hasher_for_model(dir, &model::checkpoint::read_manifest(dir)?)?;
+            .hasher_for_model(&published, &model::checkpoint::read_manifest(&published)?)?;
         let device = model::device::parse(&config.gpt.device)?;
         let detector = GptDetector::load(
             dir,

@@ -20,12 +20,13 @@ const CHUNK: usize = 64;
 /// `cyberlm generate`.
 pub fn run(args: &GenerateArgs) -> anyhow::Result<ExitCode> {
     let device = model::device::parse(&args.device)?;
-    let loaded = model::checkpoint::load(&args.model, &device)?;
+    let model_dir = model::registry::resolve(&args.model)?;
+    let loaded = model::checkpoint::load(&model_dir, &device)?;
     let format = &loaded.manifest.text_format;
     let source = args.source.parse().map_err(anyhow::Error::from)?;
     let pii = Config::load(args.config.as_deref())?
         .pii
-        .hasher_for_model(&args.model, &loaded.manifest)?;
+        .hasher_for_model(&model_dir, &loaded.manifest)?;
     let header = Header {
         source: Some(source),
         user: args

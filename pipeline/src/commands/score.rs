@@ -28,11 +28,12 @@ const CHUNK: usize = 64;
 /// `cyberlm score`.
 pub fn run(args: &ScoreArgs) -> anyhow::Result<ExitCode> {
     let device = model::device::parse(&args.device)?;
-    let loaded = model::checkpoint::load(&args.model, &device)?;
+    let model_dir = model::registry::resolve(&args.model)?;
+    let loaded = model::checkpoint::load(&model_dir, &device)?;
     let dead_letter_path = args.out.with_extension("dead-letter.jsonl");
     let pii = Config::load(args.config.as_deref())?
         .pii
-        .hasher_for_model(&args.model, &loaded.manifest)?;
+        .hasher_for_model(&model_dir, &loaded.manifest)?;
     let (mut logs, rejected) = read_envelopes(&args.inputs, pii.as_ref(), &dead_letter_path)?;
     logs.sort_by_key(Envelope::event_time_ms);
     let mut scorer = DeviationScorer::new(

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use model::checkpoint::Pseudonyms;
 use model::corpus::{Corpus, fit_text_format, split_by_time};
-use model::train::{TrainConfig, TrainEvent, TrainRun, train};
+use model::train::{TrainConfig, TrainEvent, TrainOutcome, TrainRun, train};
 use schemas::Source;
 
 use crate::cli::TrainArgs;
@@ -47,13 +47,14 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<ExitCode> {
         pii.as_ref(),
         &dead_letter_path,
     )?;
+    logs.retain(|log| args.range.contains(log.envelope.event_time));
     if rejected > 0 {
         tracing::warn!(message = "Some logs do not decode and were left out of training.", rejected,
             file = %dead_letter_path.display());
     }
     anyhow::ensure!(
         !logs.is_empty(),
-        "no log in {:?} decodes; nothing to train on",
+        "no log in {:?} decodes within the time range; nothing to train on",
         args.inputs
     );
     anyhow::ensure!(
@@ -135,54 +136,18 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<ExitCode> {
         attack_share: args.attack_share,
         ..defaults
     };
-    let bar = progress::steps_bar(train_config.steps as u64, "training");
-    let mut last_validation = None;
-    let outcome = train(
-        TrainRun {
-            model: model_config,
-            train: train_config,
-            text_format: format,
-            corpus: &corpus,
-            validation: &validation,
-            checkpoint_dir: &args.out,
-            device,
-            pseudonyms: Pseudonyms::of(pii.as_ref()),
-            pause_at: None,
-        },
-        |event| match event {
-            TrainEvent::Step {
-                step,
-                loss,
-                tokens_per_second,
-                ..
-            } => {
-                bar.set_position(*step as u64);
-                let validation =
-                    last_validation.map_or(String::new(), |v: f32| format!(" val {v:.3}"));
-                bar.set_message(format!(
-                    "loss {loss:.3}{validation} {:.1}k tok/s",
-                    tokens_per_second / 1e3
-                ));
-            }
-            TrainEvent::Evaluated {
-                step,
-                validation_loss,
-                improved,
-            } => {
-                last_validation = Some(*validation_loss);
-                bar.suspend(|| {
-                    tracing::info!(message = "Validated.", step, validation_loss, improved)
-                });
-            }
-            TrainEvent::EarlyStop { step } => bar.suspend(|| {
-                tracing::info!(
-                    message = "Stopped early: validation loss stopped improving.",
-                    step
-                )
-            }),
-        },
-    )?;
-    bar.finish_and_clear();
+    let outcome = train_with_progress(TrainRun {
+        model: model_config,
+        train: train_config,
+        text_format: format,
+        corpus: &corpus,
+        validation: &validation,
+        checkpoint_dir: &args.out,
+        device,
+        pseudonyms: Pseudonyms::of(pii.as_ref()),
+        pause_at: None,
+        start_from: None,
+    })?;
 
     let state = &outcome.manifest.state;
     let throughput = state.history.last().map_or(0.0, |e| e.tokens_per_second);
@@ -205,4 +170,42 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<ExitCode> {
     );
     println!("model: {}", args.out.display());
     Ok(ExitCode::SUCCESS)
+}
+
+/// Runs `run` with a progress bar (loss, validation loss, tokens/s, ETA) and a log line
+/// per validation.
+pub fn train_with_progress(run: TrainRun<'_>) -> anyhow::Result<TrainOutcome> {
+    let bar = progress::steps_bar(run.train.steps as u64, "training");
+    let mut last_validation = None;
+    let outcome = train(run, |event| match event {
+        TrainEvent::Step {
+            step,
+            loss,
+            tokens_per_second,
+            ..
+        } => {
+            bar.set_position(*step as u64);
+            let validation = last_validation.map_or(String::new(), |v: f32| format!(" val {v:.3}"));
+            bar.set_message(format!(
+                "loss {loss:.3}{validation} {:.1}k tok/s",
+                tokens_per_second / 1e3
+            ));
+        }
+        TrainEvent::Evaluated {
+            step,
+            validation_loss,
+            improved,
+        } => {
+            last_validation = Some(*validation_loss);
+            bar.suspend(|| tracing::info!(message = "Validated.", step, validation_loss, improved));
+        }
+        TrainEvent::EarlyStop { step } => bar.suspend(|| {
+            tracing::info!(
+                message = "Stopped early: validation loss stopped improving.",
+                step
+            )
+        }),
+    })?;
+    bar.finish_and_clear();
+    Ok(outcome)
 }

@@ -6,9 +6,11 @@ mod config;
 mod rebalance;
 mod sink;
 mod source;
+mod time_range;
 
 pub use client::{consumer, producer, producer_config};
 pub use config::{KafkaConfig, TopicsConfig};
 pub use rebalance::{PartitionChange, RebalanceContext};
 pub use sink::TopicSink;
 pub use source::KafkaSource;
+pub use time_range::read_time_range;

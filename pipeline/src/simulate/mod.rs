@@ -125,6 +125,8 @@ pub struct Simulation {
     pub users: Vec<User>,
     /// Every log.
     pub records: Vec<Record>,
+    /// The benign trip, when the simulation has one.
+    pub trip: Option<scenarios::Trip>,
 }
 
 /// Runs the simulation in memory. `on_user` is called after each person's days are done
@@ -182,6 +184,7 @@ pub fn simulate(config: &SimulationConfig, mut on_user: impl FnMut()) -> Simulat
     Simulation {
         users,
         records: out.records,
+        trip: config.travel.then_some(trip),
     }
 }
 

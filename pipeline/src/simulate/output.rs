@@ -32,7 +32,8 @@ impl Summary {
 
 /// Writes `simulation` into `dir` (created if needed): `azure.jsonl`, `confluence.jsonl`,
 /// `cloudtrail.jsonl` (each sorted by event time), `labels.jsonl` (event id → scenario,
-/// technique) and `users.jsonl`.
+/// technique), `users.jsonl`, and `anticipated.toml` (the trip, as the organisation
+/// knows it in advance: the anticipated-events file of `cyberlm retrain`).
 pub fn write_corpus(simulation: &mut Simulation, dir: &Path) -> std::io::Result<Summary> {
     std::fs::create_dir_all(dir)?;
     simulation
@@ -80,6 +81,24 @@ pub fn write_corpus(simulation: &mut Simulation, dir: &Path) -> std::io::Result<
     }
     users.flush()?;
     summary.files.push(users_path);
+
+    if let Some(trip) = &simulation.trip
+        && let Some(traveller) = simulation.users.get(trip.user)
+    {
+        let path = dir.join("anticipated.toml");
+        let text = format!(
+            "# Known in advance: {} works from {} for {} days.\n[[travel]]\nuser = {:?}\ncountry = {:?}\nfrom = \"{}\"\ndays = {}\n",
+            traveller.display_name,
+            trip.place.city.city,
+            trip.days,
+            traveller.upn,
+            trip.place.city.country,
+            trip.from,
+            trip.days
+        );
+        std::fs::write(&path, text)?;
+        summary.files.push(path);
+    }
     Ok(summary)
 }
 

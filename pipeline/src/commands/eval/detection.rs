@@ -43,13 +43,23 @@ pub fn run(args: &EvalDetectionArgs) -> anyhow::Result<std::process::ExitCode> {
         .with_context(|| format!("failed to create {}", args.out.display()))?;
     let labels = load_labels(args)?;
     let dead_letters = args.out.join("dead-letter.jsonl");
-    let pii = match &args.model {
+    let model_dir = args
+        .model
+        .as_deref()
+        .map(model::registry::resolve)
+        .transpose()?;
+    let pii = match &model_dir {
         Some(dir) => config
             .pii
             .hasher_for_model(dir, &checkpoint::read_manifest(dir)?)?,
         None => config.pii.hasher()?,
     };
     let (mut logs, rejected) = read_envelopes(&args.inputs, pii.as_ref(), &dead_letters)?;
+    // Inputs before the window are context, as `--history` is; after it, left out.
+    let (earlier, mut logs): (Vec<Envelope>, Vec<Envelope>) = logs
+        .drain(..)
+        .filter(|log| args.range.contains(log.event_time) || args.range.is_before(log.event_time))
+        .partition(|log| args.range.is_before(log.event_time));
     logs.sort_by_key(Envelope::event_time_ms);
     let mut history = match args.history.is_empty() {
         true => Vec::new(),
@@ -62,6 +72,7 @@ pub fn run(args: &EvalDetectionArgs) -> anyhow::Result<std::process::ExitCode> {
             .0
         }
     };
+    history.extend(earlier);
     history.sort_by_key(Envelope::event_time_ms);
     let malicious: Vec<bool> = logs
         .iter()
@@ -85,7 +96,7 @@ pub fn run(args: &EvalDetectionArgs) -> anyhow::Result<std::process::ExitCode> {
     let sigma = sigma_column(&config, &logs, &malicious)?;
     let novelty = novelty_column(&history, &logs, &malicious);
     let mut columns = Vec::new();
-    if let Some(model_dir) = &args.model {
+    if let Some(model_dir) = &model_dir {
         let gpt = gpt_column(args, &config, model_dir, &history, &logs, &malicious)?;
         let combined = combine(&gpt, &sigma);
         columns.extend([gpt, combined]);
@@ -138,21 +149,75 @@ pub fn run(args: &EvalDetectionArgs) -> anyhow::Result<std::process::ExitCode> {
             .into();
         figures.insert(column.name.to_string(), entry);
     }
+    let scenarios = per_scenario(&logs, &labels, &columns);
     let report = json!({
         "logs": logs.len(),
         "malicious": malicious.iter().filter(|&&m| m).count(),
         "alerts_per_10k_setting": config.gpt.alerts_per_10k,
         "detectors": figures,
+        "scenarios": scenarios,
     });
     let json_path = args.out.join("detection.json");
     std::fs::write(&json_path, serde_json::to_string_pretty(&report)?)
         .with_context(|| format!("failed to write {}", json_path.display()))?;
 
     print_table(&metrics_table(&columns));
+    for (scenario, entry) in &scenarios {
+        let kind = match entry["malicious"].as_bool() {
+            Some(true) => "attack",
+            _ => "benign",
+        };
+        println!(
+            "scenario {scenario} ({kind}): {} logs, alerted {}",
+            entry["logs"], entry["alerted"]
+        );
+    }
     draw(&args.out, &columns, &per_technique)?;
     println!("figures: {}", json_path.display());
     println!("report: {}", args.out.join("index.html").display());
     Ok(std::process::ExitCode::SUCCESS)
+}
+
+/// Per labelled scenario: its logs and how many each detector alerted on (for a benign
+/// one, such as an anticipated trip, every alert is a false one).
+fn per_scenario(
+    logs: &[Envelope],
+    labels: &HashMap<String, LabelRow>,
+    columns: &[Column],
+) -> serde_json::Map<String, serde_json::Value> {
+    let scenario_of: Vec<Option<&str>> = logs
+        .iter()
+        .map(|log| {
+            labels
+                .get(&log.event_id)
+                .map(|label| label.scenario_id.as_str())
+        })
+        .collect();
+    let scenarios: BTreeSet<&str> = scenario_of.iter().flatten().copied().collect();
+    scenarios
+        .into_iter()
+        .map(|scenario| {
+            let of = |i: &usize| scenario_of[*i] == Some(scenario);
+            let alerted: serde_json::Map<String, serde_json::Value> = columns
+                .iter()
+                .map(|column| {
+                    let count = (0..logs.len())
+                        .filter(|i| of(i) && column.judged[*i].alerted)
+                        .count();
+                    (column.name.to_string(), count.into())
+                })
+                .collect();
+            let count = (0..logs.len()).filter(of).count();
+            let malicious = (0..logs.len())
+                .find(of)
+                .and_then(|i| labels.get(&logs[i].event_id))
+                .is_some_and(|label| label.malicious);
+            (
+                scenario.to_string(),
+                json!({"malicious": malicious, "logs": count, "alerted": alerted}),
+            )
+        })
+        .collect()
 }
 
 fn load_labels(args: &EvalDetectionArgs) -> anyhow::Result<HashMap<String, LabelRow>> {
@@ -231,22 +296,10 @@ fn gpt_column(
     malicious: &[bool],
 ) -> anyhow::Result<Column> {
     let device = model::device::parse(&args.device)?;
-    let loaded = checkpoint::load(model_dir, &device)?;
-    let calibration = checkpoint::load_calibration(model_dir)?;
-    let mut scorer = DeviationScorer::new(
-        loaded.model,
-        loaded.manifest.text_format,
-        device,
-        DeviationConfig {
-            context: calibration.context,
-            context_tokens: calibration.context_tokens,
-            batch_windows: args.batch_size,
-            ..DeviationConfig::default()
-        },
-    );
-    scorer.remember(&history.iter().collect::<Vec<_>>());
+    let (mut scorer, calibration) =
+        calibrated_scorer(model_dir, history, args.batch_size, &device)?;
     let threshold = config.gpt.alerts_per_10k / 10_000.0;
-    let rows = gpt_rows(&mut scorer, &calibration.calibration, logs)?;
+    let rows = gpt_rows(&mut scorer, &calibration, logs)?;
     write_rows(&args.out.join("gpt-scores.jsonl"), &rows, malicious)?;
     let judged = rows
         .iter()
@@ -261,6 +314,46 @@ fn gpt_column(
         name: "gpt",
         judged,
     })
+}
+
+/// The model in `model_dir` with its calibration, scoring as the detector would after
+/// `history` (in event-time order).
+fn calibrated_scorer(
+    model_dir: &Path,
+    history: &[Envelope],
+    batch_windows: usize,
+    device: &model::Device,
+) -> anyhow::Result<(DeviationScorer, Calibration)> {
+    let loaded = checkpoint::load(model_dir, device)?;
+    let calibration = checkpoint::load_calibration(model_dir)?;
+    let mut scorer = DeviationScorer::new(
+        loaded.model,
+        loaded.manifest.text_format,
+        device.clone(),
+        DeviationConfig {
+            context: calibration.context,
+            context_tokens: calibration.context_tokens,
+            batch_windows,
+            ..DeviationConfig::default()
+        },
+    );
+    scorer.remember(&history.iter().collect::<Vec<_>>());
+    Ok((scorer, calibration.calibration))
+}
+
+/// The GPT detector's tail probability for each of `logs` (in event-time order) after
+/// `history`, with the calibrated model in `model_dir`; 1 for a source it was never
+/// calibrated on.
+pub fn gpt_tail_probabilities(
+    model_dir: &Path,
+    history: &[Envelope],
+    logs: &[Envelope],
+    batch_windows: usize,
+    device: &model::Device,
+) -> anyhow::Result<Vec<f64>> {
+    let (mut scorer, calibration) = calibrated_scorer(model_dir, history, batch_windows, device)?;
+    let rows = gpt_rows(&mut scorer, &calibration, logs)?;
+    Ok(rows.iter().map(|row| row.probability).collect())
 }
 
 /// One log as the GPT judged it.

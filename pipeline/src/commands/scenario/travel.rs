@@ -9,7 +9,7 @@
 //! baseline the Dual-GPT is measured against.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -19,10 +19,12 @@ use model::checkpoint::{self, LoadedModel};
 use model::generate::{Prompt, generate};
 use operators::source_fields::lookup_mut;
 use operators::text_format::{FieldGroup, Header, TextFormat};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
 use schemas::{Envelope, Source};
 use serde_json::Value;
 
-use crate::cli::TravelArgs;
+use crate::cli::{SamplingArgs, TravelArgs};
 use crate::commands::generate::prompt_user;
 use crate::config::Config;
 use crate::files::{JsonlSink, read_envelopes};
@@ -31,69 +33,188 @@ use crate::progress;
 /// Logs generated per call (and progress update).
 const CHUNK: usize = 64;
 
-/// One log to write: its source and when.
+/// One log to write: its source, when, and the real log of the user's it stands for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Planned {
     source: Source,
     time: DateTime<Utc>,
+    /// Index of the real log in the history.
+    template: usize,
+}
+
+/// Who writes what the traveller does.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Behaviour {
+    /// The main model writes every log (the Dual-GPT as the seed describes it).
+    #[default]
+    Generated,
+    /// The user's own logs of the same weekdays, moved to the trip's days with fresh
+    /// ids; only the group models' fields (the locations) are written anew. Coherent
+    /// by construction, where a model that has not learned which API calls go with
+    /// which service writes combinations no one makes.
+    Recorded,
+}
+
+/// A trip to plan logs for.
+#[derive(Debug, Clone)]
+pub struct Trip {
+    /// The traveller as the model knows them (pseudonymised when the model was).
+    pub user: String,
+    /// The traveller as given, for messages.
+    pub named: String,
+    /// Where to (ISO 3166 alpha-2, upper case).
+    pub country: String,
+    /// First day abroad (UTC).
+    pub from: NaiveDate,
+    /// Days abroad.
+    pub days: u32,
+    /// Who writes what they do.
+    pub behaviour: Behaviour,
+}
+
+/// The Dual-GPT: the main model and the group models that overwrite their fields.
+pub struct TravelModels {
+    /// The main model's folder (a registry's published version, resolved).
+    pub main_dir: PathBuf,
+    /// The main model.
+    pub main: LoadedModel,
+    groups: Vec<(PathBuf, LoadedModel, FieldGroup)>,
+}
+
+impl TravelModels {
+    /// Loads the main model and the group models, each checked to be what its flag says
+    /// and to read pseudonyms as the config writes them.
+    pub fn load(
+        main: &Path,
+        groups: &[PathBuf],
+        device: &model::Device,
+        config: &Config,
+    ) -> anyhow::Result<Self> {
+        let main_dir = model::registry::resolve(main)?;
+        let loaded = checkpoint::load(&main_dir, device)?;
+        if let Some(group) = &loaded.manifest.text_format.group {
+            anyhow::bail!(
+                "{} is the {:?} group model: give the main model with --model and this one with --group-model",
+                main.display(),
+                group.name
+            );
+        }
+        config.pii.hasher_for_model(&main_dir, &loaded.manifest)?;
+        Ok(TravelModels {
+            main_dir,
+            main: loaded,
+            groups: load_group_models(groups, device, config)?,
+        })
+    }
+}
+
+/// A trip's logs, in event-time order.
+pub struct TravelLogs {
+    /// Each log's source and JSON.
+    pub logs: Vec<(Source, Value)>,
+    /// Logs the models wrote the trip's country into themselves.
+    pub in_country: usize,
+    /// Logs that record a country at all.
+    pub with_country: usize,
 }
 
 /// `cyberlm scenario travel`.
 pub fn run(args: &TravelArgs) -> anyhow::Result<ExitCode> {
     let device = model::device::parse(&args.device)?;
     let config = Config::load(args.config.as_deref())?;
-    let main = checkpoint::load(&args.model, &device)?;
-    if let Some(group) = &main.manifest.text_format.group {
-        anyhow::bail!(
-            "{} is the {:?} group model: give the main model with --model and this one with --group-model",
-            args.model.display(),
-            group.name
-        );
-    }
-    let pii = config.pii.hasher_for_model(&args.model, &main.manifest)?;
-    let groups = load_group_models(&args.group_model, &device, &config)?;
-    let user = prompt_user(&args.user, pii.as_ref());
-    let country = args.country.trim().to_uppercase();
-
+    let models = TravelModels::load(&args.model, &args.group_model, &device, &config)?;
+    let pii = config
+        .pii
+        .hasher_for_model(&models.main_dir, &models.main.manifest)?;
     let dead_letters = args.out.with_extension("dead-letter.jsonl");
     let (history, _) = read_envelopes(&args.history, pii.as_ref(), &dead_letters)?;
+    let trip = Trip {
+        user: prompt_user(&args.user, pii.as_ref()),
+        named: args.user.clone(),
+        country: args.country.trim().to_uppercase(),
+        from: args.from,
+        days: args.days,
+        behaviour: args.behaviour,
+    };
+    let written = travel_logs(&models, &trip, &history, &args.sampling, &device)?;
+    let mut sink = JsonlSink::create(&args.out)?;
+    let mut per_source: BTreeMap<&str, usize> = BTreeMap::new();
+    for (source, log) in &written.logs {
+        *per_source.entry(source.name()).or_default() += 1;
+        sink.write(log)?;
+    }
+    sink.finish()?;
+    println!(
+        "{} logs of {} in {} from {} for {} days written to {} ({per_source:?}); the models wrote {} in {} of the {} that record a country",
+        written.logs.len(),
+        trip.named,
+        trip.country,
+        trip.from,
+        trip.days,
+        args.out.display(),
+        trip.country,
+        written.in_country,
+        written.with_country,
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The logs of `trip`: the traveller's usual days (replayed from their logs in
+/// `history`), written by the main model, with each group model's fields overlaid, at
+/// the planned times and with the trip's country in every country field.
+pub fn travel_logs(
+    models: &TravelModels,
+    trip: &Trip,
+    history: &[Envelope],
+    sampling: &SamplingArgs,
+    device: &model::Device,
+) -> anyhow::Result<TravelLogs> {
     let user_days = days_of(
         history
             .iter()
-            .filter(|log| log.user.as_deref() == Some(&user)),
+            .enumerate()
+            .filter(|(_, log)| log.user.as_deref() == Some(&trip.user)),
     );
     anyhow::ensure!(
         !user_days.is_empty(),
-        "no log of user {:?} in {:?}: give their real logs with --history",
-        args.user,
-        args.history
+        "no log of user {:?} in the history: give their real logs",
+        trip.named,
     );
-    let plan = plan(&user_days, args.from, args.days);
+    let plan = plan(&user_days, trip.from, trip.days);
     anyhow::ensure!(
         !plan.is_empty(),
         "user {:?} has no logs on the weekdays from {} for {} days in the history",
-        args.user,
-        args.from,
-        args.days
+        trip.named,
+        trip.from,
+        trip.days
     );
 
-    let format = &main.manifest.text_format;
+    let format = &models.main.manifest.text_format;
     let prompts: Vec<Prompt> = plan
         .iter()
         .map(|planned| {
             let mut header = Header {
                 source: Some(planned.source),
-                user: Some(user.clone()),
+                user: Some(trip.user.clone()),
                 // Only a source that records a country was trained with one.
-                country: (!planned.source.spec().country.is_empty()).then(|| country.clone()),
+                country: (!planned.source.spec().country.is_empty()).then(|| trip.country.clone()),
                 ..Header::default()
             };
             header.set_time(planned.time);
             prompt(format, header)
         })
         .collect();
-    let mut logs = generate_logs(&main, &prompts, args, &device, "user's logs")?;
-    for (dir, group_model, group) in &groups {
+    let mut logs = match trip.behaviour {
+        Behaviour::Generated => {
+            generate_logs(&models.main, &prompts, sampling, device, "user's logs")?
+        }
+        Behaviour::Recorded => plan
+            .iter()
+            .map(|planned| history[planned.template].json.clone())
+            .collect(),
+    };
+    for (dir, group_model, group) in &models.groups {
         let covered: Vec<usize> = (0..plan.len())
             .filter(|&i| group.covers(plan[i].source))
             .collect();
@@ -102,42 +223,37 @@ pub fn run(args: &TravelArgs) -> anyhow::Result<ExitCode> {
             .iter()
             .map(|&i| prompt(group_format, group_format.header(&prompts[i].header)))
             .collect();
-        let written = generate_logs(group_model, &group_prompts, args, &device, &group.name)
+        let written = generate_logs(group_model, &group_prompts, sampling, device, &group.name)
             .with_context(|| format!("group model {}", dir.display()))?;
         for (&i, group_log) in covered.iter().zip(&written) {
             group.overlay(plan[i].source, &mut logs[i], group_log);
         }
     }
 
-    let mut sink = JsonlSink::create(&args.out)?;
-    let mut in_country = 0usize;
-    let mut with_country = 0usize;
-    let mut per_source: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut written = TravelLogs {
+        logs: Vec::with_capacity(plan.len()),
+        in_country: 0,
+        with_country: 0,
+    };
+    let mut ids = ChaCha8Rng::seed_from_u64(sampling.seed);
     for (planned, mut log) in plan.iter().zip(logs) {
         set_event_time(planned.source, &mut log, planned.time);
+        if trip.behaviour == Behaviour::Recorded {
+            fresh_ids(planned.source, &mut log, &mut ids);
+        }
         // How often the models wrote the country themselves; then the scenario's country
         // is written into the country fields, as a prompt's header fields are forced: the
         // figure of merit is whether the rest of the location is a real place in it.
         if let Ok(envelope) = schemas::decode(planned.source, log.to_string().as_bytes())
-            && let Some(written) = envelope.country
+            && let Some(country) = envelope.country
         {
-            with_country += 1;
-            in_country += usize::from(written.eq_ignore_ascii_case(&country));
+            written.with_country += 1;
+            written.in_country += usize::from(country.eq_ignore_ascii_case(&trip.country));
         }
-        set_country(planned.source, &mut log, &country);
-        *per_source.entry(planned.source.name()).or_default() += 1;
-        sink.write(&log)?;
+        set_country(planned.source, &mut log, &trip.country);
+        written.logs.push((planned.source, log));
     }
-    sink.finish()?;
-    println!(
-        "{} logs of {} in {country} from {} for {} days written to {} ({per_source:?}); the models wrote {country} in {in_country} of the {with_country} that record a country",
-        plan.len(),
-        args.user,
-        args.from,
-        args.days,
-        args.out.display()
-    );
-    Ok(ExitCode::SUCCESS)
+    Ok(written)
 }
 
 /// The group models, each checked to be one and to read pseudonyms as the config writes
@@ -149,6 +265,7 @@ fn load_group_models(
 ) -> anyhow::Result<Vec<(PathBuf, LoadedModel, FieldGroup)>> {
     dirs.iter()
         .map(|dir| {
+            let dir = &model::registry::resolve(dir)?;
             let loaded = checkpoint::load(dir, device)?;
             config.pii.hasher_for_model(dir, &loaded.manifest)?;
             let group = loaded.manifest.text_format.group.clone().with_context(|| {
@@ -177,22 +294,16 @@ fn prompt(format: &TextFormat, header: Header) -> Prompt {
 fn generate_logs(
     loaded: &LoadedModel,
     prompts: &[Prompt],
-    args: &TravelArgs,
+    sampling: &SamplingArgs,
     device: &model::Device,
     what: &str,
 ) -> anyhow::Result<Vec<Value>> {
     let bar = progress::bar(prompts.len() as u64, what);
     let mut logs = Vec::with_capacity(prompts.len());
     for (chunk_index, chunk) in prompts.chunks(CHUNK).enumerate() {
-        let config = args.sampling.config((chunk_index * CHUNK) as u64);
-        let generated = generate(
-            &loaded.model,
-            chunk,
-            &config,
-            args.sampling.batch_size,
-            device,
-        )
-        .context("cannot generate from this prompt")?;
+        let config = sampling.config((chunk_index * CHUNK) as u64);
+        let generated = generate(&loaded.model, chunk, &config, sampling.batch_size, device)
+            .context("cannot generate from this prompt")?;
         for log in generated {
             // JSON-constrained decoding always yields an object; an empty one stands in
             // for the impossible, so the plan and the logs stay aligned.
@@ -216,16 +327,18 @@ fn generate_logs(
 
 /// The user's logs by UTC day: each log's source and time of day, in order.
 fn days_of<'a>(
-    logs: impl Iterator<Item = &'a Envelope>,
-) -> BTreeMap<NaiveDate, Vec<(Source, NaiveTime)>> {
-    let mut days: BTreeMap<NaiveDate, Vec<(Source, NaiveTime)>> = BTreeMap::new();
-    for log in logs {
-        days.entry(log.event_time.date_naive())
-            .or_default()
-            .push((log.source, log.event_time.time()));
+    logs: impl Iterator<Item = (usize, &'a Envelope)>,
+) -> BTreeMap<NaiveDate, Vec<(Source, NaiveTime, usize)>> {
+    let mut days: BTreeMap<NaiveDate, Vec<(Source, NaiveTime, usize)>> = BTreeMap::new();
+    for (index, log) in logs {
+        days.entry(log.event_time.date_naive()).or_default().push((
+            log.source,
+            log.event_time.time(),
+            index,
+        ));
     }
     for day in days.values_mut() {
-        day.sort_by_key(|&(_, time)| time);
+        day.sort_by_key(|&(_, time, _)| time);
     }
     days
 }
@@ -234,7 +347,7 @@ fn days_of<'a>(
 /// same weekday (the first such day for the first Monday abroad, the next for the next,
 /// round and round); a weekday they never worked stays empty.
 fn plan(
-    days: &BTreeMap<NaiveDate, Vec<(Source, NaiveTime)>>,
+    days: &BTreeMap<NaiveDate, Vec<(Source, NaiveTime, usize)>>,
     from: NaiveDate,
     count: u32,
 ) -> Vec<Planned> {
@@ -242,7 +355,7 @@ fn plan(
     let mut planned = Vec::new();
     for date in from.iter_days().take(count as usize) {
         let weekday = date.weekday().num_days_from_monday() as usize;
-        let same_weekday: Vec<&Vec<(Source, NaiveTime)>> = days
+        let same_weekday: Vec<&Vec<(Source, NaiveTime, usize)>> = days
             .iter()
             .filter(|(day, _)| day.weekday().num_days_from_monday() as usize == weekday)
             .map(|(_, logs)| logs)
@@ -252,9 +365,10 @@ fn plan(
         }
         let template = same_weekday[used_per_weekday[weekday] % same_weekday.len()];
         used_per_weekday[weekday] += 1;
-        planned.extend(template.iter().map(|&(source, time)| Planned {
+        planned.extend(template.iter().map(|&(source, time, template)| Planned {
             source,
             time: date.and_time(time).and_utc(),
+            template,
         }));
     }
     planned
@@ -269,15 +383,37 @@ fn set_country(source: Source, log: &mut Value, country: &str) {
     }
 }
 
-/// Moves `log` to `time`: its event-time field, written as the model wrote it, or the
-/// source's usual field added where the model wrote none (a model without the source's
-/// shape may close a log early).
+/// Gives a copied log new event ids (UUIDs), so it is never taken for the real one.
+fn fresh_ids(source: Source, log: &mut Value, rng: &mut ChaCha8Rng) {
+    for path in source.spec().event_id {
+        if let Some(field @ Value::String(_)) = lookup_mut(log, path.as_str()) {
+            let bits: u128 = rng.random();
+            let hex = format!("{bits:032x}");
+            *field = Value::String(format!(
+                "{}-{}-4{}-a{}-{}",
+                &hex[..8],
+                &hex[8..12],
+                &hex[13..16],
+                &hex[17..20],
+                &hex[20..]
+            ));
+        }
+    }
+}
+
+/// Moves `log` to `time`: each of its event-time fields, written as it was written, or
+/// the source's usual field added where the model wrote none (a model without the
+/// source's shape may close a log early).
 fn set_event_time(source: Source, log: &mut Value, time: DateTime<Utc>) {
+    let mut found = false;
     for path in source.spec().event_time {
         if let Some(field) = lookup_mut(log, path.as_str()) {
             *field = schemas::format_event_time_like(field, time);
-            return;
+            found = true;
         }
+    }
+    if found {
+        return;
     }
     let like = match source {
         Source::Confluence => Value::from(0),
@@ -306,23 +442,34 @@ mod tests {
         let (mon1, t1) = at("2026-11-02", "08:30:00");
         let (mon2, t2) = at("2026-11-09", "10:00:00");
         let (tue, t3) = at("2026-11-03", "14:15:00");
-        days.insert(mon1, vec![(Source::Azure, t1), (Source::CloudTrail, t1)]);
-        days.insert(mon2, vec![(Source::Confluence, t2)]);
-        days.insert(tue, vec![(Source::Azure, t3)]);
+        days.insert(
+            mon1,
+            vec![(Source::Azure, t1, 0), (Source::CloudTrail, t1, 1)],
+        );
+        days.insert(mon2, vec![(Source::Confluence, t2, 2)]);
+        days.insert(tue, vec![(Source::Azure, t3, 3)]);
         // From Sunday 6 December for 10 days: Mon 7, Tue 8, Mon 14, Tue 15.
         let planned = plan(&days, "2026-12-06".parse().unwrap(), 10);
-        let described: Vec<(Source, String)> = planned
+        let described: Vec<(Source, String, usize)> = planned
             .iter()
-            .map(|p| (p.source, p.time.to_rfc3339()))
+            .map(|p| (p.source, p.time.to_rfc3339(), p.template))
             .collect();
         assert_eq!(
             described,
             [
-                (Source::Azure, "2026-12-07T08:30:00+00:00".to_string()),
-                (Source::CloudTrail, "2026-12-07T08:30:00+00:00".to_string()),
-                (Source::Azure, "2026-12-08T14:15:00+00:00".to_string()),
-                (Source::Confluence, "2026-12-14T10:00:00+00:00".to_string()),
-                (Source::Azure, "2026-12-15T14:15:00+00:00".to_string()),
+                (Source::Azure, "2026-12-07T08:30:00+00:00".to_string(), 0),
+                (
+                    Source::CloudTrail,
+                    "2026-12-07T08:30:00+00:00".to_string(),
+                    1
+                ),
+                (Source::Azure, "2026-12-08T14:15:00+00:00".to_string(), 3),
+                (
+                    Source::Confluence,
+                    "2026-12-14T10:00:00+00:00".to_string(),
+                    2
+                ),
+                (Source::Azure, "2026-12-15T14:15:00+00:00".to_string(), 3),
             ]
         );
     }
@@ -344,6 +491,18 @@ mod tests {
         let mut closed_early = serde_json::json!({});
         set_event_time(Source::Azure, &mut closed_early, time);
         assert_eq!(closed_early["TimeGenerated"], "2026-12-07T08:30:00.000Z");
+        let mut copied = serde_json::json!({"Id": "a4ebd3b2-2b1c-4fd2-9a1e-6b44b2b0e001"});
+        fresh_ids(
+            Source::Azure,
+            &mut copied,
+            &mut ChaCha8Rng::seed_from_u64(1),
+        );
+        let id = copied["Id"].as_str().unwrap();
+        assert_ne!(id, "a4ebd3b2-2b1c-4fd2-9a1e-6b44b2b0e001");
+        assert_eq!(
+            id.split('-').map(str::len).collect::<Vec<_>>(),
+            [8, 4, 4, 4, 12]
+        );
         let mut page = serde_json::json!({"creationDate": 1_700_000_000_000i64});
         set_event_time(Source::Confluence, &mut page, time);
         assert_eq!(page["creationDate"], time.timestamp_millis());
