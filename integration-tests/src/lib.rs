@@ -58,6 +58,30 @@ pub fn cyberlm_bin() -> PathBuf {
     bin
 }
 
+/// Trains the `tiny` model for ten steps on the logs in `logs` into `model`, and
+/// calibrates it on the same logs: a model the GPT detector can load, in seconds.
+pub fn train_and_calibrate_tiny(logs: &std::path::Path, model: &std::path::Path) {
+    let (logs, model) = (
+        logs.to_str().expect("utf-8 path"),
+        model.to_str().expect("utf-8 path"),
+    );
+    run_cyberlm(&[
+        "train",
+        logs,
+        "--out",
+        model,
+        "--preset",
+        "tiny",
+        "--steps",
+        "10",
+        "--eval-every",
+        "10",
+        "--batch-size",
+        "4",
+    ]);
+    run_cyberlm(&["calibrate", logs, "--model", model]);
+}
+
 /// Runs `cyberlm` with `args` in the repository root and returns its standard output;
 /// panics with its standard error if it fails.
 pub fn run_cyberlm(args: &[&str]) -> String {

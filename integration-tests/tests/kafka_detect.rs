@@ -7,7 +7,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use integration_tests::kafka::{TestTopics, terminate, uid_counts};
-use integration_tests::run_cyberlm;
+use integration_tests::{run_cyberlm, train_and_calibrate_tiny};
 
 /// Simulates a small enterprise and returns the uids of the alerts file-mode detect
 /// raises on it with the same config: the ground truth for the streaming path.
@@ -323,21 +323,7 @@ fn gpt_detector_on_kafka_alerts_on_exactly_what_file_mode_does() {
         "--out",
         &path(&history),
     ]);
-    run_cyberlm(&[
-        "train",
-        &path(&history),
-        "--out",
-        &path(&model),
-        "--preset",
-        "tiny",
-        "--steps",
-        "10",
-        "--eval-every",
-        "10",
-        "--batch-size",
-        "4",
-    ]);
-    run_cyberlm(&["calibrate", &path(&history), "--model", &path(&model)]);
+    train_and_calibrate_tiny(&history, &model);
     let mut config = std::fs::read_to_string(&topics.config).unwrap();
     config.push_str(&format!(
         "[gpt]\nmodel = {:?}\nalerts_per_10k = 3000\ngroup_window_s = 0\nmax_batch = 8\n",

@@ -10,7 +10,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use integration_tests::kafka::{TestTopics, terminate, uid_counts};
-use integration_tests::{cyberlm_bin, repo_root, run_cyberlm};
+use integration_tests::{cyberlm_bin, repo_root, run_cyberlm, train_and_calibrate_tiny};
 
 fn path(p: &Path) -> String {
     p.to_str().expect("utf-8 path").to_string()
@@ -135,21 +135,7 @@ fn detect_switches_to_the_version_retrain_publishes_and_loses_no_log() {
     // v0001: trained and calibrated on the first day, published.
     let first = dir.path().join("first");
     let registry = dir.path().join("registry");
-    run_cyberlm(&[
-        "train",
-        &path(&history),
-        "--out",
-        &path(&first),
-        "--preset",
-        "tiny",
-        "--steps",
-        "10",
-        "--eval-every",
-        "10",
-        "--batch-size",
-        "4",
-    ]);
-    run_cyberlm(&["calibrate", &path(&history), "--model", &path(&first)]);
+    train_and_calibrate_tiny(&history, &first);
     run_cyberlm(&["publish", &path(&first), "--registry", &path(&registry)]);
 
     // Retrain reads the recorded day back from the topics, with the broker settings and
@@ -206,9 +192,9 @@ fn detect_switches_to_the_version_retrain_publishes_and_loses_no_log() {
             "2026-11-03",
             "--registry",
             &path(&registry),
+            // Copies of the traveller's Tuesday (the only day in the topics).
             "--anticipated",
             &path(&anticipated),
-            // Copies of the traveller's Tuesday (the only day in the topics).
             "--fine-tune",
             "--steps",
             "4",

@@ -33,7 +33,6 @@ use self::gate::{Limits, Measured, decide};
 use crate::cli::RetrainArgs;
 use crate::commands::calibrate::{self, Settings};
 use crate::commands::eval::detection::gpt_tail_probabilities;
-use crate::commands::generate::prompt_user;
 use crate::commands::scenario::travel::{TravelModels, Trip, travel_logs};
 use crate::commands::train::train_with_progress;
 use crate::config::Config;
@@ -325,14 +324,14 @@ fn synthesise(
         .hasher_for_model(&models.main_dir, &models.main.manifest)?;
     let mut logs = Vec::new();
     for travel in &anticipated.travel {
-        let trip = Trip {
-            user: prompt_user(&travel.user, pii.as_ref()),
-            named: travel.user.clone(),
-            country: travel.country.trim().to_uppercase(),
-            from: travel.from,
-            days: travel.days,
-            behaviour: travel.behaviour,
-        };
+        let trip = Trip::new(
+            &travel.user,
+            &travel.country,
+            travel.from,
+            travel.days,
+            travel.behaviour,
+            pii.as_ref(),
+        );
         let written = travel_logs(&models, &trip, history, &args.sampling, device)
             .with_context(|| format!("anticipated travel of {}", travel.user))?;
         for (source, json) in written.logs {

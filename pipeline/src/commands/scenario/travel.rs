@@ -73,6 +73,28 @@ pub struct Trip {
     pub behaviour: Behaviour,
 }
 
+impl Trip {
+    /// A trip of the user named `named` in the clear, pseudonymised by `pii` as the
+    /// model's logs were.
+    pub fn new(
+        named: &str,
+        country: &str,
+        from: NaiveDate,
+        days: u32,
+        behaviour: Behaviour,
+        pii: Option<&operators::pii::PiiHasher>,
+    ) -> Self {
+        Trip {
+            user: prompt_user(named, pii),
+            named: named.to_string(),
+            country: country.trim().to_uppercase(),
+            from,
+            days,
+            behaviour,
+        }
+    }
+}
+
 /// The Dual-GPT: the main model and the group models that overwrite their fields.
 pub struct TravelModels {
     /// The main model's folder (a registry's published version, resolved).
@@ -129,14 +151,14 @@ pub fn run(args: &TravelArgs) -> anyhow::Result<ExitCode> {
         .hasher_for_model(&models.main_dir, &models.main.manifest)?;
     let dead_letters = args.out.with_extension("dead-letter.jsonl");
     let (history, _) = read_envelopes(&args.history, pii.as_ref(), &dead_letters)?;
-    let trip = Trip {
-        user: prompt_user(&args.user, pii.as_ref()),
-        named: args.user.clone(),
-        country: args.country.trim().to_uppercase(),
-        from: args.from,
-        days: args.days,
-        behaviour: args.behaviour,
-    };
+    let trip = Trip::new(
+        &args.user,
+        &args.country,
+        args.from,
+        args.days,
+        args.behaviour,
+        pii.as_ref(),
+    );
     let written = travel_logs(&models, &trip, &history, &args.sampling, &device)?;
     let mut sink = JsonlSink::create(&args.out)?;
     let mut per_source: BTreeMap<&str, usize> = BTreeMap::new();
