@@ -234,3 +234,49 @@ fn pii_fields_are_pseudonymised_before_detection_and_need_a_key() {
         log["UserPrincipalName"]
     );
 }
+
+/// A scheduler needs to tell "try later" from a failure: a retrain that finds another
+/// one holding the registry's lock exits 75 and says who holds it; one with nothing
+/// published yet says how to publish a first version.
+#[test]
+fn retrain_says_when_another_runs_and_when_nothing_is_published() {
+    let dir = tempfile::tempdir().unwrap();
+    let registry = dir.path().join("registry");
+    let logs = dir.path().join("logs");
+    std::fs::create_dir_all(&logs).unwrap();
+    let retrain = || {
+        cyberlm()
+            .args([
+                "retrain",
+                logs.to_str().unwrap(),
+                "--registry",
+                registry.to_str().unwrap(),
+            ])
+            .output()
+            .unwrap()
+    };
+
+    let output = retrain();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("no model version is published yet") && stderr.contains("cyberlm publish"),
+        "{stderr}"
+    );
+
+    // The lock is an OS lock on the file: this test holds it as another retrain would.
+    let lock = std::fs::OpenOptions::new()
+        .write(true)
+        .open(registry.join("retrain.lock"))
+        .unwrap();
+    lock.try_lock().unwrap();
+    std::fs::write(registry.join("retrain.lock"), "4242").unwrap();
+    let output = retrain();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(75), "{stderr}");
+    assert!(
+        stderr.contains("held by another retrain (pid 4242)"),
+        "{stderr}"
+    );
+    drop(lock);
+}
