@@ -230,8 +230,9 @@ impl StreamConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GptConfig {
-    /// A model directory `cyberlm train` wrote and `cyberlm calibrate` calibrated; the
-    /// detector is off when absent.
+    /// A model registry (`cyberlm publish`, `cyberlm retrain`: its published version,
+    /// followed as new ones are published), or a model directory `cyberlm train` wrote
+    /// and `cyberlm calibrate` calibrated; the detector is off when absent.
     pub model: Option<PathBuf>,
     /// `cpu`, or `cuda[:N]` in a CUDA build.
     #[serde(default = "default_gpt_device")]
