@@ -206,12 +206,14 @@ impl Registry {
         fs::rename(&tmp, &path).map_err(io(&path))
     }
 
-    /// Removes the oldest published versions beyond `keep`, never the current one.
-    /// Returns the names removed.
+    /// Removes the oldest published versions beyond `keep`, never the current one, and
+    /// the oldest candidates (rejected or crashed runs) beyond `keep`. Returns the names
+    /// of the versions removed.
     pub fn prune(&self, keep: usize, _lock: &RetrainLock) -> Result<Vec<String>, RegistryError> {
+        let keep = keep.max(1);
         let current = self.current()?;
         let versions = self.versions()?;
-        let excess = versions.len().saturating_sub(keep.max(1));
+        let excess = versions.len().saturating_sub(keep);
         let mut removed = Vec::new();
         for name in versions.into_iter().take(excess) {
             if current.as_deref() == Some(name.as_str()) {
@@ -220,6 +222,12 @@ impl Registry {
             let dir = self.version_dir(&name);
             fs::remove_dir_all(&dir).map_err(io(&dir))?;
             removed.push(name);
+        }
+        let candidates = list(&self.root.join(CANDIDATES))?;
+        let excess = candidates.len().saturating_sub(keep);
+        for name in candidates.into_iter().take(excess) {
+            let dir = self.root.join(CANDIDATES).join(name);
+            fs::remove_dir_all(&dir).map_err(io(&dir))?;
         }
         Ok(removed)
     }
@@ -308,8 +316,14 @@ mod tests {
         registry.point_at("v0001").unwrap();
         assert_eq!(registry.prune(1, &lock).unwrap(), Vec::<String>::new());
         registry.point_at("v0003").unwrap();
+        candidate_with(&registry, &lock, "four");
         assert_eq!(registry.prune(1, &lock).unwrap(), ["v0001"]);
         assert_eq!(registry.versions().unwrap(), ["v0003"]);
+        assert_eq!(
+            list(&root.path().join(CANDIDATES)).unwrap(),
+            ["v0004"],
+            "the newest candidate is kept for inspection, older ones go"
+        );
         assert!(matches!(
             registry.point_at("v0001"),
             Err(RegistryError::Dangling { .. })

@@ -115,7 +115,7 @@ pub struct RetrainArgs {
     /// Drop of attack recall still counted as no worse (0.02: two points).
     #[arg(long, default_value_t = 0.02)]
     pub max_recall_drop: f64,
-    /// Published versions kept (the current one always is).
+    /// Published versions kept (the current one always is), and rejected candidates.
     #[arg(long, default_value_t = 5)]
     pub keep: usize,
     /// Benign logs of a kind a user needs for a calibration baseline of their own.

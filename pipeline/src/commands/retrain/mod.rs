@@ -269,6 +269,7 @@ pub fn run(args: &RetrainArgs) -> anyhow::Result<ExitCode> {
         println!("  {reason}");
     }
     if !decision.publish {
+        registry.prune(args.keep, &lock)?;
         println!(
             "kept {current_name}: candidate {name} is worse; it stays in {} for inspection",
             candidate_dir.display()
