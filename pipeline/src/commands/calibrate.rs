@@ -4,7 +4,7 @@
 //! user, is as surprising" and alert at a chosen rate.
 
 use std::collections::HashSet;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::ExitCode;
 
 use model::Device;
@@ -16,7 +16,7 @@ use schemas::Envelope;
 use crate::cli::CalibrateArgs;
 use crate::commands::score::score_in_order;
 use crate::config::Config;
-use crate::files::{read_envelopes, read_labels};
+use crate::files::{labels_beside, malicious_event_ids, read_envelopes};
 
 /// `cyberlm calibrate`.
 pub fn run(args: &CalibrateArgs) -> anyhow::Result<ExitCode> {
@@ -157,20 +157,11 @@ fn malicious_events(args: &CalibrateArgs) -> anyhow::Result<HashSet<String>> {
     let path = args.labels.clone().or_else(|| {
         args.inputs
             .iter()
-            .map(|input| match input.is_dir() {
-                true => input.join("labels.jsonl"),
-                false => input
-                    .parent()
-                    .map_or_else(|| PathBuf::from("labels.jsonl"), |p| p.join("labels.jsonl")),
-            })
+            .map(|input| labels_beside(input))
             .find(|path| path.is_file())
     });
-    let Some(path) = path else {
-        return Ok(HashSet::new());
-    };
-    Ok(read_labels(&path)?
-        .into_iter()
-        .filter(|label| label.malicious)
-        .map(|label| label.event_id)
-        .collect())
+    match path {
+        Some(path) => malicious_event_ids(&path),
+        None => Ok(HashSet::new()),
+    }
 }

@@ -1,7 +1,8 @@
 //! The simulator's labels (`labels.jsonl`): which events belong to an attack or an
 //! anticipated benign scenario, and which ATT&CK technique.
 
-use std::path::Path;
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
@@ -18,6 +19,24 @@ pub struct LabelRow {
     pub malicious: bool,
     /// Designed to slip past the rules.
     pub stealthy: bool,
+}
+
+/// The `labels.jsonl` of an input: inside it when it is a folder (a simulation's), beside
+/// it when it is a file.
+pub fn labels_beside(input: &Path) -> PathBuf {
+    match input.is_dir() {
+        true => input.join("labels.jsonl"),
+        false => input.with_file_name("labels.jsonl"),
+    }
+}
+
+/// The event ids `labels.jsonl` at `path` marks as attacks.
+pub fn malicious_event_ids(path: &Path) -> anyhow::Result<HashSet<String>> {
+    Ok(read_labels(path)?
+        .into_iter()
+        .filter(|label| label.malicious)
+        .map(|label| label.event_id)
+        .collect())
 }
 
 /// Reads `labels.jsonl`.

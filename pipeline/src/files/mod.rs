@@ -13,7 +13,7 @@ mod tagged;
 pub use dead_letter::DeadLetter;
 pub use input::{LogFile, expand_inputs, read_envelopes, read_log_file, read_raw_logs};
 pub use jsonl_sink::{JsonlRecordSink, JsonlSink};
-pub use labels::{LabelRow, read_labels};
+pub use labels::{LabelRow, labels_beside, malicious_event_ids, read_labels};
 pub use parquet::ParquetLogWriter;
 pub use reader::{LogReader, RawLog};
 pub use source::FileSource;

@@ -12,7 +12,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use model::checkpoint;
+use model::checkpoint::{self, LoadedModel};
 use model::deviation::{DeviationConfig, DeviationScorer};
 use operators::calibration::Calibration;
 use operators::detection_metrics::{DetectionMetrics, Judged, evaluate, pr_curve};
@@ -24,7 +24,7 @@ use crate::cli::EvalDetectionArgs;
 use crate::commands::detect::sigma_detector;
 use crate::commands::score::score_in_order;
 use crate::config::Config;
-use crate::files::{LabelRow, read_envelopes, read_labels};
+use crate::files::{LabelRow, labels_beside, read_envelopes, read_labels};
 use crate::report::{Section, Series, density_chart, line_chart, write_page};
 
 /// Highest GPT score: −log10 of the smallest tail probability told apart.
@@ -226,10 +226,7 @@ fn load_labels(args: &EvalDetectionArgs) -> anyhow::Result<HashMap<String, Label
         None => args
             .inputs
             .iter()
-            .map(|input| match input.is_dir() {
-                true => input.join("labels.jsonl"),
-                false => input.with_file_name("labels.jsonl"),
-            })
+            .map(|input| labels_beside(input))
             .find(|path| path.is_file())
             .context("no labels: pass --labels, or inputs with a labels.jsonl beside them")?,
     };
@@ -296,8 +293,9 @@ fn gpt_column(
     malicious: &[bool],
 ) -> anyhow::Result<Column> {
     let device = model::device::parse(&args.device)?;
+    let loaded = checkpoint::load(model_dir, &device)?;
     let (mut scorer, calibration) =
-        calibrated_scorer(model_dir, history, args.batch_size, &device)?;
+        calibrated_scorer(loaded, model_dir, history, args.batch_size, &device)?;
     let threshold = config.gpt.alerts_per_10k / 10_000.0;
     let rows = gpt_rows(&mut scorer, &calibration, logs)?;
     write_rows(&args.out.join("gpt-scores.jsonl"), &rows, malicious)?;
@@ -316,15 +314,15 @@ fn gpt_column(
     })
 }
 
-/// The model in `model_dir` with its calibration, scoring as the detector would after
-/// `history` (in event-time order).
+/// The model loaded from `model_dir` with its calibration, scoring as the detector would
+/// after `history` (in event-time order).
 fn calibrated_scorer(
+    loaded: LoadedModel,
     model_dir: &Path,
     history: &[Envelope],
     batch_windows: usize,
     device: &model::Device,
 ) -> anyhow::Result<(DeviationScorer, Calibration)> {
-    let loaded = checkpoint::load(model_dir, device)?;
     let calibration = checkpoint::load_calibration(model_dir)?;
     let mut scorer = DeviationScorer::new(
         loaded.model,
@@ -342,16 +340,18 @@ fn calibrated_scorer(
 }
 
 /// The GPT detector's tail probability for each of `logs` (in event-time order) after
-/// `history`, with the calibrated model in `model_dir`; 1 for a source it was never
-/// calibrated on.
+/// `history`, with the model loaded from `model_dir` and its calibration; 1 for a source
+/// it was never calibrated on.
 pub fn gpt_tail_probabilities(
+    loaded: LoadedModel,
     model_dir: &Path,
     history: &[Envelope],
     logs: &[Envelope],
     batch_windows: usize,
     device: &model::Device,
 ) -> anyhow::Result<Vec<f64>> {
-    let (mut scorer, calibration) = calibrated_scorer(model_dir, history, batch_windows, device)?;
+    let (mut scorer, calibration) =
+        calibrated_scorer(loaded, model_dir, history, batch_windows, device)?;
     let rows = gpt_rows(&mut scorer, &calibration, logs)?;
     Ok(rows.iter().map(|row| row.probability).collect())
 }

@@ -36,7 +36,7 @@ use crate::commands::eval::detection::gpt_tail_probabilities;
 use crate::commands::scenario::travel::{TravelModels, Trip, travel_logs};
 use crate::commands::train::train_with_progress;
 use crate::config::Config;
-use crate::files::{JsonlSink, read_envelopes, read_labels};
+use crate::files::{JsonlSink, labels_beside, malicious_event_ids, read_envelopes};
 use crate::kafka::read_time_range;
 
 /// The candidate was measured worse; the published version stays.
@@ -91,9 +91,12 @@ pub fn run(args: &RetrainArgs) -> anyhow::Result<ExitCode> {
             sink.finish()?;
             read
         }
-        false => read_envelopes(&args.inputs, pii.as_ref(), &dead_letters)?,
+        false => {
+            let (mut logs, rejected) = read_envelopes(&args.inputs, pii.as_ref(), &dead_letters)?;
+            logs.retain(|log| args.range.contains(log.event_time));
+            (logs, rejected)
+        }
     };
-    recorded.retain(|log| args.range.contains(log.event_time));
     recorded.sort_by_key(Envelope::event_time_ms);
     anyhow::ensure!(
         !recorded.is_empty(),
@@ -408,7 +411,8 @@ impl Judged {
             loaded.manifest.model.context,
             device,
         );
-        let tails = gpt_tail_probabilities(dir, history, &self.logs, args.batch_windows, device)?;
+        let tails =
+            gpt_tail_probabilities(loaded, dir, history, &self.logs, args.batch_windows, device)?;
         let alerted = |of: &[bool]| {
             of.iter()
                 .zip(&tails)
@@ -448,7 +452,7 @@ fn print_comparison(current: &str, before: &Measured, candidate: &str, after: &M
 /// `--attacks` folder.
 fn malicious_events(args: &RetrainArgs) -> anyhow::Result<HashSet<String>> {
     let mut paths: Vec<PathBuf> = args.labels.iter().cloned().collect();
-    paths.extend(args.attacks.iter().map(|dir| labels_beside(dir)));
+    paths.extend(args.attacks.iter().map(|input| labels_beside(input)));
     let mut malicious = HashSet::new();
     for path in paths {
         if !path.is_file() {
@@ -457,21 +461,9 @@ fn malicious_events(args: &RetrainArgs) -> anyhow::Result<HashSet<String>> {
                 path.display()
             );
         }
-        malicious.extend(
-            read_labels(&path)?
-                .into_iter()
-                .filter(|label| label.malicious)
-                .map(|label| label.event_id),
-        );
+        malicious.extend(malicious_event_ids(&path)?);
     }
     Ok(malicious)
-}
-
-fn labels_beside(input: &Path) -> PathBuf {
-    match input.is_dir() {
-        true => input.join("labels.jsonl"),
-        false => input.with_file_name("labels.jsonl"),
-    }
 }
 
 /// The labelled attack logs of the `--attacks` recordings. Their benign logs are left
