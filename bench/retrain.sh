@@ -3,7 +3,7 @@
 # false alerts on it, while the real attacks (one of them from the same country, by
 # another user) are still caught?
 #
-#   bench/retrain.sh [OUT]        (default out/retrain; about 40 minutes on 2 CPU cores)
+#   bench/retrain.sh [OUT]        (default out/retrain; about 30 minutes on 2 CPU cores)
 #
 # 1. Simulates an enterprise for two weeks: week one is the recorded past; in week two a
 #    user really travels (the simulator's benign trip, which it also writes as the
