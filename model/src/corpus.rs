@@ -7,7 +7,7 @@
 //! that log's conditioning header is always in context; a window never runs into the
 //! next user's stream (the rest is padding that the loss ignores).
 
-use operators::text_format::{Header, TextFormat};
+use operators::text_format::TextFormat;
 use rand::Rng;
 use schemas::{Envelope, Source};
 use serde_json::Value;
@@ -94,6 +94,7 @@ impl Corpus {
         let mut corpus = Corpus::default();
         let mut stream_start_log = 0;
         let mut previous_key: Option<&str> = None;
+        let mut carry = format.country_carry();
         for index in order {
             let log = &logs[index];
             let key = log.envelope.key();
@@ -105,7 +106,7 @@ impl Corpus {
             if log.technique.is_some() {
                 corpus.attack_logs.push(corpus.starts.len());
             }
-            let header = Header::of(&log.envelope, log.technique.as_deref());
+            let header = carry.header(&log.envelope, log.technique.as_deref());
             let text = format.render(&header, &log.envelope.json);
             corpus.starts.push(corpus.tokens.len());
             corpus.tokens.push(Special::BeginLog as u16);
@@ -290,6 +291,36 @@ mod tests {
         assert_eq!(batch.targets[real - 1], i64::from(Special::EndLog as u16));
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
         assert_eq!(corpus.sample(&mut rng, 5, 64, 0.0).inputs.len(), 5 * 64);
+    }
+
+    #[test]
+    fn a_carrying_format_writes_the_sign_in_country_into_the_users_later_logs() {
+        let sign_in = TrainingLog {
+            envelope: schemas::decode(
+                schemas::Source::Azure,
+                br#"{"TimeGenerated":"2024-07-30T21:30:00Z","UserPrincipalName":"Alice","Location":"ES"}"#,
+            )
+            .unwrap(),
+            technique: None,
+        };
+        // Given out of order: the corpus orders each user's logs by time first.
+        let logs = vec![log("alice", 5), sign_in];
+        let text = |format: &TextFormat| {
+            let corpus = Corpus::build(format, &logs);
+            let bytes: Vec<u8> = corpus
+                .tokens
+                .iter()
+                .filter(|&&t| t < 256)
+                .map(|&t| t as u8)
+                .collect();
+            String::from_utf8(bytes).unwrap()
+        };
+        let carrying = TextFormat {
+            carry_country_hours: Some(24),
+            ..TextFormat::default()
+        };
+        assert!(text(&carrying).contains("[cloudtrail u=alice c=ES d=Tue h=21]"));
+        assert!(text(&TextFormat::default()).contains("[cloudtrail u=alice d=Tue h=21]"));
     }
 
     #[test]

@@ -11,7 +11,7 @@ use std::collections::{HashMap, VecDeque};
 
 use burn::prelude::Device;
 use operators::calibration::ScoredLog;
-use operators::text_format::{Header, TextFormat, header_spans};
+use operators::text_format::{CountryCarry, Header, TextFormat, header_spans};
 use schemas::Envelope;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -128,6 +128,7 @@ pub struct DeviationScorer {
     device: Device,
     config: DeviationConfig,
     histories: Histories,
+    carry: CountryCarry,
 }
 
 impl DeviationScorer {
@@ -136,9 +137,10 @@ impl DeviationScorer {
         let limit = config.context_tokens.min(model.context());
         DeviationScorer {
             model,
-            format,
             device,
             histories: Histories::new(limit, config.max_users),
+            carry: format.country_carry(),
+            format,
             config,
         }
     }
@@ -150,6 +152,9 @@ impl DeviationScorer {
     /// model's training text did.
     pub fn swap_model(&mut self, model: Gpt, format: TextFormat, config: DeviationConfig) {
         self.histories.limit = config.context_tokens.min(model.context());
+        if format.carry_country_hours != self.format.carry_country_hours {
+            self.carry.set_hours(format.carry_country_hours);
+        }
         if format != self.format {
             self.histories.render_again(|log| {
                 // The text was serialised from a JSON value: it parses.
@@ -176,16 +181,20 @@ impl DeviationScorer {
     /// before an evaluation period).
     pub fn remember(&mut self, logs: &[&Envelope]) {
         for envelope in logs {
+            let (header, _, tokens) = self.render(envelope);
             if let Some(key) = self.key(envelope) {
-                let (_, tokens) = self.render(envelope);
-                self.histories.push(key, Remembered::of(envelope, tokens));
+                self.histories
+                    .push(key, Remembered::of(header, envelope, tokens));
             }
         }
     }
 
-    /// The log's text and its tokens framed as training frames them.
-    fn render(&self, envelope: &Envelope) -> (String, Vec<u32>) {
-        render(&self.format, &Header::of(envelope, None), &envelope.json)
+    /// The log's header (the user's country carried where the format carries it), its
+    /// text and its tokens framed as training frames them.
+    fn render(&mut self, envelope: &Envelope) -> (Header, String, Vec<u32>) {
+        let header = self.carry.header(envelope, None);
+        let (text, tokens) = render(&self.format, &header, &envelope.json);
+        (header, text, tokens)
     }
 
     fn key(&self, envelope: &Envelope) -> Option<String> {
@@ -202,7 +211,7 @@ impl DeviationScorer {
     pub fn score(&mut self, logs: &[&Envelope]) -> Vec<Deviation> {
         let mut requests = Vec::with_capacity(logs.len());
         for envelope in logs {
-            let (text, tokens) = self.render(envelope);
+            let (header, text, tokens) = self.render(envelope);
             let key = self.key(envelope);
             // As `score` windows it: the whole log and what fits before it, or a quarter
             // of the context before a log longer than the context.
@@ -217,7 +226,8 @@ impl DeviationScorer {
                 None => Vec::new(),
             };
             if let Some(key) = key {
-                self.histories.push(key, Remembered::of(envelope, tokens));
+                self.histories
+                    .push(key, Remembered::of(header, envelope, tokens));
             }
             requests.push(ScoreRequest { context, text });
         }
@@ -304,10 +314,10 @@ struct Remembered {
 }
 
 impl Remembered {
-    fn of(envelope: &Envelope, tokens: Vec<u32>) -> Self {
+    fn of(header: Header, envelope: &Envelope, tokens: Vec<u32>) -> Self {
         Remembered {
             tokens,
-            header: Header::of(envelope, None),
+            header,
             json: envelope.json.to_string().into_boxed_str(),
         }
     }
@@ -428,6 +438,55 @@ mod tests {
         histories.push("b".into(), tokens(vec![3, 4]));
         histories.render_again(|log| (String::new(), [log.tokens.clone(), vec![0, 0]].concat()));
         assert_eq!(histories.context("b", 100), vec![3, 4, 0, 0]);
+    }
+
+    #[test]
+    fn a_sign_in_country_is_carried_into_the_users_next_cloudtrail_header() {
+        let sign_in = schemas::decode(
+            schemas::Source::Azure,
+            br#"{"TimeGenerated":"2024-07-30T08:00:00Z","UserPrincipalName":"alice@contoso.com","Location":"ES"}"#,
+        )
+        .unwrap();
+        let call = schemas::decode(
+            schemas::Source::CloudTrail,
+            br#"{"eventTime":"2024-07-30T08:05:00Z","eventSource":"ec2.amazonaws.com","eventName":"DescribeInstances","userIdentity":{"type":"IAMUser","userName":"alice@contoso.com"}}"#,
+        )
+        .unwrap();
+        let config = crate::GptConfig::preset("tiny").unwrap();
+        let device = Device::flex();
+        let scorer = |carry_country_hours| {
+            let format = TextFormat {
+                carry_country_hours,
+                ..TextFormat::default()
+            };
+            let mut scorer = DeviationScorer::new(
+                Gpt::new(&config, &device),
+                format,
+                device.clone(),
+                DeviationConfig::default(),
+            );
+            scorer.score(&[&sign_in, &call])
+        };
+        let carried = scorer(Some(24));
+        assert!(
+            carried[1]
+                .request
+                .text
+                .starts_with("[cloudtrail u=alice@contoso.com c=ES d=Tue h=08] "),
+            "{}",
+            carried[1].request.text
+        );
+        // The country is part of what the log is scored on, like any header field.
+        assert!(carried[1].fields.iter().any(|f| f.path == "header.country"));
+        let own_only = scorer(None);
+        assert!(
+            own_only[1]
+                .request
+                .text
+                .starts_with("[cloudtrail u=alice@contoso.com d=Tue h=08] "),
+            "{}",
+            own_only[1].request.text
+        );
     }
 
     #[test]

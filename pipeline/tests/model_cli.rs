@@ -480,3 +480,119 @@ fn a_travel_scenario_writes_the_users_days_abroad() {
         }
     }
 }
+
+#[test]
+fn retrain_turns_a_joiner_and_a_new_aws_service_into_their_logs() {
+    let dir = tempfile::tempdir().unwrap();
+    let logs = dir.path().join("logs");
+    simulate(&logs, 4, 7, &["--no-attacks", "--no-travel"]);
+    let (model, registry) = (dir.path().join("model"), dir.path().join("registry"));
+    ok(&cyberlm(
+        &[
+            &["train", path(&logs), "--out", path(&model)][..],
+            &TWO_TINY_STEPS,
+        ]
+        .concat(),
+    ));
+    ok(&cyberlm(&[
+        "calibrate",
+        path(&logs),
+        "--model",
+        path(&model),
+    ]));
+    ok(&cyberlm(&[
+        "publish",
+        path(&model),
+        "--registry",
+        path(&registry),
+    ]));
+
+    let roster: Vec<serde_json::Value> = std::fs::read_to_string(logs.join("users.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    let upn = |user: &serde_json::Value| user["upn"].as_str().unwrap().to_string();
+    let engineer = roster
+        .iter()
+        .find(|user| user["role"] == "engineer")
+        .map(upn)
+        .expect("an engineer, who calls AWS");
+    let teammates = [upn(&roster[0]), upn(&roster[1])];
+    let anticipated = dir.path().join("anticipated.toml");
+    std::fs::write(
+        &anticipated,
+        format!(
+            r#"
+[[joiner]]
+user = "nora.new@contoso.com"
+teammates = ["{}", "{}"]
+from = "2026-11-16"
+days = 5
+
+[[aws_service]]
+users = ["{engineer}"]
+service = "sagemaker.amazonaws.com"
+events = ["CreateNotebookInstance", "ListNotebookInstances"]
+from = "2026-11-16"
+days = 5
+share = 0.5
+"#,
+            teammates[0], teammates[1]
+        ),
+    )
+    .unwrap();
+    let output = cyberlm(&[
+        "retrain",
+        path(&logs),
+        "--registry",
+        path(&registry),
+        "--anticipated",
+        path(&anticipated),
+        "--steps",
+        "2",
+        "--max-bytes",
+        "1500",
+    ]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    // Published (0) or kept the published version (3): two steps decide nothing.
+    assert!(
+        matches!(output.status.code(), Some(0 | 3)),
+        "{:?}: {stderr}",
+        output.status
+    );
+    let version = ["versions", "candidates"]
+        .iter()
+        .map(|folder| registry.join(folder).join("v0002"))
+        .find(|dir| dir.exists())
+        .expect("the candidate v0002");
+    let synthetic: Vec<serde_json::Value> =
+        std::fs::read_to_string(version.join("anticipated.jsonl"))
+            .unwrap()
+            .lines()
+            .map(|line| serde_json::from_str(line).unwrap())
+            .collect();
+    let text = |log: &serde_json::Value| log.to_string().to_lowercase();
+    let joiner: Vec<&serde_json::Value> = synthetic
+        .iter()
+        .filter(|log| text(log).contains("nora.new@contoso.com"))
+        .collect();
+    assert!(!joiner.is_empty(), "no log of the joiner");
+    for teammate in &teammates {
+        let local = teammate.split('@').next().unwrap();
+        assert!(
+            joiner.iter().all(|log| !text(log).contains(local)),
+            "a joiner's log still names {teammate}"
+        );
+    }
+    let calls: Vec<&serde_json::Value> = synthetic
+        .iter()
+        .filter(|log| log["eventSource"] == "sagemaker.amazonaws.com")
+        .collect();
+    assert!(!calls.is_empty(), "no call to the new service");
+    assert!(calls.iter().all(|call| {
+        ["CreateNotebookInstance", "ListNotebookInstances"]
+            .contains(&call["eventName"].as_str().unwrap_or(""))
+            && text(call).contains(&engineer.to_lowercase())
+    }));
+}

@@ -45,18 +45,20 @@ pub struct FieldGroup {
 }
 
 impl FieldGroup {
-    /// The location group of the Dual-GPT: where an Entra ID sign-in came from (country,
-    /// city, state, coordinates, address), conditioned on the country alone. The other
-    /// sources record no location beyond an address, and no country to condition on.
+    /// The location group of the Dual-GPT, conditioned on the country alone: where an
+    /// Entra ID sign-in came from (country, city, state, coordinates, address), and the
+    /// address of a CloudTrail call (with its region: consoles and CLIs default to one
+    /// near the user) or a Confluence request, whose country is the user's latest
+    /// sign-in's ([`super::CountryCarry`]).
     pub fn location() -> Self {
+        let fields = |names: &[&str]| names.iter().map(|name| name.to_string()).collect();
         FieldGroup {
             name: "location".to_string(),
             header: vec![HeaderField::Country],
             fields: SourceFields {
-                azure: ["Location", "LocationDetails", "IPAddress"]
-                    .map(String::from)
-                    .to_vec(),
-                ..SourceFields::default()
+                azure: fields(&["Location", "LocationDetails", "IPAddress"]),
+                cloudtrail: fields(&["sourceIPAddress", "awsRegion"]),
+                confluence: fields(&["remoteAddress"]),
             },
         }
     }
@@ -201,7 +203,7 @@ mod tests {
     #[test]
     fn the_location_group_selects_and_overlays_only_its_fields() {
         let group = FieldGroup::location();
-        assert!(group.covers(Source::Azure) && !group.covers(Source::CloudTrail));
+        assert!(Source::ALL.iter().all(|&source| group.covers(source)));
         let berlin = sign_in("Berlin", "DE");
         let selected = group.select(Source::Azure, &berlin).unwrap();
         assert_eq!(
@@ -213,6 +215,12 @@ mod tests {
             None
         );
         assert_eq!(group.select(Source::CloudTrail, &berlin), None);
+        let call = json!({"eventName": "DescribeInstances", "awsRegion": "eu-west-3",
+            "sourceIPAddress": "203.0.113.9", "userAgent": "aws-cli"});
+        assert_eq!(
+            group.select(Source::CloudTrail, &call).unwrap().to_string(),
+            r#"{"awsRegion":"eu-west-3","sourceIPAddress":"203.0.113.9"}"#
+        );
 
         let mut log = berlin.clone();
         let madrid = json!({"Location": "ES", "LocationDetails": {"city": "Madrid", "countryOrRegion": "ES"}});

@@ -12,6 +12,11 @@
 //!
 //! The tokenizer frames each log with begin/end-of-log tokens, so no newline is needed.
 //!
+//! A format fitted since the [`CountryCarry`] existed also writes, into the header of a
+//! log whose source records no country (CloudTrail, Confluence), the country of the
+//! user's latest sign-in ([`TextFormat::carry_country_hours`]); older models read each
+//! log's own country only.
+//!
 //! ```
 //! use operators::text_format::{Header, TextFormat};
 //! use schemas::Source;
@@ -24,12 +29,14 @@
 //! assert_eq!((parsed, json["Location"].as_str()), (header, Some("DE")));
 //! ```
 
+mod country_carry;
 mod field_group;
 mod fields;
 mod header;
 mod projection;
 mod shape;
 
+pub use country_carry::{CountryCarry, DEFAULT_CARRY_HOURS};
 pub use field_group::{FieldGroup, HeaderField};
 pub use fields::{FieldSpan, field_spans};
 pub use header::{HEADER_KEYS, Header, header_spans, is_header_value_byte};
@@ -61,6 +68,10 @@ pub struct TextFormat {
     /// fields it reads: logs are rendered with only those header fields.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub group: Option<FieldGroup>,
+    /// For how many hours a user's latest sign-in country is written into the headers
+    /// of their logs that record none. Absent (no carry) in models fitted before it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub carry_country_hours: Option<u32>,
 }
 
 impl Default for TextFormat {
@@ -70,6 +81,7 @@ impl Default for TextFormat {
             projection: Projection::default(),
             shapes: BTreeMap::new(),
             group: None,
+            carry_country_hours: None,
         }
     }
 }
@@ -84,7 +96,7 @@ impl TextFormat {
     }
 
     /// Fits the format on training logs: the projection of every source with at least
-    /// `min_logs` logs, then the shape of its projected logs.
+    /// `min_logs` logs, then the shape of its projected logs; countries are carried.
     pub fn fit(logs: &[(Source, &Value)], min_logs: usize) -> Self {
         let projection = Projection::fit(logs.iter().copied(), min_logs);
         let mut projected: BTreeMap<&'static str, Vec<Value>> = BTreeMap::new();
@@ -101,8 +113,15 @@ impl TextFormat {
         TextFormat {
             projection,
             shapes,
+            carry_country_hours: Some(DEFAULT_CARRY_HOURS),
             ..TextFormat::default()
         }
+    }
+
+    /// What writes the headers of one stream's logs under this format (carrying the
+    /// user's country where the format does).
+    pub fn country_carry(&self) -> CountryCarry {
+        CountryCarry::new(self.carry_country_hours)
     }
 
     /// The shape generated logs of `source` must have, when the model has one.

@@ -25,14 +25,17 @@ use model::checkpoint::{self, Manifest, Pseudonyms};
 use model::corpus::{Corpus, TrainingLog, fit_text_format};
 use model::registry::{Registry, RegistryError};
 use model::train::{TrainConfig, TrainRun, evaluate};
-use schemas::Envelope;
-use serde_json::json;
+use schemas::{Envelope, Source};
+use serde_json::{Value, json};
 
 use self::anticipated::Anticipated;
 use self::gate::{Limits, Measured, decide};
 use crate::cli::RetrainArgs;
 use crate::commands::calibrate::{self, Settings};
 use crate::commands::eval::detection::gpt_tail_probabilities;
+use crate::commands::generate::prompt_user;
+use crate::commands::scenario::joiner::{Joining, Person, joiner_logs};
+use crate::commands::scenario::new_service::{NewService, new_service_logs};
 use crate::commands::scenario::travel::{TravelModels, Trip, travel_logs};
 use crate::commands::train::train_with_progress;
 use crate::config::Config;
@@ -322,6 +325,61 @@ fn synthesise(
     if anticipated.is_empty() {
         return Ok(Vec::new());
     }
+    let mut written: Vec<(Source, Value)> = Vec::new();
+    let manifest = checkpoint::read_manifest(current_dir)?;
+    let pii = config.pii.hasher_for_model(current_dir, &manifest)?;
+    for (index, joiner) in anticipated.joiner.iter().enumerate() {
+        let person = |named: &str, display: Option<&str>| Person::new(named, display, pii.as_ref());
+        let joining = Joining {
+            joiner: person(&joiner.user, joiner.name.as_deref()),
+            teammates: joiner
+                .teammates
+                .iter()
+                .map(|named| person(named, None))
+                .collect(),
+            from: joiner.from,
+            days: joiner.days,
+        };
+        let seed = args.sampling.seed.wrapping_add(index as u64);
+        written.extend(
+            joiner_logs(&joining, history, pii.as_ref(), seed)
+                .with_context(|| format!("anticipated joiner {}", joiner.user))?,
+        );
+    }
+    if !anticipated.travel.is_empty() || !anticipated.aws_service.is_empty() {
+        written.extend(generated(
+            args,
+            anticipated,
+            config,
+            current_dir,
+            history,
+            device,
+        )?);
+    }
+    let mut logs = Vec::new();
+    for (source, json) in written {
+        match schemas::decode(source, json.to_string().as_bytes()) {
+            Ok(envelope) => logs.push(envelope),
+            Err(error) => tracing::warn!(
+                message = "A synthetic log does not decode and is left out.",
+                source = source.name(), %error
+            ),
+        }
+    }
+    logs.sort_by_key(Envelope::event_time_ms);
+    Ok(logs)
+}
+
+/// The logs the models write: every anticipated trip's (the Dual-GPT) and every new AWS
+/// service's.
+fn generated(
+    args: &RetrainArgs,
+    anticipated: &Anticipated,
+    config: &Config,
+    current_dir: &Path,
+    history: &[Envelope],
+    device: &model::Device,
+) -> anyhow::Result<Vec<(Source, Value)>> {
     let models = TravelModels::load(current_dir, &args.group_model, device, config)?;
     let pii = config
         .pii
@@ -338,17 +396,28 @@ fn synthesise(
         );
         let written = travel_logs(&models, &trip, history, &args.sampling, device)
             .with_context(|| format!("anticipated travel of {}", travel.user))?;
-        for (source, json) in written.logs {
-            match schemas::decode(source, json.to_string().as_bytes()) {
-                Ok(envelope) => logs.push(envelope),
-                Err(error) => tracing::warn!(
-                    message = "A synthetic log does not decode and is left out.",
-                    source = source.name(), %error
-                ),
-            }
-        }
+        logs.extend(written.logs);
     }
-    logs.sort_by_key(Envelope::event_time_ms);
+    for service in &anticipated.aws_service {
+        let users = service
+            .users
+            .iter()
+            .map(|named| prompt_user(named, pii.as_ref()))
+            .collect();
+        let new = NewService {
+            users,
+            named: service.users.clone(),
+            event_source: service.service.clone(),
+            events: service.events.clone(),
+            from: service.from,
+            days: service.days,
+            share: service.share,
+        };
+        logs.extend(
+            new_service_logs(&models.main, &new, history, &args.sampling, device)
+                .with_context(|| format!("anticipated use of {}", service.service))?,
+        );
+    }
     Ok(logs)
 }
 

@@ -1,0 +1,186 @@
+//! Where a user is, for the logs that do not say.
+//!
+//! Only Entra ID sign-ins record a country. A CloudTrail call or a Confluence edit made
+//! an hour after a sign-in from Madrid comes from Madrid too, but a model reading that
+//! log alone cannot know it: one projected sign-in runs to about 1,500 tokens, so the
+//! user's preceding sign-in rarely fits in the context before the log being scored. A
+//! model then learns "this user's AWS calls come from the office", and raises every call
+//! made from a hotel. Carrying the user's latest sign-in country into the header of
+//! their logs that record none gives every log the one fact of its context that matters
+//! most, in a few bytes, and lets a group model (the Dual-GPT's location model) write an
+//! address and a region that belong to that country.
+//!
+//! Training, calibration, scoring and generation must carry alike, so the carry is part
+//! of the [`super::TextFormat`] a model is stored with.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use schemas::Envelope;
+
+use super::Header;
+
+/// Hours a sign-in's country is carried when the format does not say: a week, so
+/// Monday's first AWS call still knows where Friday's last sign-in was.
+pub const DEFAULT_CARRY_HOURS: u32 = 7 * 24;
+
+/// Every so many remembered countries, those past their age are forgotten, so memory
+/// is bounded by the users active within the carry's age.
+const PRUNE_EVERY: usize = 4096;
+
+/// Remembers each user's latest country and writes it into the headers of their logs
+/// that record none. Feed it one stream's logs in event-time order (per user is enough).
+#[derive(Debug, Clone, Default)]
+pub struct CountryCarry {
+    /// How long a country is carried; `None`: never (a model trained before the carry
+    /// existed reads each log's own country only).
+    max_age: Option<TimeDelta>,
+    latest: HashMap<String, (String, DateTime<Utc>)>,
+    latest_time: Option<DateTime<Utc>>,
+    since_prune: usize,
+}
+
+impl CountryCarry {
+    /// A carry for `hours`; `None` carries nothing.
+    pub fn new(hours: Option<u32>) -> Self {
+        CountryCarry {
+            max_age: hours.map(|hours| TimeDelta::hours(i64::from(hours))),
+            ..CountryCarry::default()
+        }
+    }
+
+    /// The header of `envelope` (as [`Header::of`]), with the user's latest country
+    /// where the log records none and it is recent enough. A log with a country of its
+    /// own updates the user's.
+    pub fn header(&mut self, envelope: &Envelope, technique: Option<&str>) -> Header {
+        let mut header = Header::of(envelope, technique);
+        let Some(max_age) = self.max_age else {
+            return header;
+        };
+        let Some(user) = envelope.user.as_deref() else {
+            return header;
+        };
+        let time = envelope.event_time;
+        self.latest_time = self.latest_time.max(Some(time));
+        match &envelope.country {
+            Some(country) => {
+                let latest = self.latest.get(user).map(|(_, at)| *at);
+                // A late sign-in does not overwrite a newer one.
+                if latest.is_none_or(|at| at <= time) {
+                    self.latest
+                        .insert(user.to_string(), (country.clone(), time));
+                    self.prune(max_age);
+                }
+            }
+            None => {
+                header.country = self
+                    .latest
+                    .get(user)
+                    .filter(|(_, at)| *at <= time && time - *at <= max_age)
+                    .map(|(country, _)| country.clone());
+            }
+        }
+        header
+    }
+
+    /// Carries for `hours` from now on (a model of another format swapped in), keeping
+    /// the countries remembered so far.
+    pub fn set_hours(&mut self, hours: Option<u32>) {
+        self.max_age = hours.map(|hours| TimeDelta::hours(i64::from(hours)));
+    }
+
+    /// Users remembered.
+    pub fn users(&self) -> usize {
+        self.latest.len()
+    }
+
+    fn prune(&mut self, max_age: TimeDelta) {
+        self.since_prune += 1;
+        if self.since_prune < PRUNE_EVERY {
+            return;
+        }
+        self.since_prune = 0;
+        if let Some(now) = self.latest_time {
+            self.latest.retain(|_, (_, at)| now - *at <= max_age);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use schemas::Source;
+    use serde_json::json;
+
+    fn log(source: Source, user: &str, minute: i64, country: Option<&str>) -> Envelope {
+        let time = DateTime::from_timestamp(1_794_000_000 + minute * 60, 0).unwrap();
+        Envelope {
+            source,
+            event_time: time,
+            user: Some(user.to_string()),
+            country: country.map(str::to_string),
+            event_id: format!("e{minute}"),
+            json: json!({}),
+        }
+    }
+
+    #[test]
+    fn a_sign_in_country_reaches_the_users_later_logs_of_other_sources_only() {
+        let mut carry = CountryCarry::new(Some(24));
+        let country = |carry: &mut CountryCarry, log: &Envelope| carry.header(log, None).country;
+        // Nothing known yet.
+        assert_eq!(
+            carry
+                .header(&log(Source::CloudTrail, "ann", 0, None), None)
+                .country,
+            None
+        );
+        assert_eq!(
+            country(&mut carry, &log(Source::Azure, "ann", 1, Some("ES"))),
+            Some("ES".into())
+        );
+        assert_eq!(
+            country(&mut carry, &log(Source::CloudTrail, "ann", 2, None)),
+            Some("ES".into())
+        );
+        assert_eq!(
+            country(&mut carry, &log(Source::Confluence, "ann", 3, None)),
+            Some("ES".into())
+        );
+        // Another user is not carried, and a late sign-in does not replace a newer one.
+        assert_eq!(
+            country(&mut carry, &log(Source::CloudTrail, "bob", 4, None)),
+            None
+        );
+        assert_eq!(
+            country(&mut carry, &log(Source::Azure, "ann", 0, Some("DE"))),
+            Some("DE".into()),
+            "a log's own country always stands"
+        );
+        assert_eq!(
+            country(&mut carry, &log(Source::CloudTrail, "ann", 5, None)),
+            Some("ES".into())
+        );
+        // Past its age the country is no longer carried.
+        assert_eq!(
+            country(
+                &mut carry,
+                &log(Source::CloudTrail, "ann", 1 + 24 * 60 + 1, None)
+            ),
+            None
+        );
+    }
+
+    #[test]
+    fn a_format_without_a_carry_reads_each_logs_own_country() {
+        let mut carry = CountryCarry::new(None);
+        carry.header(&log(Source::Azure, "ann", 1, Some("ES")), None);
+        assert_eq!(
+            carry
+                .header(&log(Source::CloudTrail, "ann", 2, None), None)
+                .country,
+            None
+        );
+        assert_eq!(carry.users(), 0);
+    }
+}
