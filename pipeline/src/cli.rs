@@ -665,6 +665,11 @@ pub struct SimulateArgs {
     /// Leave out the anticipated benign trip.
     #[arg(long)]
     pub no_travel: bool,
+    /// Colleagues' earlier benign trips abroad (labelled `past_trip`), before the
+    /// anticipated one, the first to its city: the history then knows the place, only
+    /// not the traveller there.
+    #[arg(long, default_value_t = 0)]
+    pub past_trips: u32,
     /// Output folder.
     #[arg(long, short, default_value = "out/simulated")]
     pub out: PathBuf,

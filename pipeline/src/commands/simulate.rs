@@ -19,6 +19,7 @@ pub fn run(args: &SimulateArgs) -> anyhow::Result<ExitCode> {
         start: args.start,
         attacks: !args.no_attacks,
         travel: !args.no_travel,
+        past_trips: args.past_trips,
     };
     let summary = simulate_to(&config, &args.out)?;
     for file in &summary.files {

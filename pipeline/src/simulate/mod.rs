@@ -46,6 +46,9 @@ pub struct SimulationConfig {
     pub attacks: bool,
     /// Add the anticipated benign trip.
     pub travel: bool,
+    /// Colleagues' earlier benign trips, before the anticipated one (the first to its
+    /// city), labelled `past_trip`.
+    pub past_trips: u32,
 }
 
 impl Default for SimulationConfig {
@@ -58,6 +61,7 @@ impl Default for SimulationConfig {
             start: NaiveDate::from_ymd_opt(2026, 11, 2).unwrap_or_default(),
             attacks: true,
             travel: true,
+            past_trips: 0,
         }
     }
 }
@@ -150,6 +154,14 @@ pub fn simulate(config: &SimulationConfig, mut on_user: impl FnMut()) -> Simulat
         rng = ChaCha8Rng::seed_from_u64(seed);
     }
     let trip = scenarios::plan_trip(&mut rng, &stage);
+    // Their own stream, so asking for them shifts no other draw.
+    let past_trips = scenarios::plan_past_trips(
+        &mut ChaCha8Rng::seed_from_u64(activity.wrapping_add(0x7219)),
+        &stage,
+        &trip,
+        config.past_trips,
+    );
+    let travellers: Vec<usize> = past_trips.iter().map(|past| past.user).collect();
     let mut out = Emitter::default();
     for (index, user) in users.iter().enumerate() {
         // One RNG stream per person, so that one person's draws never shift another's.
@@ -158,12 +170,12 @@ pub fn simulate(config: &SimulationConfig, mut on_user: impl FnMut()) -> Simulat
         );
         for day in 0..config.days {
             let date = config.start + Duration::days(i64::from(day));
-            let abroad = if config.travel {
-                trip.on(index, date)
-            } else {
-                None
-            };
-            let label = abroad.map(|_| &trip.label);
+            let anticipated = Some(&trip).filter(|_| config.travel);
+            let (abroad, label) = anticipated
+                .into_iter()
+                .chain(&past_trips)
+                .find_map(|trip| Some((trip.on(index, date)?, &trip.label)))
+                .unzip();
             activity::working_day(&mut user_rng, user, date, abroad, label, &mut out);
         }
         on_user();
@@ -179,7 +191,7 @@ pub fn simulate(config: &SimulationConfig, mut on_user: impl FnMut()) -> Simulat
     }
     if config.attacks {
         let mut attack_rng = ChaCha8Rng::seed_from_u64(activity.wrapping_add(0xA77AC));
-        scenarios::attacks(&mut attack_rng, &stage, &trip, &mut out);
+        scenarios::attacks(&mut attack_rng, &stage, &trip, &travellers, &mut out);
     }
     Simulation {
         users,
@@ -268,6 +280,75 @@ mod tests {
                 "missing {expected}: {scenarios:?}"
             );
         }
+    }
+
+    #[test]
+    fn colleagues_travel_before_the_trip_the_first_to_its_city_and_none_is_the_victim() {
+        let config = SimulationConfig {
+            users: 12,
+            days: 14,
+            past_trips: 2,
+            ..SimulationConfig::default()
+        };
+        let simulation = simulate(&config, || {});
+        let trip = simulation.trip.as_ref().unwrap();
+        let decoded = |scenario: &str| -> Vec<(DateTime<Utc>, schemas::Envelope)> {
+            simulation
+                .records
+                .iter()
+                .filter(|r| r.label.as_ref().is_some_and(|l| l.scenario_id == scenario))
+                .map(|r| (r.time, schemas::decode(r.source, &r.line).unwrap()))
+                .collect()
+        };
+        let users =
+            |logs: &[(DateTime<Utc>, schemas::Envelope)]| -> std::collections::BTreeSet<String> {
+                logs.iter()
+                    .filter_map(|(_, log)| log.user.clone())
+                    .collect()
+            };
+        let traveller = simulation.users[trip.user].upn.to_lowercase();
+        let mut travellers = std::collections::BTreeSet::new();
+        for instance in ["past_trip-1", "past_trip-2"] {
+            let logs = decoded(instance);
+            assert!(!logs.is_empty(), "no {instance} logs");
+            assert!(logs.iter().all(|(time, _)| time.date_naive() < trip.from));
+            let who = users(&logs);
+            assert_eq!(who.len(), 1, "{instance}: {who:?}");
+            assert!(!who.contains(&traveller));
+            travellers.extend(who);
+        }
+        assert_eq!(travellers.len(), 2, "two colleagues travelled");
+        assert!(
+            decoded("past_trip-1")
+                .iter()
+                .filter_map(|(_, log)| log.country.as_deref())
+                .all(|country| country == trip.place.city.country)
+        );
+        let victims = users(&decoded("foreign_session-1"));
+        assert!(victims.is_disjoint(&travellers), "{victims:?}");
+        // Asking for past trips shifts nobody else's day.
+        let without = simulate(
+            &SimulationConfig {
+                past_trips: 0,
+                ..config
+            },
+            || {},
+        );
+        let stay_at_home = |simulation: &Simulation| -> Vec<Vec<u8>> {
+            simulation
+                .records
+                .iter()
+                .filter(|r| r.label.is_none())
+                .filter(|r| {
+                    let user = schemas::decode(r.source, &r.line).unwrap().user;
+                    user.is_none_or(|user| !travellers.contains(&user))
+                })
+                .map(|r| r.line.clone())
+                .collect()
+        };
+        let at_home = stay_at_home(&simulation);
+        assert!(at_home.len() > 1000);
+        assert_eq!(at_home, stay_at_home(&without));
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Labelled scenarios on top of ordinary traffic: attacks tagged with MITRE ATT&CK ids,
 //! shaped like the real ones in the reference data (Stratus Red Team detonations, Panther
-//! and SigmaHQ test cases), and one anticipated benign event (a trip abroad).
+//! and SigmaHQ test cases), one anticipated benign event (a trip abroad) and, where
+//! asked for, colleagues' earlier trips.
 //!
 //! Each attack step says whether it is meant to be visible to the SigmaHQ rules
 //! (`stealthy: false`) or to slip past them (`stealthy: true`, e.g. discovery through
@@ -135,6 +136,42 @@ pub fn plan_trip(rng: &mut ChaCha8Rng, stage: &Stage) -> Trip {
     }
 }
 
+/// Colleagues' earlier trips: `count` employees other than the traveller each spend
+/// three to five days abroad before the anticipated trip begins, the first of them in
+/// its city. The organisation's history then knows the place (its addresses, its AWS
+/// region), only not the traveller there: what a detector must still notice, and what a
+/// location model needs to have seen to write the trip's logs. Fewer trips when the
+/// period before the anticipated one is too short.
+pub fn plan_past_trips(rng: &mut ChaCha8Rng, stage: &Stage, trip: &Trip, count: u32) -> Vec<Trip> {
+    let mut others: Vec<usize> = (0..stage.users.len()).filter(|&i| i != trip.user).collect();
+    let room = (trip.from - stage.start).num_days();
+    let mut trips = Vec::new();
+    for instance in 1..=count {
+        if others.is_empty() {
+            break;
+        }
+        let days = rng.random_range(3..=5u32);
+        let latest_start = room - i64::from(days);
+        if latest_start < 0 {
+            break;
+        }
+        let user = others.swap_remove(rng.random_range(0..others.len()));
+        let city = if instance == 1 {
+            trip.place.city
+        } else {
+            TRAVEL[rng.random_range(0..TRAVEL.len())]
+        };
+        trips.push(Trip {
+            user,
+            place: Whereabouts::away(city, rng),
+            from: stage.start + Duration::days(rng.random_range(0..=latest_start)),
+            days,
+            label: label("past_trip", instance, None, false, false),
+        });
+    }
+    trips
+}
+
 fn label(
     scenario: &'static str,
     instance: u32,
@@ -152,8 +189,15 @@ fn label(
 }
 
 /// Every attack scenario, once each. `trip` lets one attack come from the traveller's
-/// destination, so a detector must tell the benign trip from the real intrusion.
-pub fn attacks(rng: &mut ChaCha8Rng, stage: &Stage, trip: &Trip, out: &mut Emitter) {
+/// destination, so a detector must tell the benign trip from the real intrusion; its
+/// victim is none of `travellers` (who have been there).
+pub fn attacks(
+    rng: &mut ChaCha8Rng,
+    stage: &Stage,
+    trip: &Trip,
+    travellers: &[usize],
+    out: &mut Emitter,
+) {
     account_takeover(rng, stage, out);
     leaked_key_discovery(rng, stage, out);
     password_spray(rng, stage, out);
@@ -161,7 +205,7 @@ pub fn attacks(rng: &mut ChaCha8Rng, stage: &Stage, trip: &Trip, out: &mut Emitt
     disable_logging(rng, stage, out);
     s3_exfiltration(rng, stage, out);
     confluence_export(rng, stage, out);
-    foreign_session(rng, stage, trip, out);
+    foreign_session(rng, stage, trip, travellers, out);
 }
 
 /// Two sign-ins with a stolen password from the attacker's unmanaged laptop, a few
@@ -650,13 +694,19 @@ fn confluence_export(rng: &mut ChaCha8Rng, stage: &Stage, out: &mut Emitter) {
 
 /// T1078.004 from the traveller's destination country: another employee's account used
 /// there on an unmanaged device with single factor, while that employee is at home.
-fn foreign_session(rng: &mut ChaCha8Rng, stage: &Stage, trip: &Trip, out: &mut Emitter) {
-    // Anyone but the traveller; in a one-person enterprise, the traveller after all.
+fn foreign_session(
+    rng: &mut ChaCha8Rng,
+    stage: &Stage,
+    trip: &Trip,
+    travellers: &[usize],
+    out: &mut Emitter,
+) {
+    // Anyone who has not travelled; in a one-person enterprise, the traveller after all.
     let others: Vec<&User> = stage
         .users
         .iter()
         .enumerate()
-        .filter(|(i, _)| *i != trip.user)
+        .filter(|(i, _)| *i != trip.user && !travellers.contains(i))
         .map(|(_, u)| u)
         .collect();
     let victim = if others.is_empty() {
