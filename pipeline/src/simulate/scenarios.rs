@@ -137,14 +137,17 @@ pub fn plan_trip(rng: &mut ChaCha8Rng, stage: &Stage) -> Trip {
 }
 
 /// Colleagues' earlier trips: `count` employees other than the traveller each spend
-/// three to five days abroad before the anticipated trip begins, the first of them in
-/// its city. The organisation's history then knows the place (its addresses, its AWS
+/// three to five days abroad in the first half of the simulation (the history models
+/// learn from, as attacks come in the second) and before the anticipated trip begins,
+/// the first of them in its city. The organisation's history then knows the place (its addresses, its AWS
 /// region), only not the traveller there: what a detector must still notice, and what a
-/// location model needs to have seen to write the trip's logs. Fewer trips when the
-/// period before the anticipated one is too short.
+/// location model needs to have seen to write the trip's logs. Fewer trips when that
+/// period is too short.
 pub fn plan_past_trips(rng: &mut ChaCha8Rng, stage: &Stage, trip: &Trip, count: u32) -> Vec<Trip> {
     let mut others: Vec<usize> = (0..stage.users.len()).filter(|&i| i != trip.user).collect();
-    let room = (trip.from - stage.start).num_days();
+    let room = (trip.from - stage.start)
+        .num_days()
+        .min(i64::from(stage.days / 2));
     let mut trips = Vec::new();
     for instance in 1..=count {
         if others.is_empty() {
