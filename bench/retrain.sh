@@ -5,10 +5,12 @@
 #
 #   bench/retrain.sh [OUT]        (default out/retrain; about 30 minutes on 2 CPU cores)
 #
-# 1. Simulates an enterprise for two weeks: week one is the recorded past; in week two a
-#    user really travels (the simulator's benign trip, which it also writes as the
-#    anticipated-events file the organisation would have) and the labelled attacks happen,
-#    among them a sign-in from the trip's country with another user's stolen password.
+# 1. Simulates an enterprise for two weeks: week one is the recorded past, in which two
+#    colleagues travelled (one of them to the city of the trip to come: the history knows
+#    the place, not the traveller there); in week two a user really travels (the
+#    simulator's benign trip, which it also writes as the anticipated-events file the
+#    organisation would have) and the labelled attacks happen, among them a sign-in from
+#    the trip's country with another user's stolen password.
 # 2. v0001: trains on week one, calibrates, publishes into a registry; evaluates week two.
 # 3. Trains the Dual-GPT's location model on week one, then `cyberlm retrain`s on week one
 #    plus the synthetic trip; the gate measures recall on the attacks of another
@@ -17,6 +19,9 @@
 #    prints the false alerts on the trip and the recall on the attacks, before and after.
 #
 # Settings via the environment: STEPS (400), PRESET (tiny), CONTEXT (1024), USERS (20),
+# PAST_TRIPS (2: colleagues' trips in the recorded past; 0 for none), FINE_TUNE (1: the
+# candidate starts from v0001's weights, a quarter of the steps at a quarter of the
+# learning rate; 0: from scratch),
 # LOC_STEPS (600, the location model), ALERTS (20: the GPT detector's alerts per 10,000
 # benign logs, for the evaluations and the gate; at 1 this tiny model alerts on no log
 # of the trip, and there are no false alerts to remove).
@@ -29,6 +34,8 @@ PRESET="${PRESET:-tiny}"
 CONTEXT="${CONTEXT:-1024}"
 USERS="${USERS:-20}"
 ALERTS="${ALERTS:-20}"
+PAST_TRIPS="${PAST_TRIPS:-2}"
+FINE_TUNE="${FINE_TUNE:-1}"
 BIN="${CYBERLM:-target/release/cyberlm}"
 SPLIT=2026-11-09
 [ -n "${CYBERLM:-}" ] || cargo build --release -p pipeline --quiet
@@ -38,9 +45,10 @@ echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -
 step() { echo "== $* ($(date +%T))"; }
 
 step "simulate $USERS users for 14 days, and another fortnight for the gate's attacks"
-"$BIN" simulate --users "$USERS" --days 14 --seed 7 --out "$OUT/sim" > /dev/null 2>&1
-"$BIN" simulate --users "$USERS" --days 14 --seed 7 --activity-seed 8 --out "$OUT/gate-attacks" > /dev/null 2>&1
+"$BIN" simulate --users "$USERS" --days 14 --seed 7 --past-trips "$PAST_TRIPS" --out "$OUT/sim" > /dev/null 2>&1
+"$BIN" simulate --users "$USERS" --days 14 --seed 7 --activity-seed 8 --past-trips "$PAST_TRIPS" --out "$OUT/gate-attacks" > /dev/null 2>&1
 cat "$OUT/sim/anticipated.toml"
+grep -o '"scenario_id":"past_trip-[0-9]*"' "$OUT/sim/labels.jsonl" | sort | uniq -c || true
 # The shipped config (its Sigma overrides), at the chosen alert rate.
 { cat config/cyberlm.toml; printf '\n[gpt]\nalerts_per_10k = %s\n' "$ALERTS"; } > "$OUT/cyberlm.toml"
 
@@ -61,7 +69,8 @@ step "retrain: week one plus the anticipated trip"
 set +e
 "$BIN" retrain "$OUT/sim" --until "$SPLIT" --registry "$OUT/registry" \
   --anticipated "$OUT/sim/anticipated.toml" --group-model "$OUT/location" \
-  --config "$OUT/cyberlm.toml" --attacks "$OUT/gate-attacks" > "$OUT/retrain.log" 2>&1
+  --config "$OUT/cyberlm.toml" --attacks "$OUT/gate-attacks" \
+  $([ "$FINE_TUNE" = 1 ] && echo --fine-tune) > "$OUT/retrain.log" 2>&1
 status=$?
 set -e
 sed -n '/validation loss/,$p' "$OUT/retrain.log"

@@ -139,8 +139,9 @@ pub fn plan_trip(rng: &mut ChaCha8Rng, stage: &Stage) -> Trip {
 /// Colleagues' earlier trips: `count` employees other than the traveller each spend
 /// three to five days abroad in the first half of the simulation (the history models
 /// learn from, as attacks come in the second) and before the anticipated trip begins,
-/// the first of them in its city. The organisation's history then knows the place (its addresses, its AWS
-/// region), only not the traveller there: what a detector must still notice, and what a
+/// the first of them in its city and, where there is one, a colleague of the traveller's
+/// role (who uses the same sources). The organisation's history then knows the place (its
+/// addresses, its AWS region), only not the traveller there: what a detector must still notice, and what a
 /// location model needs to have seen to write the trip's logs. Fewer trips when that
 /// period is too short.
 pub fn plan_past_trips(rng: &mut ChaCha8Rng, stage: &Stage, trip: &Trip, count: u32) -> Vec<Trip> {
@@ -158,7 +159,14 @@ pub fn plan_past_trips(rng: &mut ChaCha8Rng, stage: &Stage, trip: &Trip, count: 
         if latest_start < 0 {
             break;
         }
-        let user = others.swap_remove(rng.random_range(0..others.len()));
+        let same_role: Vec<usize> = (0..others.len())
+            .filter(|&i| stage.users[others[i]].role == stage.users[trip.user].role)
+            .collect();
+        let pick = match (instance, same_role.is_empty()) {
+            (1, false) => same_role[rng.random_range(0..same_role.len())],
+            _ => rng.random_range(0..others.len()),
+        };
+        let user = others.swap_remove(pick);
         let city = if instance == 1 {
             trip.place.city
         } else {
