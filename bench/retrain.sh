@@ -5,9 +5,9 @@
 #
 #   bench/retrain.sh [OUT]        (default out/retrain; about 30 minutes on 2 CPU cores)
 #
-# 1. Simulates an enterprise for two weeks: week one is the recorded past, in which two
-#    colleagues travelled (one of them to the city of the trip to come: the history knows
-#    the place, not the traveller there); in week two a user really travels (the
+# 1. Simulates an enterprise for two weeks: week one is the recorded past (with
+#    PAST_TRIPS > 0, colleagues travelled in it, the first to the city of the trip to
+#    come: the history knows the place, not the traveller there); in week two a user really travels (the
 #    simulator's benign trip, which it also writes as the anticipated-events file the
 #    organisation would have) and the labelled attacks happen, among them a sign-in from
 #    the trip's country with another user's stolen password.
@@ -19,7 +19,7 @@
 #    prints the false alerts on the trip and the recall on the attacks, before and after.
 #
 # Settings via the environment: STEPS (400), PRESET (tiny), CONTEXT (1024), USERS (20),
-# PAST_TRIPS (2: colleagues' trips in the recorded past; 0 for none), FINE_TUNE (1: the
+# PAST_TRIPS (0: colleagues' trips in the recorded past), FINE_TUNE (1: the
 # candidate starts from v0001's weights, a quarter of the steps at a quarter of the
 # learning rate; 0: from scratch),
 # LOC_STEPS (600, the location model), ALERTS (20: the GPT detector's alerts per 10,000
@@ -34,7 +34,7 @@ PRESET="${PRESET:-tiny}"
 CONTEXT="${CONTEXT:-1024}"
 USERS="${USERS:-20}"
 ALERTS="${ALERTS:-20}"
-PAST_TRIPS="${PAST_TRIPS:-2}"
+PAST_TRIPS="${PAST_TRIPS:-0}"
 FINE_TUNE="${FINE_TUNE:-1}"
 BIN="${CYBERLM:-target/release/cyberlm}"
 SPLIT=2026-11-09

@@ -28,14 +28,19 @@ pub const DEFAULT_CARRY_HOURS: u32 = 7 * 24;
 /// is bounded by the users active within the carry's age.
 const PRUNE_EVERY: usize = 4096;
 
-/// Remembers each user's latest country and writes it into the headers of their logs
-/// that record none. Feed it one stream's logs in event-time order (per user is enough).
+/// Remembers each user's latest countries and writes into the header of each of their
+/// logs that records none the country of their latest sign-in strictly before it. Feed
+/// it one stream's logs in event-time order (per user is enough); logs of the same
+/// second may come in any order (a file and a topic partition order ties differently),
+/// and the headers are the same.
 #[derive(Debug, Clone, Default)]
 pub struct CountryCarry {
     /// How long a country is carried; `None`: never (a model trained before the carry
     /// existed reads each log's own country only).
     max_age: Option<TimeDelta>,
-    latest: HashMap<String, (String, DateTime<Utc>)>,
+    /// Per user, their two latest sign-ins, newest first: a log of the same second as
+    /// the newest takes the one before, whichever of the two was seen first.
+    recent: HashMap<String, Recent>,
     latest_time: Option<DateTime<Utc>>,
     since_prune: usize,
 }
@@ -49,9 +54,9 @@ impl CountryCarry {
         }
     }
 
-    /// The header of `envelope` (as [`Header::of`]), with the user's latest country
-    /// where the log records none and it is recent enough. A log with a country of its
-    /// own updates the user's.
+    /// The header of `envelope` (as [`Header::of`]), with the country of the user's
+    /// latest sign-in before it where the log records none and that sign-in is recent
+    /// enough. A log with a country of its own is remembered.
     pub fn header(&mut self, envelope: &Envelope, technique: Option<&str>) -> Header {
         let mut header = Header::of(envelope, technique);
         let Some(max_age) = self.max_age else {
@@ -64,20 +69,16 @@ impl CountryCarry {
         self.latest_time = self.latest_time.max(Some(time));
         match &envelope.country {
             Some(country) => {
-                let latest = self.latest.get(user).map(|(_, at)| *at);
-                // A late sign-in does not overwrite a newer one.
-                if latest.is_none_or(|at| at <= time) {
-                    self.latest
-                        .insert(user.to_string(), (country.clone(), time));
-                    self.prune(max_age);
-                }
+                let recent = self.recent.entry(user.to_string()).or_default();
+                recent.remember((time, country.clone()));
+                self.prune(max_age);
             }
             None => {
                 header.country = self
-                    .latest
+                    .recent
                     .get(user)
-                    .filter(|(_, at)| *at <= time && time - *at <= max_age)
-                    .map(|(country, _)| country.clone());
+                    .and_then(|recent| recent.before(time, max_age))
+                    .map(str::to_string);
             }
         }
         header
@@ -91,7 +92,7 @@ impl CountryCarry {
 
     /// Users remembered.
     pub fn users(&self) -> usize {
-        self.latest.len()
+        self.recent.len()
     }
 
     fn prune(&mut self, max_age: TimeDelta) {
@@ -101,8 +102,42 @@ impl CountryCarry {
         }
         self.since_prune = 0;
         if let Some(now) = self.latest_time {
-            self.latest.retain(|_, (_, at)| now - *at <= max_age);
+            self.recent
+                .retain(|_, recent| recent.newest().is_some_and(|at| now - at <= max_age));
         }
+    }
+}
+
+/// A user's two latest sign-ins (time, country), newest first; ties in time ordered by
+/// country, so the order they came in never matters.
+#[derive(Debug, Clone, Default)]
+struct Recent([Option<(DateTime<Utc>, String)>; 2]);
+
+impl Recent {
+    fn remember(&mut self, sign_in: (DateTime<Utc>, String)) {
+        let [newest, older] = &mut self.0;
+        if newest.as_ref() == Some(&sign_in) || older.as_ref() == Some(&sign_in) {
+            return;
+        }
+        if newest.as_ref().is_none_or(|newest| sign_in > *newest) {
+            *older = newest.replace(sign_in);
+        } else if older.as_ref().is_none_or(|older| sign_in > *older) {
+            *older = Some(sign_in);
+        }
+    }
+
+    /// The country of the latest sign-in strictly before `time`, within `max_age`.
+    fn before(&self, time: DateTime<Utc>, max_age: TimeDelta) -> Option<&str> {
+        self.0
+            .iter()
+            .flatten()
+            .find(|(at, _)| *at < time)
+            .filter(|(at, _)| time - *at <= max_age)
+            .map(|(_, country)| country.as_str())
+    }
+
+    fn newest(&self) -> Option<DateTime<Utc>> {
+        self.0[0].as_ref().map(|(at, _)| *at)
     }
 }
 
@@ -169,6 +204,28 @@ mod tests {
             ),
             None
         );
+    }
+
+    #[test]
+    fn a_log_of_the_same_second_as_a_sign_in_is_carried_alike_in_either_order() {
+        let headers = |sign_in_first: bool| {
+            let mut carry = CountryCarry::new(Some(24));
+            carry.header(&log(Source::Azure, "ann", 0, Some("DE")), None);
+            let sign_in = log(Source::Azure, "ann", 5, Some("ES"));
+            let call = log(Source::CloudTrail, "ann", 5, None);
+            let carried = if sign_in_first {
+                carry.header(&sign_in, None);
+                carry.header(&call, None).country
+            } else {
+                let carried = carry.header(&call, None).country;
+                carry.header(&sign_in, None);
+                carried
+            };
+            let next = carry.header(&log(Source::CloudTrail, "ann", 6, None), None);
+            (carried, next.country)
+        };
+        assert_eq!(headers(true), (Some("DE".into()), Some("ES".into())));
+        assert_eq!(headers(false), headers(true));
     }
 
     #[test]
