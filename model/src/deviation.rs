@@ -181,10 +181,16 @@ impl DeviationScorer {
     /// before an evaluation period).
     pub fn remember(&mut self, logs: &[&Envelope]) {
         for envelope in logs {
-            let (header, _, tokens) = self.render(envelope);
-            if let Some(key) = self.key(envelope) {
-                self.histories
-                    .push(key, Remembered::of(header, envelope, tokens));
+            match self.key(envelope) {
+                Some(key) => {
+                    let (header, _, tokens) = self.render(envelope);
+                    self.histories
+                        .push(key, Remembered::of(header, envelope, tokens));
+                }
+                // No context kept, but the user's whereabouts are.
+                None => {
+                    self.carry.header(envelope, None);
+                }
             }
         }
     }

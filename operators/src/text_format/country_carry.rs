@@ -69,8 +69,15 @@ impl CountryCarry {
         self.latest_time = self.latest_time.max(Some(time));
         match &envelope.country {
             Some(country) => {
-                let recent = self.recent.entry(user.to_string()).or_default();
-                recent.remember((time, country.clone()));
+                // Most sign-ins are of a user already remembered: no key to allocate.
+                match self.recent.get_mut(user) {
+                    Some(recent) => recent.remember((time, country.clone())),
+                    None => {
+                        let mut recent = Recent::default();
+                        recent.remember((time, country.clone()));
+                        self.recent.insert(user.to_string(), recent);
+                    }
+                }
                 self.prune(max_age);
             }
             None => {

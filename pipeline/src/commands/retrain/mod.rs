@@ -25,12 +25,13 @@ use model::checkpoint::{self, Manifest, Pseudonyms};
 use model::corpus::{Corpus, TrainingLog, fit_text_format};
 use model::registry::{Registry, RegistryError};
 use model::train::{TrainConfig, TrainRun, evaluate};
+use operators::pii::PiiHasher;
 use schemas::{Envelope, Source};
 use serde_json::{Value, json};
 
 use self::anticipated::Anticipated;
 use self::gate::{Limits, Measured, decide};
-use crate::cli::RetrainArgs;
+use crate::cli::{RetrainArgs, SamplingArgs};
 use crate::commands::calibrate::{self, Settings};
 use crate::commands::eval::detection::gpt_tail_probabilities;
 use crate::commands::generate::prompt_user;
@@ -121,6 +122,7 @@ pub fn run(args: &RetrainArgs) -> anyhow::Result<ExitCode> {
         &config,
         &current_dir,
         &recorded,
+        pii.as_ref(),
         &device,
     )?;
     write_logs(&candidate_dir.join(SYNTHETIC), &synthetic)?;
@@ -313,23 +315,22 @@ fn training_config(args: &RetrainArgs, current: &Manifest) -> TrainConfig {
 }
 
 /// Synthetic logs of every anticipated event, decoded as their sources, in event-time
-/// order.
+/// order; `pii` pseudonymises users as the published model's logs were.
 fn synthesise(
     args: &RetrainArgs,
     anticipated: &Anticipated,
     config: &Config,
     current_dir: &Path,
     history: &[Envelope],
+    pii: Option<&PiiHasher>,
     device: &model::Device,
 ) -> anyhow::Result<Vec<Envelope>> {
     if anticipated.is_empty() {
         return Ok(Vec::new());
     }
     let mut written: Vec<(Source, Value)> = Vec::new();
-    let manifest = checkpoint::read_manifest(current_dir)?;
-    let pii = config.pii.hasher_for_model(current_dir, &manifest)?;
     for (index, joiner) in anticipated.joiner.iter().enumerate() {
-        let person = |named: &str, display: Option<&str>| Person::new(named, display, pii.as_ref());
+        let person = |named: &str, display: Option<&str>| Person::new(named, display, pii);
         let joining = Joining {
             joiner: person(&joiner.user, joiner.name.as_deref()),
             teammates: joiner
@@ -342,17 +343,18 @@ fn synthesise(
         };
         let seed = args.sampling.seed.wrapping_add(index as u64);
         written.extend(
-            joiner_logs(&joining, history, pii.as_ref(), seed)
+            joiner_logs(&joining, history, pii, seed)
                 .with_context(|| format!("anticipated joiner {}", joiner.user))?,
         );
     }
     if !anticipated.travel.is_empty() || !anticipated.aws_service.is_empty() {
+        let models = TravelModels::load(current_dir, &args.group_model, device, config)?;
         written.extend(generated(
-            args,
+            &models,
             anticipated,
-            config,
-            current_dir,
             history,
+            &args.sampling,
+            pii,
             device,
         )?);
     }
@@ -373,17 +375,13 @@ fn synthesise(
 /// The logs the models write: every anticipated trip's (the Dual-GPT) and every new AWS
 /// service's.
 fn generated(
-    args: &RetrainArgs,
+    models: &TravelModels,
     anticipated: &Anticipated,
-    config: &Config,
-    current_dir: &Path,
     history: &[Envelope],
+    sampling: &SamplingArgs,
+    pii: Option<&PiiHasher>,
     device: &model::Device,
 ) -> anyhow::Result<Vec<(Source, Value)>> {
-    let models = TravelModels::load(current_dir, &args.group_model, device, config)?;
-    let pii = config
-        .pii
-        .hasher_for_model(&models.main_dir, &models.main.manifest)?;
     let mut logs = Vec::new();
     for travel in &anticipated.travel {
         let trip = Trip::new(
@@ -392,9 +390,9 @@ fn generated(
             travel.from,
             travel.days,
             travel.behaviour,
-            pii.as_ref(),
+            pii,
         );
-        let written = travel_logs(&models, &trip, history, &args.sampling, device)
+        let written = travel_logs(models, &trip, history, sampling, device)
             .with_context(|| format!("anticipated travel of {}", travel.user))?;
         logs.extend(written.logs);
     }
@@ -402,7 +400,7 @@ fn generated(
         let users = service
             .users
             .iter()
-            .map(|named| prompt_user(named, pii.as_ref()))
+            .map(|named| prompt_user(named, pii))
             .collect();
         let new = NewService {
             users,
@@ -414,7 +412,7 @@ fn generated(
             share: service.share,
         };
         logs.extend(
-            new_service_logs(&models.main, &new, history, &args.sampling, device)
+            new_service_logs(&models.main, &new, history, sampling, device)
                 .with_context(|| format!("anticipated use of {}", service.service))?,
         );
     }
