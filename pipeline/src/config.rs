@@ -156,11 +156,13 @@ const fn default_idle_timeout_ms() -> i64 {
 const fn default_caught_up_idle_ms() -> i64 {
     200
 }
+// Decoded logs are what detect's memory holds: 20,000 in flight peaked at 353–491 MiB
+// on a 1M-log Kafka backlog, 10,000 at 288–368 MiB with the same throughput.
 const fn default_max_buffered() -> usize {
-    10_000
+    5_000
 }
 const fn default_max_in_flight() -> usize {
-    20_000
+    10_000
 }
 const fn default_max_drift_ms() -> i64 {
     30_000

@@ -13,6 +13,7 @@ use crate::cli::TrainArgs;
 use crate::config::Config;
 use crate::files::read_labelled_logs;
 use crate::progress;
+use crate::report::{Series, line_chart};
 
 /// The model shape a preset name stands for.
 pub fn preset(name: &str) -> anyhow::Result<model::GptConfig> {
@@ -175,6 +176,7 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<ExitCode> {
 /// Runs `run` with a progress bar (loss, validation loss, tokens/s, ETA) and a log line
 /// per validation.
 pub fn train_with_progress(run: TrainRun<'_>) -> anyhow::Result<TrainOutcome> {
+    let chart = run.checkpoint_dir.join("loss.png");
     let bar = progress::steps_bar(run.train.steps as u64, "training");
     let mut last_validation = None;
     let outcome = train(run, |event| match event {
@@ -207,5 +209,87 @@ pub fn train_with_progress(run: TrainRun<'_>) -> anyhow::Result<TrainOutcome> {
         }),
     })?;
     bar.finish_and_clear();
+    // A chart is for people; training succeeded whether or not it could be drawn.
+    match draw_loss_curve(&chart, &outcome.manifest.state.history) {
+        Ok(true) => tracing::info!(message = "Drew the loss curve.", path = %chart.display()),
+        Ok(false) => {}
+        Err(error) => tracing::warn!(message = "Could not draw the loss curve.", %error),
+    }
     Ok(outcome)
+}
+
+/// Training and validation loss at each evaluation, as a PNG; `false` (nothing drawn)
+/// before the first evaluation.
+fn draw_loss_curve(
+    path: &std::path::Path,
+    history: &[model::checkpoint::EvalRecord],
+) -> anyhow::Result<bool> {
+    let Some(last) = history.last() else {
+        return Ok(false);
+    };
+    let losses = history
+        .iter()
+        .flat_map(|record| [record.train_loss, record.validation_loss])
+        .filter(|loss| loss.is_finite());
+    let (low, high) = losses.fold((f64::MAX, f64::MIN), |(low, high), loss| {
+        (low.min(f64::from(loss)), high.max(f64::from(loss)))
+    });
+    if low > high {
+        return Ok(false);
+    }
+    let margin = ((high - low) * 0.05).max(0.01);
+    let line = |name: &str, loss: fn(&model::checkpoint::EvalRecord) -> f32| Series {
+        name: name.to_string(),
+        points: history
+            .iter()
+            .map(|record| (record.step as f64, f64::from(loss(record))))
+            .filter(|(_, loss)| loss.is_finite())
+            .collect(),
+    };
+    line_chart(
+        path,
+        "Loss by optimizer step",
+        ("step", "loss (nats per byte)"),
+        (
+            0.0..(last.step as f64).max(1.0),
+            (low - margin).max(0.0)..high + margin,
+        ),
+        &[
+            line("training", |record| record.train_loss),
+            line("validation", |record| record.validation_loss),
+        ],
+    )?;
+    Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use model::checkpoint::EvalRecord;
+
+    use super::draw_loss_curve;
+
+    fn record(step: usize, train_loss: f32, validation_loss: f32) -> EvalRecord {
+        EvalRecord {
+            step,
+            train_loss,
+            validation_loss,
+            tokens_per_second: 1000.0,
+        }
+    }
+
+    #[test]
+    fn the_loss_curve_is_drawn_once_there_is_an_evaluation() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("loss.png");
+        assert!(!draw_loss_curve(&path, &[]).unwrap());
+        assert!(!path.exists());
+        let history = [
+            record(50, 2.4, 2.5),
+            record(100, 1.9, f32::NAN),
+            record(150, 1.5, 1.6),
+        ];
+        assert!(draw_loss_curve(&path, &history).unwrap());
+        let png = std::fs::read(&path).unwrap();
+        assert_eq!(&png[1..4], b"PNG");
+    }
 }

@@ -55,7 +55,7 @@ impl Default for EngineConfig {
     fn default() -> Self {
         EngineConfig {
             merge: MergeConfig::default(),
-            max_in_flight: 20_000,
+            max_in_flight: 10_000,
             micro_batch: 1024,
         }
     }
