@@ -62,6 +62,8 @@ fn draw_lines(
     (x_range, y_range): (std::ops::Range<f64>, std::ops::Range<f64>),
     series: &[Series],
 ) -> Result<(), Box<dyn std::error::Error>> {
+    let x_span = x_range.end - x_range.start;
+    let y_span = y_range.end - y_range.start;
     root.fill(&WHITE)?;
     let mut chart = ChartBuilder::on(root)
         .caption(title, ("sans-serif", 24))
@@ -73,6 +75,8 @@ fn draw_lines(
         .configure_mesh()
         .x_desc(x_label)
         .y_desc(y_label)
+        .x_label_formatter(&|x| tick_label(*x, x_span))
+        .y_label_formatter(&|y| tick_label(*y, y_span))
         .label_style(("sans-serif", 15))
         .draw()?;
     for (index, line) in series.iter().enumerate() {
@@ -92,6 +96,21 @@ fn draw_lines(
         .label_font(("sans-serif", 15))
         .draw()?;
     Ok(())
+}
+
+/// A tick's text: whole numbers on a wide axis (steps: "2500", not "2500.0"), otherwise at
+/// most three decimals without trailing zeros ("0.1", not "0.100").
+fn tick_label(value: f64, span: f64) -> String {
+    if span >= 20.0 {
+        return format!("{value:.0}");
+    }
+    let text = format!("{value:.3}");
+    let text = text.trim_end_matches('0').trim_end_matches('.');
+    if text == "-0" {
+        "0".to_string()
+    } else {
+        text.to_string()
+    }
 }
 
 /// The distribution of each group's values as the share of the group per bin, so
@@ -224,4 +243,19 @@ fn draw_bars(
         root.draw(&Text::new(label, (x - 8, y), style.clone()))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::tick_label;
+
+    #[test]
+    fn tick_labels_drop_needless_decimals() {
+        assert_eq!(tick_label(2500.0, 2500.0), "2500");
+        assert_eq!(tick_label(0.1, 1.0), "0.1");
+        assert_eq!(tick_label(1.0, 1.0), "1");
+        assert_eq!(tick_label(0.25, 1.0), "0.25");
+        assert_eq!(tick_label(-0.0001, 1.0), "0");
+        assert_eq!(tick_label(1.85, 1.8), "1.85");
+    }
 }
