@@ -156,13 +156,12 @@ const fn default_idle_timeout_ms() -> i64 {
 const fn default_caught_up_idle_ms() -> i64 {
     200
 }
-// Decoded logs are what detect's memory holds: 20,000 in flight peaked at 353–491 MiB
-// on a 1M-log Kafka backlog, 10,000 at 288–368 MiB with the same throughput.
+// Half of what may be in flight, so the merge can release early before reading pauses.
 const fn default_max_buffered() -> usize {
-    5_000
+    crate::stream::DEFAULT_MAX_IN_FLIGHT / 2
 }
 const fn default_max_in_flight() -> usize {
-    10_000
+    crate::stream::DEFAULT_MAX_IN_FLIGHT
 }
 const fn default_max_drift_ms() -> i64 {
     30_000

@@ -101,16 +101,13 @@ fn draw_lines(
 /// A tick's text: whole numbers on a wide axis (steps: "2500", not "2500.0"), otherwise at
 /// most three decimals without trailing zeros ("0.1", not "0.100").
 fn tick_label(value: f64, span: f64) -> String {
-    if span >= 20.0 {
-        return format!("{value:.0}");
-    }
-    let text = format!("{value:.3}");
-    let text = text.trim_end_matches('0').trim_end_matches('.');
-    if text == "-0" {
-        "0".to_string()
+    let text = if span >= 20.0 {
+        format!("{value:.0}")
     } else {
-        text.to_string()
-    }
+        let text = format!("{value:.3}");
+        text.trim_end_matches('0').trim_end_matches('.').to_string()
+    };
+    if text == "-0" { "0".to_string() } else { text }
 }
 
 /// The distribution of each group's values as the share of the group per bin, so

@@ -39,6 +39,11 @@ use super::{Input, LogSource, RawRecord, RecordSink, SourceEvent};
 /// Header replay stamps on each message: wall-clock epoch ms when it was produced.
 pub const REPLAYED_AT_HEADER: &str = "cyberlm-replayed-at";
 
+/// Logs in flight before reading pauses, by default. Decoded logs are what detect's
+/// memory holds: 20,000 peaked at 353–491 MiB on a 1M-log Kafka backlog, 10,000 at
+/// 288–368 MiB with the same throughput.
+pub const DEFAULT_MAX_IN_FLIGHT: usize = 10_000;
+
 /// Loop settings.
 #[derive(Debug, Clone, Copy)]
 pub struct EngineConfig {
@@ -55,7 +60,7 @@ impl Default for EngineConfig {
     fn default() -> Self {
         EngineConfig {
             merge: MergeConfig::default(),
-            max_in_flight: 10_000,
+            max_in_flight: DEFAULT_MAX_IN_FLIGHT,
             micro_batch: 1024,
         }
     }

@@ -10,7 +10,9 @@ mod sink;
 mod source;
 mod worker;
 
-pub use engine::{EngineConfig, EngineReport, REPLAYED_AT_HEADER, Sinks, run};
+pub use engine::{
+    DEFAULT_MAX_IN_FLIGHT, EngineConfig, EngineReport, REPLAYED_AT_HEADER, Sinks, run,
+};
 pub use metrics::install_prometheus;
 pub use sink::{Delivery, RecordSink};
 pub use source::{Input, LogSource, RawRecord, SourceEvent};
