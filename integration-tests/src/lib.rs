@@ -59,8 +59,13 @@ pub fn cyberlm_bin() -> PathBuf {
 }
 
 /// Trains the `tiny` model for ten steps on the logs in `logs` into `model`, and
-/// calibrates it on the same logs: a model the GPT detector can load, in seconds.
-pub fn train_and_calibrate_tiny(logs: &std::path::Path, model: &std::path::Path) {
+/// calibrates it on the same logs (with `calibrate_args` added): a model the GPT
+/// detector can load, in seconds.
+pub fn train_and_calibrate_tiny(
+    logs: &std::path::Path,
+    model: &std::path::Path,
+    calibrate_args: &[&str],
+) {
     let (logs, model) = (
         logs.to_str().expect("utf-8 path"),
         model.to_str().expect("utf-8 path"),
@@ -79,7 +84,9 @@ pub fn train_and_calibrate_tiny(logs: &std::path::Path, model: &std::path::Path)
         "--batch-size",
         "4",
     ]);
-    run_cyberlm(&["calibrate", logs, "--model", model]);
+    let mut calibrate = vec!["calibrate", logs, "--model", model];
+    calibrate.extend_from_slice(calibrate_args);
+    run_cyberlm(&calibrate);
 }
 
 /// Runs `cyberlm` with `args` in the repository root and returns its standard output;

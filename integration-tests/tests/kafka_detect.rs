@@ -323,7 +323,7 @@ fn gpt_detector_on_kafka_alerts_on_exactly_what_file_mode_does() {
         "--out",
         &path(&history),
     ]);
-    train_and_calibrate_tiny(&history, &model);
+    train_and_calibrate_tiny(&history, &model, &[]);
     let mut config = std::fs::read_to_string(&topics.config).unwrap();
     config.push_str(&format!(
         "[gpt]\nmodel = {:?}\nalerts_per_10k = 3000\ngroup_window_s = 0\nmax_batch = 8\n",

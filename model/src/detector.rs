@@ -3,9 +3,16 @@
 //! configured rate, naming the fields that surprised the model and what it expected
 //! there instead ([`crate::explain`]).
 //!
-//! One user's anomalies within `group_window_ms` of event time after an alert are
+//! With a calibration that has entity evidence, a log's alert is set on the evidence
+//! its user or its address has gathered over the window ([`operators::entity_evidence`]):
+//! a burst of mildly unusual logs (a spray from one address, a night of exports) alerts
+//! where each log alone would not.
+//!
+//! One entity's anomalies within `group_window_ms` of event time after an alert are
 //! grouped into that alert (counted, not alerted again): an attack is usually a burst of
-//! unusual logs, and one alert per burst is what an analyst can act on.
+//! unusual logs, and one alert per burst is what an analyst can act on. The entity is
+//! the one holding the evidence (`user alice@contoso.com`, `ip 203.0.113.9`), or the user
+//! for a log judged alone.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -14,6 +21,7 @@ use std::time::SystemTime;
 use burn::prelude::Device;
 use operators::Detector;
 use operators::calibration::{Baseline, Calibration, Judgement};
+use operators::entity_evidence::EntityEvidence;
 use operators::text_format::{field_spans, header_spans};
 use schemas::{DetectionFinding, Envelope, FindingInfo, Severity};
 use serde_json::{Value, json};
@@ -76,9 +84,12 @@ pub struct GptDetector {
     version: String,
     /// Where new versions are published, when loaded from a directory.
     published: Option<Published>,
-    /// Per user: event time of the last alert.
+    /// Per entity: event time of the last alert.
     alerted: HashMap<String, i64>,
     grouped: u64,
+    /// Unusual logs per user and address over the evidence window. Kept across model
+    /// versions: it holds calibrated anomalies, comparable between versions.
+    evidence: EntityEvidence,
 }
 
 /// Where new versions are watched for.
@@ -254,6 +265,7 @@ impl GptDetector {
             published: None,
             alerted: HashMap::new(),
             grouped: 0,
+            evidence: EntityEvidence::default(),
         }
     }
 
@@ -282,21 +294,28 @@ impl GptDetector {
 
     fn judge_one(&mut self, envelope: &Envelope, deviation: Deviation) -> Judged {
         let kind = deviation.calibration_kind();
-        let judgement = self.calibration.judge(&deviation.scored(envelope, &kind));
+        let judgement = self
+            .calibration
+            .judge_in_stream(&deviation.scored(envelope, &kind), &mut self.evidence);
         let threshold = self.config.alerts_per_10k / 10_000.0;
         let anomalous = judgement
             .as_ref()
-            .is_some_and(|judgement| judgement.tail.probability <= threshold);
+            .is_some_and(|judgement| judgement.probability() <= threshold);
         let mut finding = None;
         if let (true, Some(judgement)) = (anomalous, &judgement) {
             let time = envelope.event_time_ms();
-            let last = self.alerted.get(envelope.key()).copied();
+            let entity = judgement
+                .evidence
+                .as_ref()
+                .and_then(|evidence| evidence.evidence.entity.clone())
+                .unwrap_or_else(|| format!("user {}", envelope.key()));
+            let last = self.alerted.get(&entity).copied();
             match last {
                 Some(last) if (time - last).abs() < self.config.group_window_ms => {
                     self.grouped += 1;
                 }
                 _ => {
-                    self.alerted.insert(envelope.key().to_string(), time);
+                    self.alerted.insert(entity, time);
                     finding = Some(self.finding(envelope, &deviation, judgement));
                 }
             }
@@ -333,9 +352,24 @@ impl GptDetector {
             Baseline::Kind => format!("benign {source} {} logs", deviation.kind),
             Baseline::Source => format!("benign {source} logs"),
         };
+        let together = match &judgement.evidence {
+            Some(evidence) if evidence.evidence.logs > 1 => format!(
+                " With the {} other unusual logs of {} in the last {} min it makes {:.1} nats of \
+                 evidence, as much as {:.2e} of benign logs had.",
+                evidence.evidence.logs - 1,
+                evidence.evidence.entity.as_deref().unwrap_or(user),
+                self.calibration
+                    .evidence
+                    .as_ref()
+                    .map_or(0, |calibration| calibration.settings.window_ms / 60_000),
+                evidence.evidence.amount,
+                evidence.probability,
+            ),
+            _ => String::new(),
+        };
         let desc = format!(
             "Given {user}'s preceding logs the model found this log {:.1} nats surprising; \
-             {:.2e} of {baseline} are as unusual. Least likely fields: {}.",
+             {:.2e} of {baseline} are as unusual.{together} Least likely fields: {}.",
             deviation.score,
             tail.probability,
             explained
@@ -354,9 +388,10 @@ impl GptDetector {
                 .collect::<Vec<_>>()
                 .join("; ")
         );
-        let severity = if tail.probability <= 1e-6 {
+        let probability = judgement.probability();
+        let severity = if probability <= 1e-6 {
             Severity::High
-        } else if tail.probability <= 1e-5 {
+        } else if probability <= 1e-5 {
             Severity::Medium
         } else {
             Severity::Low
@@ -387,6 +422,12 @@ impl GptDetector {
                 "baseline": tail.baseline,
                 "event_type": deviation.kind,
                 "fields": explained,
+                "evidence": judgement.evidence.as_ref().map(|evidence| json!({
+                    "entity": evidence.evidence.entity,
+                    "nats": evidence.evidence.amount,
+                    "unusual_logs": evidence.evidence.logs,
+                    "tail_probability": evidence.probability,
+                })),
             }
         }));
         finding

@@ -111,6 +111,8 @@ impl Deviation {
             source: envelope.source.name(),
             kind,
             user: envelope.user.as_deref(),
+            client_ip: envelope.client_ip(),
+            time_ms: envelope.event_time_ms(),
             total: self.score,
             fields: self
                 .fields

@@ -14,6 +14,7 @@ use model::registry::Registry;
 use model::train::{TrainConfig, TrainEvent, TrainRun, train};
 use operators::Detector;
 use operators::calibration::CalibrationBuilder;
+use operators::entity_evidence::EvidenceSettings;
 use operators::text_format::TextFormat;
 use schemas::{Envelope, Source};
 
@@ -136,7 +137,7 @@ fn calibrate_tiny(dir: &std::path::Path) {
             context: SCORING.context,
             context_tokens: SCORING.context_tokens,
             logs: 120,
-            calibration: builder.fit(1_000),
+            calibration: builder.fit(1_000, Some(EvidenceSettings::default())),
         },
     )
     .unwrap();

@@ -16,6 +16,10 @@
 //!    `min_user_logs` of them (a developer's routine `RunInstances` should not look like an
 //!    accountant's). This second stage accounts for a log having many fields, each with a
 //!    chance to look unusual.
+//! 3. Optionally, the log's anomaly is added to the evidence its user and its address
+//!    gathered over a window ([`crate::entity_evidence`]), and that evidence is compared
+//!    with benign logs' ([`Calibration::judge_in_stream`]): a burst of mildly unusual logs
+//!    from one entity stands out where each alone would not.
 //!
 //! Each distribution is kept as quantiles. Beyond the 95th percentile the tail is
 //! extrapolated as an exponential (peaks over threshold): surprisal is a log probability,
@@ -25,6 +29,8 @@
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
+
+use crate::entity_evidence::{Entities, EntityEvidence, Evidence, EvidenceSettings};
 
 /// Quantile levels kept per distribution, in percent.
 const LEVELS: usize = 101;
@@ -40,8 +46,20 @@ pub struct Distribution {
     pub count: usize,
     /// The 0th, 1st, ..., 100th percentiles.
     pub quantiles: Vec<f32>,
-    /// Mean excess over the 95th percentile: the scale of the exponential tail.
+    /// Mean excess over the tail's start: the scale of the exponential tail.
     pub tail_scale: f32,
+    /// Quantile level (0–1) where the exponential tail starts: the 95th percentile, or
+    /// higher where more scores than that sit at the minimum.
+    #[serde(default = "default_tail_level")]
+    pub tail_level: f64,
+    /// Where the tail starts when more than 95% of the scores sit at the minimum: that
+    /// minimum. `None`: the stored percentile at `tail_level`.
+    #[serde(default)]
+    pub tail_start: Option<f32>,
+}
+
+fn default_tail_level() -> f64 {
+    TAIL_START
 }
 
 impl Distribution {
@@ -51,8 +69,9 @@ impl Distribution {
             return None;
         }
         scores.sort_by(f32::total_cmp);
+        let n = scores.len();
         let quantile = |level: f64| {
-            let position = level * (scores.len() - 1) as f64;
+            let position = level * (n - 1) as f64;
             let (low, high) = (position.floor() as usize, position.ceil() as usize);
             let weight = (position - low as f64) as f32;
             scores[low] * (1.0 - weight) + scores[high] * weight
@@ -60,7 +79,25 @@ impl Distribution {
         let quantiles: Vec<f32> = (0..LEVELS)
             .map(|percent| quantile(percent as f64 / 100.0))
             .collect();
-        let start = quantile(TAIL_START);
+        // Where most scores sit at the minimum (entity evidence: most logs have none),
+        // the tail starts where they end, not at the 95th percentile: the exponential
+        // then describes the scores that are not zero, and holds the right share.
+        let at_minimum = scores.partition_point(|&score| score <= scores[0]) as f64 / n as f64;
+        let (tail_level, tail_start) = match at_minimum > TAIL_START {
+            true => (
+                at_minimum.min(1.0 - 1.0 / (n as f64 + 1.0)),
+                Some(scores[0]),
+            ),
+            false => (TAIL_START, None),
+        };
+        let mut distribution = Distribution {
+            count: n,
+            quantiles,
+            tail_scale: 1.0,
+            tail_level,
+            tail_start,
+        };
+        let start = distribution.tail_start();
         let excesses: Vec<f32> = scores
             .iter()
             .filter(|&&s| s > start)
@@ -69,25 +106,21 @@ impl Distribution {
         let mean_excess = excesses.iter().sum::<f32>() / excesses.len().max(1) as f32;
         // A floor keeps a kind whose benign scores are all alike from calling every small
         // wobble impossible: one nat is a factor e in probability.
-        let tail_scale = mean_excess.max(1.0);
-        Some(Distribution {
-            count: scores.len(),
-            quantiles,
-            tail_scale,
-        })
+        distribution.tail_scale = mean_excess.max(1.0);
+        Some(distribution)
     }
 
     /// The share of benign logs expected to score at least `score`.
     pub fn tail_probability(&self, score: f32) -> f64 {
-        let tail_start = self.quantile(TAIL_START);
+        let tail_start = self.tail_start();
         if score > tail_start {
             let excess = f64::from(score - tail_start);
-            return (1.0 - TAIL_START) * (-excess / f64::from(self.tail_scale)).exp();
+            return (1.0 - self.tail_level) * (-excess / f64::from(self.tail_scale)).exp();
         }
         // Inside the body: linear interpolation between the stored percentiles.
         let q = &self.quantiles;
         match q.iter().position(|&value| value >= score) {
-            None => 1.0 - TAIL_START,
+            None => 1.0 - self.tail_level,
             Some(0) => 1.0,
             Some(upper) => {
                 let (low, high) = (q[upper - 1], q[upper]);
@@ -97,13 +130,22 @@ impl Distribution {
                     1.0
                 };
                 let level = ((upper - 1) as f64 + within) / 100.0;
-                (1.0 - level).max(1.0 - TAIL_START)
+                (1.0 - level).max(1.0 - self.tail_level)
             }
         }
     }
 
-    fn quantile(&self, level: f64) -> f32 {
-        self.quantiles[(level * 100.0).round() as usize]
+    /// The score where the exponential tail starts: the mass at the minimum's edge, or
+    /// the stored percentiles interpolated at `tail_level`.
+    fn tail_start(&self) -> f32 {
+        if let Some(start) = self.tail_start {
+            return start;
+        }
+        let position = self.tail_level * (LEVELS - 1) as f64;
+        let low = (position.floor() as usize).min(LEVELS - 1);
+        let high = (position.ceil() as usize).min(LEVELS - 1);
+        let weight = (position - low as f64) as f32;
+        self.quantiles[low] * (1.0 - weight) + self.quantiles[high] * weight
     }
 }
 
@@ -137,6 +179,10 @@ pub struct ScoredLog<'a> {
     pub kind: &'a str,
     /// User, when the log names one.
     pub user: Option<&'a str>,
+    /// The address the request came from, when the log names one.
+    pub client_ip: Option<&'a str>,
+    /// Event time, epoch milliseconds.
+    pub time_ms: i64,
     /// Surprisal of the whole log (the fields that count), in nats.
     pub total: f32,
     /// Surprisal of each field that counts, by dotted path.
@@ -159,10 +205,41 @@ pub struct FieldTail {
 pub struct Judgement {
     /// The log's anomaly: −ln of the tail probability of its least likely part.
     pub anomaly: f32,
-    /// The anomaly's tail probability among benign logs: what alerts are set on.
+    /// The anomaly's tail probability among benign logs: the log on its own.
     pub tail: Tail,
     /// The calibrated fields, least likely first.
     pub fields: Vec<FieldTail>,
+    /// The evidence its user or address has gathered, with this log, over the window;
+    /// `None` for a calibration without it or a log judged on its own.
+    pub evidence: Option<EvidenceTail>,
+}
+
+impl Judgement {
+    /// The tail probability alerts are set on: the entity evidence's where there is
+    /// one, else the log's own.
+    pub fn probability(&self) -> f64 {
+        self.evidence
+            .as_ref()
+            .map_or(self.tail.probability, |evidence| evidence.probability)
+    }
+}
+
+/// Entity evidence and how rare that much is among benign logs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EvidenceTail {
+    /// The evidence.
+    pub evidence: Evidence,
+    /// Share of benign logs whose entities held at least as much.
+    pub probability: f64,
+}
+
+/// The benign distribution of entity evidence, and how it was summed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EvidenceCalibration {
+    /// Window and floor, as the detector must sum them.
+    pub settings: EvidenceSettings,
+    /// Benign logs' evidence.
+    pub distribution: Distribution,
 }
 
 /// Distributions at three levels of detail: per source, per source and event type, and
@@ -249,10 +326,14 @@ pub struct Calibration {
     pub totals: Levels,
     /// Benign logs' anomalies, per source, kind and user.
     pub anomalies: Levels,
+    /// Benign logs' entity evidence ([`crate::entity_evidence`]); `None` in a
+    /// calibration fitted without it, whose detector judges each log on its own.
+    #[serde(default)]
+    pub evidence: Option<EvidenceCalibration>,
 }
 
 impl Calibration {
-    /// Judges one scored log. `None` for a source never calibrated.
+    /// Judges one scored log on its own. `None` for a source never calibrated.
     pub fn judge(&self, log: &ScoredLog) -> Option<Judgement> {
         let (anomaly, fields) = self.anomaly(log)?;
         let tail = self
@@ -262,7 +343,31 @@ impl Calibration {
             anomaly,
             tail,
             fields,
+            evidence: None,
         })
+    }
+
+    /// Judges one log of a stream fed in event-time order, adding its anomaly to the
+    /// evidence of its user and address in `state`.
+    pub fn judge_in_stream(
+        &self,
+        log: &ScoredLog,
+        state: &mut EntityEvidence,
+    ) -> Option<Judgement> {
+        let mut judgement = self.judge(log)?;
+        if let Some(calibration) = &self.evidence {
+            let evidence = state.add(
+                &calibration.settings,
+                log.time_ms,
+                log.entities(),
+                log_anomaly(judgement.tail.probability),
+            );
+            judgement.evidence = Some(EvidenceTail {
+                probability: calibration.distribution.tail_probability(evidence.amount),
+                evidence,
+            });
+        }
+        Some(judgement)
     }
 
     /// Stage 1: −ln of the tail probability of the log's least likely part, and its
@@ -289,7 +394,22 @@ impl Calibration {
         let least = fields.first().map_or(total.probability, |field| {
             field.probability.min(total.probability)
         });
-        Some((-(least.max(f64::MIN_POSITIVE).ln()) as f32, fields))
+        Some((log_anomaly(least), fields))
+    }
+}
+
+/// −ln of a tail probability, finite however small the probability.
+fn log_anomaly(probability: f64) -> f32 {
+    -(probability.max(f64::MIN_POSITIVE).ln()) as f32
+}
+
+impl ScoredLog<'_> {
+    fn entities(&self) -> Entities<'_> {
+        Entities {
+            source: self.source,
+            user: self.user,
+            client_ip: self.client_ip,
+        }
     }
 }
 
@@ -308,12 +428,33 @@ struct CollectedLog {
     source: String,
     kind: String,
     user: Option<String>,
+    client_ip: Option<String>,
+    time_ms: i64,
     total: f32,
     fields: Vec<(u32, f32)>,
 }
 
+impl CollectedLog {
+    fn scored<'a>(&'a self, paths: &'a [String]) -> ScoredLog<'a> {
+        ScoredLog {
+            source: &self.source,
+            kind: &self.kind,
+            user: self.user.as_deref(),
+            client_ip: self.client_ip.as_deref(),
+            time_ms: self.time_ms,
+            total: self.total,
+            fields: self
+                .fields
+                .iter()
+                .map(|&(id, surprisal)| (paths[id as usize].as_str(), surprisal))
+                .collect(),
+        }
+    }
+}
+
 impl CalibrationBuilder {
-    /// Adds one benign log.
+    /// Adds one benign log; logs come in event-time order, as entity evidence is
+    /// summed over them in the order added.
     pub fn add(&mut self, log: &ScoredLog) {
         let fields = log
             .fields
@@ -325,6 +466,8 @@ impl CalibrationBuilder {
             source: log.source.to_string(),
             kind: log.kind.to_string(),
             user: log.user.map(str::to_string),
+            client_ip: log.client_ip.map(str::to_string),
+            time_ms: log.time_ms,
             total: log.total,
             fields,
         });
@@ -341,8 +484,9 @@ impl CalibrationBuilder {
     }
 
     /// Fits the distributions; users with fewer than `min_user_logs` benign logs of a
-    /// kind get no anomaly baseline of their own.
-    pub fn fit(self, min_user_logs: usize) -> Calibration {
+    /// kind get no anomaly baseline of their own. With `evidence`, also the benign
+    /// distribution of entity evidence summed that way.
+    pub fn fit(self, min_user_logs: usize, evidence: Option<EvidenceSettings>) -> Calibration {
         let mut totals = LevelScores::default();
         let mut fields: BTreeMap<String, Vec<f32>> = BTreeMap::new();
         for log in &self.logs {
@@ -365,25 +509,38 @@ impl CalibrationBuilder {
             fields: fit_all(fields, MIN_KIND_LOGS),
             totals: Levels::fit(totals, usize::MAX),
             anomalies: Levels::default(),
+            evidence: None,
         };
         let mut anomalies = LevelScores::default();
         for log in &self.logs {
-            let scored = ScoredLog {
-                source: &log.source,
-                kind: &log.kind,
-                user: log.user.as_deref(),
-                total: log.total,
-                fields: log
-                    .fields
-                    .iter()
-                    .map(|&(id, surprisal)| (self.paths[id as usize].as_str(), surprisal))
-                    .collect(),
-            };
+            let scored = log.scored(&self.paths);
             if let Some((anomaly, _)) = calibration.anomaly(&scored) {
                 anomalies.add(&log.source, &log.kind, log.user.as_deref(), anomaly);
             }
         }
         calibration.anomalies = Levels::fit(anomalies, min_user_logs);
+        if let Some(settings) = evidence {
+            let mut state = EntityEvidence::default();
+            let mut amounts: Vec<f32> = self
+                .logs
+                .iter()
+                .filter_map(|log| {
+                    let scored = log.scored(&self.paths);
+                    let judgement = calibration.judge(&scored)?;
+                    let anomaly = log_anomaly(judgement.tail.probability);
+                    Some(
+                        state
+                            .add(&settings, log.time_ms, scored.entities(), anomaly)
+                            .amount,
+                    )
+                })
+                .collect();
+            calibration.evidence =
+                Distribution::fit(&mut amounts).map(|distribution| EvidenceCalibration {
+                    settings,
+                    distribution,
+                });
+        }
         calibration
     }
 }
@@ -431,6 +588,8 @@ mod tests {
             source: "cloudtrail",
             kind,
             user: Some(user),
+            client_ip: None,
+            time_ms: 0,
             total: fields.iter().map(|(_, s)| s).sum(),
             fields,
         }
@@ -447,7 +606,7 @@ mod tests {
             builder.add(&log("GetObject", "bob", vec![("awsRegion", bob)]));
         }
         builder.add(&log("StopLogging", "bob", vec![("awsRegion", 5.0)]));
-        let calibration = builder.fit(100);
+        let calibration = builder.fit(100, None);
         let judge = |kind, user, surprisal| {
             calibration
                 .judge(&log(kind, user, vec![("awsRegion", surprisal)]))
@@ -494,7 +653,7 @@ mod tests {
                 .collect();
             builder.add(&log("ListBuckets", "u", fields));
         }
-        let calibration = builder.fit(usize::MAX);
+        let calibration = builder.fit(usize::MAX, None);
         let mut fields: Vec<(&str, f32)> = paths
             .iter()
             .enumerate()
@@ -513,13 +672,89 @@ mod tests {
         assert!(by_sum.unwrap().probability > 0.01, "{by_sum:?}");
     }
 
+    /// A uniform draw in (0, 1) from an index (splitmix64).
+    fn uniform(index: u64) -> f32 {
+        let mut z = index.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^= z >> 31;
+        ((z >> 40) as f32 + 0.5) / (1u64 << 24) as f32
+    }
+
+    #[test]
+    fn a_spray_from_one_address_alerts_where_each_log_alone_does_not() {
+        // Benign: 200 users, each from an address of their own, one log every 200 s;
+        // one field's surprisal exponential (P(S >= s) = e^-s), so now and then a log
+        // is unusual and its user and address carry evidence for a while.
+        let users: Vec<String> = (0..200).map(|i| format!("user{i}")).collect();
+        let ips: Vec<String> = (0..200).map(|i| format!("10.0.0.{i}")).collect();
+        let mut builder = CalibrationBuilder::default();
+        for index in 0..40_000usize {
+            let user = index % 200;
+            let surprisal = -uniform(index as u64).ln();
+            let mut log = log("signin", &users[user], vec![("result", surprisal)]);
+            log.client_ip = Some(&ips[user]);
+            log.time_ms = index as i64 * 1_000;
+            builder.add(&log);
+        }
+        let calibration = builder.fit(usize::MAX, Some(EvidenceSettings::default()));
+        let evidence = calibration.evidence.as_ref().unwrap();
+        // Most benign logs carry no evidence: the tail starts above the 95th percentile.
+        assert!(evidence.distribution.tail_level > 0.95, "{evidence:?}");
+
+        // An attacker's address fails a sign-in for 30 users within a minute, each log
+        // about as unusual as one benign log in 1,000.
+        let unusual = 1000f32.ln();
+        let mut state = EntityEvidence::default();
+        let start = 50_000_000;
+        let judgements: Vec<Judgement> = (0..30)
+            .map(|i| {
+                let mut log = log("signin", &users[i], vec![("result", unusual)]);
+                log.client_ip = Some("203.0.113.9");
+                log.time_ms = start + i as i64 * 2_000;
+                calibration.judge_in_stream(&log, &mut state).unwrap()
+            })
+            .collect();
+        let (first, last) = (&judgements[0], &judgements[29]);
+        for judgement in [first, last] {
+            assert!(judgement.tail.probability > 1e-4, "{judgement:?}");
+        }
+        assert!(first.probability() > 1e-4, "{first:?}");
+        assert!(last.probability() < 1e-8, "{last:?}");
+        let entity = &last.evidence.as_ref().unwrap().evidence;
+        assert_eq!(entity.entity.as_deref(), Some("ip 203.0.113.9"));
+        assert_eq!(entity.logs, 30);
+        // Judged alone, the same log carries no evidence.
+        let alone = calibration.judge(&log("signin", "user0", vec![("result", unusual)]));
+        assert!(alone.unwrap().evidence.is_none());
+    }
+
+    #[test]
+    fn a_distribution_mostly_at_its_minimum_keeps_the_share_above_it() {
+        // 98% zeros, 2% spread over 1..=20.
+        let mut scores: Vec<f32> = (0..10_000)
+            .map(|i| {
+                if i % 50 == 0 {
+                    (i % 20 + 1) as f32
+                } else {
+                    0.0
+                }
+            })
+            .collect();
+        let distribution = Distribution::fit(&mut scores).unwrap();
+        assert_eq!(distribution.tail_probability(0.0), 1.0);
+        let above = distribution.tail_probability(1e-6);
+        assert!((above - 0.02).abs() < 0.002, "{above}");
+        assert!(distribution.tail_probability(30.0) < 0.002);
+    }
+
     #[test]
     fn round_trips_through_json() {
         let mut builder = CalibrationBuilder::default();
         for i in 0..100 {
             builder.add(&log("signin", "u", vec![("country", i as f32)]));
         }
-        let calibration = builder.fit(10);
+        let calibration = builder.fit(10, Some(EvidenceSettings::default()));
         let json = serde_json::to_string(&calibration).unwrap();
         let back: Calibration = serde_json::from_str(&json).unwrap();
         assert_eq!(back, calibration);

@@ -3,7 +3,8 @@
 //!
 //! The [`Detector`] interface every detector implements, Sigma rule evaluation over the
 //! three sources ([`sigma`]), MITRE ATT&CK id handling ([`attack`]), anomaly-score
-//! calibration into tail probabilities ([`calibration`]), precision, recall and curve
+//! calibration into tail probabilities ([`calibration`]), unusual logs adding up per user
+//! and address ([`entity_evidence`]), precision, recall and curve
 //! areas of a detector ([`detection_metrics`]), the per-user novelty baseline the GPT
 //! must beat ([`novelty`]), the fidelity of generated logs ([`fidelity`]), the event-time merge
 //! with watermarks ([`merge`]), the commit-safe offset tracker ([`offsets`]), keyed
@@ -38,6 +39,7 @@ pub mod attack;
 pub mod calibration;
 pub mod detection_metrics;
 mod detector;
+pub mod entity_evidence;
 pub mod fidelity;
 pub mod merge;
 pub mod novelty;

@@ -472,7 +472,8 @@ pub struct CalibrateArgs {
     /// Which logs to calibrate on.
     #[command(flatten)]
     pub range: TimeRange,
-    /// Context each log is scored in (the detector then scores with the same).
+    /// Context each log is scored in (the detector then scores with the same);
+    /// `user-source` also sums each user's evidence per source.
     #[arg(long, value_enum, default_value_t = ScoreContext::User)]
     pub context: ScoreContext,
     /// At most this many context tokens (default: the model's context).
@@ -481,6 +482,10 @@ pub struct CalibrateArgs {
     /// Benign logs of a kind a user needs for a baseline of their own.
     #[arg(long, default_value_t = 200)]
     pub min_user_logs: usize,
+    /// Seconds of event time over which a user's, or an address's, unusual logs add up
+    /// to one piece of evidence (alerts are then set on it); 0 judges each log alone.
+    #[arg(long, default_value_t = 600)]
+    pub evidence_window_s: u64,
     /// Config file (TOML); its `[pii]` section pseudonymises the logs as the model's training logs were.
     #[arg(long, short)]
     pub config: Option<PathBuf>,

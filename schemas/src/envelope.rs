@@ -42,6 +42,16 @@ impl Envelope {
     pub fn event_time_ms(&self) -> i64 {
         self.event_time.timestamp_millis()
     }
+
+    /// The IP address the request came from, when the log records one. CloudTrail
+    /// names an AWS service instead for calls made on a user's behalf
+    /// (`ecs.amazonaws.com`): that is no address, and `None`.
+    pub fn client_ip(&self) -> Option<&str> {
+        self.source.spec().client_ip.iter().find_map(|path| {
+            let text = path.lookup(&self.json)?.as_str()?.trim();
+            text.parse::<std::net::IpAddr>().is_ok().then_some(text)
+        })
+    }
 }
 
 /// Decodes one raw log known to come from `source`.
@@ -191,6 +201,20 @@ mod tests {
             decode(Source::CloudTrail, root).unwrap().user.as_deref(),
             Some("root")
         );
+    }
+
+    #[test]
+    fn client_addresses_are_ip_addresses_only() {
+        let call = |ip: &str| {
+            let raw = format!(r#"{{"eventTime":"2024-01-01T00:00:00Z","sourceIPAddress":"{ip}"}}"#);
+            decode(Source::CloudTrail, raw.as_bytes()).unwrap()
+        };
+        assert_eq!(call("203.0.113.9").client_ip(), Some("203.0.113.9"));
+        assert_eq!(call("2001:db8::1").client_ip(), Some("2001:db8::1"));
+        assert_eq!(call("ecs.amazonaws.com").client_ip(), None);
+        let page = br#"{"creationDate":1700000000000,"remoteAddress":"198.51.100.7"}"#;
+        let page = decode(Source::Confluence, page).unwrap();
+        assert_eq!(page.client_ip(), Some("198.51.100.7"));
     }
 
     #[test]

@@ -87,6 +87,9 @@ pub struct SourceSpec {
     pub location: &'static [FieldPath],
     /// The source's own unique id for the event, where it has one.
     pub event_id: &'static [FieldPath],
+    /// The address the request came from: a second entity, beside the user, whose
+    /// recent unusual logs add up (one address spraying passwords at many users).
+    pub client_ip: &'static [FieldPath],
     /// Fields that differ on every event (ids, timestamps, durations): they carry no
     /// behaviour, so scoring ignores them.
     pub volatile: &'static [FieldPath],
@@ -150,6 +153,7 @@ static AZURE: SourceSpec = SourceSpec {
         FieldPath("LocationDetails.geoCoordinates.longitude"),
     ],
     event_id: &[FieldPath("Id"), FieldPath("properties.id")],
+    client_ip: &[FieldPath("IPAddress"), FieldPath("properties.ipAddress")],
     volatile: &[
         FieldPath("TimeGenerated"),
         FieldPath("CreatedDateTime"),
@@ -187,6 +191,7 @@ static CONFLUENCE: SourceSpec = SourceSpec {
     country: &[],
     location: &[],
     event_id: &[],
+    client_ip: &[FieldPath("remoteAddress")],
     volatile: &[FieldPath("creationDate")],
     event_type: &[FieldPath("summary")],
 };
@@ -202,6 +207,7 @@ static CLOUDTRAIL: SourceSpec = SourceSpec {
     country: &[],
     location: &[],
     event_id: &[FieldPath("eventID")],
+    client_ip: &[FieldPath("sourceIPAddress")],
     volatile: &[
         FieldPath("eventTime"),
         FieldPath("eventID"),

@@ -11,9 +11,10 @@ use model::Device;
 use model::checkpoint::{self, CalibrationFile};
 use model::deviation::{ContextMode, DeviationConfig, DeviationScorer};
 use operators::calibration::CalibrationBuilder;
+use operators::entity_evidence::EvidenceSettings;
 use schemas::Envelope;
 
-use crate::cli::CalibrateArgs;
+use crate::cli::{CalibrateArgs, ScoreContext};
 use crate::commands::score::score_in_order;
 use crate::config::Config;
 use crate::files::{labels_beside, malicious_event_ids, read_envelopes};
@@ -41,6 +42,14 @@ pub fn run(args: &CalibrateArgs) -> anyhow::Result<ExitCode> {
         context_tokens: args.context_tokens,
         batch_windows: args.batch_size,
         min_user_logs: args.min_user_logs,
+        evidence: (args.evidence_window_s > 0).then(|| EvidenceSettings {
+            window_ms: i64::try_from(args.evidence_window_s.saturating_mul(1000))
+                .unwrap_or(i64::MAX),
+            // The single-source context sums evidence per source too: a comparison of
+            // the two contexts then measures the whole of what the merged stream adds.
+            per_source: args.context == ScoreContext::UserSource,
+            ..EvidenceSettings::default()
+        }),
     };
     let file = calibrate(&args.model, &logs, &malicious, &settings, &device)?;
     let calibration = &file.calibration;
@@ -58,6 +67,16 @@ pub fn run(args: &CalibrateArgs) -> anyhow::Result<ExitCode> {
             "  {source:<11} {:>7} logs  surprisal median {:>6.1} nats  p99 {:>6.1}  tail scale {:.1}",
             distribution.count,
             distribution.quantiles[50],
+            distribution.quantiles[99],
+            distribution.tail_scale
+        );
+    }
+    if let Some(evidence) = &calibration.evidence {
+        let distribution = &evidence.distribution;
+        println!(
+            "  entity evidence over {} s: {:.1}% of benign logs have some; p99 {:.1} nats, tail scale {:.1}",
+            evidence.settings.window_ms / 1000,
+            100.0 * distribution.tail_probability(f32::MIN_POSITIVE),
             distribution.quantiles[99],
             distribution.tail_scale
         );
@@ -80,6 +99,8 @@ pub struct Settings {
     pub batch_windows: usize,
     /// Benign logs of a kind a user needs for a baseline of their own.
     pub min_user_logs: usize,
+    /// How users' and addresses' unusual logs add up; `None` judges each log alone.
+    pub evidence: Option<EvidenceSettings>,
 }
 
 /// Scores `logs` (in event-time order) with the model in `dir` as the GPT detector
@@ -126,7 +147,7 @@ pub fn calibrate(
         context: settings.context,
         context_tokens,
         logs: benign,
-        calibration: builder.fit(settings.min_user_logs),
+        calibration: builder.fit(settings.min_user_logs, settings.evidence),
     };
     checkpoint::save_calibration(dir, &file)?;
     Ok(file)
@@ -135,20 +156,31 @@ pub fn calibrate(
 /// Weekday and hour reach the model through the header, so a calibration that never saw
 /// a Saturday makes every Saturday look unusual (measured: three weekdays of calibration
 /// gave 132 false alerts per 10,000 on the next week at a setting of 1, most of them
-/// led by `header.weekday`).
+/// led by `header.weekday`). Checked by weekday, not by span: a full week of office
+/// hours spans only about 6.7 days.
 fn warn_if_shorter_than_a_week(logs: &[schemas::Envelope]) {
-    const WEEK_MS: i64 = 7 * 24 * 3_600_000;
-    let (Some(first), Some(last)) = (logs.first(), logs.last()) else {
-        return;
-    };
-    let span = last.event_time_ms() - first.event_time_ms();
-    if span < WEEK_MS - 3_600_000 {
+    let missing = missing_weekdays(logs);
+    if !missing.is_empty() && !logs.is_empty() {
         eprintln!(
-            "warning: the calibration logs span {:.1} days; calibrate on at least a full week, \
+            "warning: the calibration logs have no {}; calibrate on at least a full week, \
              or days of the week it never saw will raise false alerts",
-            span as f64 / 86_400_000.0
+            missing.join(", ")
         );
     }
+}
+
+/// Weekdays (UTC, as the header's) on which none of `logs` happened.
+fn missing_weekdays(logs: &[schemas::Envelope]) -> Vec<String> {
+    use chrono::Datelike;
+    let mut seen = [false; 7];
+    for log in logs {
+        seen[log.event_time.weekday().num_days_from_monday() as usize] = true;
+    }
+    (0..7u8)
+        .filter(|&day| !seen[usize::from(day)])
+        .filter_map(|day| chrono::Weekday::try_from(day).ok())
+        .map(|day| day.to_string())
+        .collect()
 }
 
 /// Event ids of the labelled attack logs: from `--labels`, or a `labels.jsonl` beside
@@ -163,5 +195,25 @@ fn malicious_events(args: &CalibrateArgs) -> anyhow::Result<HashSet<String>> {
     match path {
         Some(path) => malicious_event_ids(&path),
         None => Ok(HashSet::new()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_week_of_office_hours_misses_no_weekday() {
+        let log = |day: u32, hour: u32| {
+            let raw = format!(r#"{{"eventTime":"2026-11-{day:02}T{hour:02}:00:00Z"}}"#);
+            schemas::decode(schemas::Source::CloudTrail, raw.as_bytes()).unwrap()
+        };
+        // Monday 16 November 08:00 to Sunday 22 November 18:00: 6.4 days apart.
+        let week: Vec<_> = (16..=22)
+            .map(|day| log(day, if day == 16 { 8 } else { 18 }))
+            .collect();
+        assert!(missing_weekdays(&week).is_empty());
+        let three_days: Vec<_> = (16..=18).map(|day| log(day, 9)).collect();
+        assert_eq!(missing_weekdays(&three_days), ["Thu", "Fri", "Sat", "Sun"]);
     }
 }

@@ -326,7 +326,7 @@ fn confluence_edit(
     out.push(Source::Confluence, time, json);
 }
 
-fn aws_call(
+pub(super) fn aws_call(
     rng: &mut ChaCha8Rng,
     principal: &Principal,
     permission_set: &str,

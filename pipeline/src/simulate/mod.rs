@@ -273,6 +273,7 @@ mod tests {
             "s3_exfiltration",
             "confluence_export",
             "foreign_session",
+            "quiet_takeover",
             "travel",
         ] {
             assert!(

@@ -217,6 +217,8 @@ pub fn attacks(
     s3_exfiltration(rng, stage, out);
     confluence_export(rng, stage, out);
     foreign_session(rng, stage, trip, travellers, out);
+    // Last, so adding it left every earlier scenario's draws as they were.
+    quiet_takeover(rng, stage, out);
 }
 
 /// Two sign-ins with a stolen password from the attacker's unmanaged laptop, a few
@@ -391,6 +393,59 @@ fn account_takeover(rng: &mut ChaCha8Rng, stage: &Stage, out: &mut Emitter) {
         true,
         out,
     );
+    out.set_label(None);
+}
+
+/// T1078.004 then T1580, quietly: an attacker with an engineer's session signs in from
+/// a residential proxy in the engineer's own city, on the engineer's own browser, in the
+/// evening, then makes a few of the engineer's usual read-only AWS calls with the
+/// engineer's CLI. No log is strange on its own: only a new address, an odd hour, a
+/// single-factor sign-in. What gives it away is that they follow each other across two
+/// sources, which only a detector reading the merged stream per user can see.
+fn quiet_takeover(rng: &mut ChaCha8Rng, stage: &Stage, out: &mut Emitter) {
+    let victim = stage.pick(rng, &[Role::Engineer]);
+    let proxy = Whereabouts::away(victim.office, rng);
+    let day = stage.day(rng);
+    let mut time = at_local(day, rng.random_range(19.0..22.0), &victim.office);
+    out.set_label(Some(label(
+        "quiet_takeover",
+        1,
+        Some("T1078.004"),
+        true,
+        true,
+    )));
+    let device = victim
+        .devices
+        .first()
+        .cloned()
+        .unwrap_or_else(attacker_device);
+    attacker_sign_in(
+        rng,
+        victim,
+        "AWS IAM Identity Center",
+        time,
+        &proxy,
+        &device,
+        azure::SUCCESS,
+        "Browser",
+        out,
+    );
+    out.set_label(Some(label("quiet_takeover", 1, Some("T1580"), true, true)));
+    let permission_set = victim
+        .role
+        .aws_permission_set()
+        .unwrap_or("DeveloperAccess");
+    let principal = Principal::Sso {
+        account: victim.aws_account,
+        permission_set,
+        role_suffix: victim.sso_role_suffix.clone(),
+        upn: victim.upn.clone(),
+    };
+    time += Duration::minutes(rng.random_range(2..5));
+    for _ in 0..rng.random_range(4..8) {
+        super::activity::aws_call(rng, &principal, permission_set, time, &proxy, false, out);
+        time += Duration::seconds(rng.random_range(10..60));
+    }
     out.set_label(None);
 }
 

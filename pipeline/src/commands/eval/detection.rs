@@ -1,9 +1,11 @@
 //! `cyberlm eval detection`: how well each detector finds the labelled attacks in a set
 //! of logs, against how often it cries wolf on the benign ones.
 //!
-//! Four detectors over the same logs in event-time order: the GPT detector (when a
-//! calibrated model is given), the Sigma rules, both combined (an alert from either), and
-//! the per-user novelty baseline. History logs (the period before, e.g. the training
+//! Five detectors over the same logs in event-time order: the GPT detector (when a
+//! calibrated model is given; its alerts set on the evidence each user and address
+//! gathers over the window), the same GPT judging each log alone (one scoring pass
+//! serves both), the Sigma rules, GPT and Sigma combined (an alert from either), and the
+//! per-user novelty baseline. History logs (the period before, e.g. the training
 //! logs) seed the baseline's habits and the GPT's per-user context without being judged.
 //! Each log is judged on its own: the GPT figures are before per-user grouping, which
 //! only merges alerts.
@@ -14,8 +16,9 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use model::checkpoint::{self, LoadedModel};
 use model::deviation::{DeviationConfig, DeviationScorer};
-use operators::calibration::Calibration;
+use operators::calibration::{Calibration, Judgement};
 use operators::detection_metrics::{DetectionMetrics, Judged, evaluate, pr_curve};
+use operators::entity_evidence::EntityEvidence;
 use operators::novelty::NoveltyBaseline;
 use schemas::Envelope;
 use serde_json::json;
@@ -97,9 +100,9 @@ pub fn run(args: &EvalDetectionArgs) -> anyhow::Result<std::process::ExitCode> {
     let novelty = novelty_column(&history, &logs, &malicious);
     let mut columns = Vec::new();
     if let Some(model_dir) = &model_dir {
-        let gpt = gpt_column(args, &config, model_dir, &history, &logs, &malicious)?;
+        let [gpt, alone] = gpt_columns(args, &config, model_dir, &history, &logs, &malicious)?;
         let combined = combine(&gpt, &sigma);
-        columns.extend([gpt, combined]);
+        columns.extend([gpt, alone, combined]);
     }
     columns.extend([sigma, novelty]);
 
@@ -284,14 +287,15 @@ fn novelty_column(history: &[Envelope], logs: &[Envelope], malicious: &[bool]) -
     }
 }
 
-fn gpt_column(
+/// The GPT with entity evidence, and the same scores judged log by log.
+fn gpt_columns(
     args: &EvalDetectionArgs,
     config: &Config,
     model_dir: &Path,
     history: &[Envelope],
     logs: &[Envelope],
     malicious: &[bool],
-) -> anyhow::Result<Column> {
+) -> anyhow::Result<[Column; 2]> {
     let device = model::device::parse(&args.device)?;
     let loaded = checkpoint::load(model_dir, &device)?;
     let (mut scorer, calibration) =
@@ -299,19 +303,22 @@ fn gpt_column(
     let threshold = config.gpt.alerts_per_10k / 10_000.0;
     let rows = gpt_rows(&mut scorer, &calibration, logs)?;
     write_rows(&args.out.join("gpt-scores.jsonl"), &rows, malicious)?;
-    let judged = rows
-        .iter()
-        .zip(malicious)
-        .map(|(row, &malicious)| Judged {
-            score: (-row.probability.max(1e-300).log10()).min(MAX_GPT_SCORE),
-            malicious,
-            alerted: row.probability <= threshold,
-        })
-        .collect();
-    Ok(Column {
-        name: "gpt",
-        judged,
-    })
+    let column = |name, probability: fn(&GptRow) -> f64| Column {
+        name,
+        judged: rows
+            .iter()
+            .zip(malicious)
+            .map(|(row, &malicious)| Judged {
+                score: (-probability(row).max(1e-300).log10()).min(MAX_GPT_SCORE),
+                malicious,
+                alerted: probability(row) <= threshold,
+            })
+            .collect(),
+    };
+    Ok([
+        column("gpt", |row| row.probability),
+        column("gpt-alone", |row| row.alone),
+    ])
 }
 
 /// The model loaded from `model_dir` with its calibration, scoring as the detector would
@@ -358,8 +365,11 @@ pub fn gpt_tail_probabilities(
 
 /// One log as the GPT judged it.
 struct GptRow {
-    /// Tail probability; 1 for a source the calibration has never seen.
+    /// Tail probability alerts are set on (the entity evidence's, where the calibration
+    /// has it); 1 for a source the calibration has never seen.
     probability: f64,
+    /// The log's own tail probability, judged alone.
+    alone: f64,
     /// What `gpt-scores.jsonl` says about it.
     detail: serde_json::Value,
 }
@@ -374,9 +384,10 @@ fn gpt_rows(
     logs: &[Envelope],
 ) -> anyhow::Result<Vec<GptRow>> {
     let mut rows = Vec::with_capacity(logs.len());
+    let mut evidence = EntityEvidence::default();
     score_in_order(scorer, logs, "scoring with the GPT", |log, deviation| {
         let kind = deviation.calibration_kind();
-        let judgement = calibration.judge(&deviation.scored(log, &kind));
+        let judgement = calibration.judge_in_stream(&deviation.scored(log, &kind), &mut evidence);
         let tail = judgement.as_ref().map(|judgement| judgement.tail);
         let fields: Vec<_> = judgement
             .iter()
@@ -385,8 +396,12 @@ fn gpt_rows(
                 json!({"field": field.path, "surprisal": field.surprisal, "tail_probability": field.probability})
             })
             .collect();
+        let entity = judgement
+            .as_ref()
+            .and_then(|judgement| judgement.evidence.as_ref());
         rows.push(GptRow {
-            probability: tail.map_or(1.0, |tail| tail.probability),
+            probability: judgement.as_ref().map_or(1.0, Judgement::probability),
+            alone: tail.map_or(1.0, |tail| tail.probability),
             detail: json!({
                 "event_id": log.event_id,
                 "time_ms": log.event_time_ms(),
@@ -398,6 +413,12 @@ fn gpt_rows(
                 "context_tokens": deviation.request.context.len(),
                 "tail_probability": tail.map(|tail| tail.probability),
                 "baseline": tail.map(|tail| tail.baseline),
+                "evidence": entity.map(|entity| json!({
+                    "entity": entity.evidence.entity,
+                    "nats": entity.evidence.amount,
+                    "unusual_logs": entity.evidence.logs,
+                    "tail_probability": entity.probability,
+                })),
                 "fields": fields,
             }),
         });

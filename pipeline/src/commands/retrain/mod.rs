@@ -207,6 +207,11 @@ pub fn run(args: &RetrainArgs) -> anyhow::Result<ExitCode> {
         context_tokens: Some(current_calibration.context_tokens),
         batch_windows: args.batch_windows,
         min_user_logs: args.min_user_logs,
+        evidence: current_calibration
+            .calibration
+            .evidence
+            .as_ref()
+            .map(|evidence| evidence.settings),
     };
     calibrate::calibrate(
         &candidate_dir,
