@@ -27,7 +27,8 @@ pub enum Command {
     Simulate(SimulateArgs),
     /// Run the detectors over logs and write alerts (OCSF Detection Findings).
     Detect(DetectArgs),
-    /// The whole story on files, no broker: simulate a week, detect, report.
+    /// The whole story on files, no broker: simulate an organisation, train a GPT on it,
+    /// calibrate, and judge a held-out stretch with attacks beside the Sigma rules.
     Demo(DemoArgs),
     /// Replay recorded JSONL logs into the source topics.
     Replay(ReplayArgs),
@@ -707,15 +708,24 @@ pub struct DetectArgs {
 #[derive(Debug, Args)]
 pub struct DemoArgs {
     /// Number of employees.
-    #[arg(long, default_value_t = 50)]
+    #[arg(long, default_value_t = 20)]
     pub users: usize,
-    /// Number of days.
-    #[arg(long, default_value_t = 7)]
+    /// Days of the held-out stretch with the attacks (they fall in its second half).
+    #[arg(long, default_value_t = 4)]
     pub days: u32,
-    /// RNG seed.
+    /// The organisation's seed (people, habits).
     #[arg(long, default_value_t = 7)]
     pub seed: u64,
-    /// Config file (TOML).
+    /// First day of the training stretch, YYYY-MM-DD (UTC).
+    #[arg(long, default_value = "2026-11-02")]
+    pub start: chrono::NaiveDate,
+    /// Training steps (of 8 windows of 1,024 bytes).
+    #[arg(long, default_value_t = 1500)]
+    pub steps: usize,
+    /// Training stops after this many seconds, whatever the steps.
+    #[arg(long, default_value_t = 360)]
+    pub train_budget_s: u64,
+    /// Config file (TOML), passed to every step.
     #[arg(long, short)]
     pub config: Option<PathBuf>,
     /// Output folder.
@@ -745,6 +755,7 @@ impl Command {
         matches!(
             self,
             Command::Train(_)
+                | Command::Demo(_)
                 | Command::Score(_)
                 | Command::Calibrate(_)
                 | Command::Eval(_)

@@ -7,25 +7,25 @@
 //! serves both), the Sigma rules, GPT and Sigma combined (an alert from either), and the
 //! per-user novelty baseline. History logs (the period before, e.g. the training
 //! logs) seed the baseline's habits and the GPT's per-user context without being judged.
-//! Each log is judged on its own: the GPT figures are before per-user grouping, which
-//! only merges alerts.
+//! The GPT runs as `detect` runs it (the same detector, entity evidence and grouping
+//! included), and its alerts are written as `detect` writes them; the figures count
+//! every anomalous log, before grouping, which only merges alerts.
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use model::checkpoint::{self, LoadedModel};
+use model::detector::{GptDetector, GptDetectorConfig};
 use model::deviation::{DeviationConfig, DeviationScorer};
-use operators::calibration::{Calibration, Judgement};
+use operators::calibration::Judgement;
 use operators::detection_metrics::{DetectionMetrics, Judged, evaluate, pr_curve};
-use operators::entity_evidence::EntityEvidence;
 use operators::novelty::NoveltyBaseline;
-use schemas::Envelope;
+use schemas::{DetectionFinding, Envelope};
 use serde_json::json;
 
 use crate::cli::EvalDetectionArgs;
 use crate::commands::detect::sigma_detector;
-use crate::commands::score::score_in_order;
 use crate::config::Config;
 use crate::files::{LabelRow, labels_beside, read_envelopes, read_labels};
 use crate::report::{Section, Series, density_chart, line_chart, write_page};
@@ -287,7 +287,8 @@ fn novelty_column(history: &[Envelope], logs: &[Envelope], malicious: &[bool]) -
     }
 }
 
-/// The GPT with entity evidence, and the same scores judged log by log.
+/// The GPT with entity evidence, and the same scores judged log by log. Its alerts
+/// (grouped and explained, as `detect` writes them) go to `gpt-alerts.jsonl`.
 fn gpt_columns(
     args: &EvalDetectionArgs,
     config: &Config,
@@ -298,11 +299,18 @@ fn gpt_columns(
 ) -> anyhow::Result<[Column; 2]> {
     let device = model::device::parse(&args.device)?;
     let loaded = checkpoint::load(model_dir, &device)?;
-    let (mut scorer, calibration) =
-        calibrated_scorer(loaded, model_dir, history, args.batch_size, &device)?;
+    let mut detector = calibrated_detector(
+        loaded,
+        model_dir,
+        history,
+        args.batch_size,
+        config.gpt.detector(),
+        &device,
+    )?;
     let threshold = config.gpt.alerts_per_10k / 10_000.0;
-    let rows = gpt_rows(&mut scorer, &calibration, logs)?;
+    let (rows, findings) = gpt_rows(&mut detector, logs)?;
     write_rows(&args.out.join("gpt-scores.jsonl"), &rows, malicious)?;
+    write_findings(&args.out.join(GPT_ALERTS), &findings)?;
     let column = |name, probability: fn(&GptRow) -> f64| Column {
         name,
         judged: rows
@@ -321,15 +329,28 @@ fn gpt_columns(
     ])
 }
 
-/// The model loaded from `model_dir` with its calibration, scoring as the detector would
-/// after `history` (in event-time order).
-fn calibrated_scorer(
+/// Where `eval detection` writes the GPT detector's alerts, one OCSF finding a line.
+pub const GPT_ALERTS: &str = "gpt-alerts.jsonl";
+
+fn write_findings(path: &Path, findings: &[DetectionFinding]) -> anyhow::Result<()> {
+    let mut text = String::new();
+    for finding in findings {
+        text.push_str(&finding.to_ocsf().to_string());
+        text.push('\n');
+    }
+    std::fs::write(path, text).with_context(|| format!("failed to write {}", path.display()))
+}
+
+/// The GPT detector over the model loaded from `model_dir` and its calibration, scoring
+/// as `detect` would after `history` (in event-time order).
+fn calibrated_detector(
     loaded: LoadedModel,
     model_dir: &Path,
     history: &[Envelope],
     batch_windows: usize,
+    config: GptDetectorConfig,
     device: &model::Device,
-) -> anyhow::Result<(DeviationScorer, Calibration)> {
+) -> anyhow::Result<GptDetector> {
     let calibration = checkpoint::load_calibration(model_dir)?;
     let mut scorer = DeviationScorer::new(
         loaded.model,
@@ -343,7 +364,12 @@ fn calibrated_scorer(
         },
     );
     scorer.remember(&history.iter().collect::<Vec<_>>());
-    Ok((scorer, calibration.calibration))
+    Ok(GptDetector::new(
+        scorer,
+        calibration.calibration,
+        calibration.weights,
+        config,
+    ))
 }
 
 /// The GPT detector's tail probability for each of `logs` (in event-time order) after
@@ -357,9 +383,14 @@ pub fn gpt_tail_probabilities(
     batch_windows: usize,
     device: &model::Device,
 ) -> anyhow::Result<Vec<f64>> {
-    let (mut scorer, calibration) =
-        calibrated_scorer(loaded, model_dir, history, batch_windows, device)?;
-    let rows = gpt_rows(&mut scorer, &calibration, logs)?;
+    let config = GptDetectorConfig {
+        // Probabilities only: no alert is written, so none needs explaining.
+        explain_fields: 0,
+        ..GptDetectorConfig::default()
+    };
+    let mut detector =
+        calibrated_detector(loaded, model_dir, history, batch_windows, config, device)?;
+    let (rows, _) = gpt_rows(&mut detector, logs)?;
     Ok(rows.iter().map(|row| row.probability).collect())
 }
 
@@ -377,54 +408,65 @@ struct GptRow {
 /// Fields of a log named in `gpt-scores.jsonl`, most surprising first.
 const DETAIL_FIELDS: usize = 5;
 
-/// Each log's judgement, in the order of `logs` (already in event-time order).
+/// Logs judged per progress-bar step.
+const CHUNK: usize = 64;
+
+/// Each log's judgement, in the order of `logs` (already in event-time order), and the
+/// detector's alerts.
 fn gpt_rows(
-    scorer: &mut DeviationScorer,
-    calibration: &Calibration,
+    detector: &mut GptDetector,
     logs: &[Envelope],
-) -> anyhow::Result<Vec<GptRow>> {
+) -> anyhow::Result<(Vec<GptRow>, Vec<DetectionFinding>)> {
     let mut rows = Vec::with_capacity(logs.len());
-    let mut evidence = EntityEvidence::default();
-    score_in_order(scorer, logs, "scoring with the GPT", |log, deviation| {
-        let kind = deviation.calibration_kind();
-        let judgement = calibration.judge_in_stream(&deviation.scored(log, &kind), &mut evidence);
-        let tail = judgement.as_ref().map(|judgement| judgement.tail);
-        let fields: Vec<_> = judgement
-            .iter()
-            .flat_map(|judgement| judgement.fields.iter().take(DETAIL_FIELDS))
-            .map(|field| {
-                json!({"field": field.path, "surprisal": field.surprisal, "tail_probability": field.probability})
-            })
-            .collect();
-        let entity = judgement
-            .as_ref()
-            .and_then(|judgement| judgement.evidence.as_ref());
-        rows.push(GptRow {
-            probability: judgement.as_ref().map_or(1.0, Judgement::probability),
-            alone: tail.map_or(1.0, |tail| tail.probability),
-            detail: json!({
-                "event_id": log.event_id,
-                "time_ms": log.event_time_ms(),
-                "source": log.source.name(),
-                "user": log.user,
-                "kind": kind,
-                "deviation": deviation.score,
-                "anomaly": judgement.as_ref().map(|judgement| judgement.anomaly),
-                "context_tokens": deviation.request.context.len(),
-                "tail_probability": tail.map(|tail| tail.probability),
-                "baseline": tail.map(|tail| tail.baseline),
-                "evidence": entity.map(|entity| json!({
-                    "entity": entity.evidence.entity,
-                    "nats": entity.evidence.amount,
-                    "unusual_logs": entity.evidence.logs,
-                    "tail_probability": entity.probability,
-                })),
-                "fields": fields,
-            }),
-        });
-        Ok(())
-    })?;
-    Ok(rows)
+    let mut findings = Vec::new();
+    let bar = crate::progress::bar(logs.len() as u64, "scoring with the GPT");
+    for chunk in logs.chunks(CHUNK) {
+        let refs: Vec<&Envelope> = chunk.iter().collect();
+        for (log, judged) in chunk.iter().zip(detector.judge(&refs)) {
+            rows.push(gpt_row(log, &judged));
+            findings.extend(judged.finding);
+        }
+        bar.inc(chunk.len() as u64);
+    }
+    bar.finish_and_clear();
+    Ok((rows, findings))
+}
+
+fn gpt_row(log: &Envelope, judged: &model::detector::Judged) -> GptRow {
+    let (deviation, judgement) = (&judged.deviation, judged.judgement.as_ref());
+    let tail = judgement.map(|judgement| judgement.tail);
+    let fields: Vec<_> = judgement
+        .iter()
+        .flat_map(|judgement| judgement.fields.iter().take(DETAIL_FIELDS))
+        .map(|field| {
+            json!({"field": field.path, "surprisal": field.surprisal, "tail_probability": field.probability})
+        })
+        .collect();
+    let entity = judgement.and_then(|judgement| judgement.evidence.as_ref());
+    GptRow {
+        probability: judgement.map_or(1.0, Judgement::probability),
+        alone: tail.map_or(1.0, |tail| tail.probability),
+        detail: json!({
+            "event_id": log.event_id,
+            "time_ms": log.event_time_ms(),
+            "source": log.source.name(),
+            "user": log.user,
+            "kind": deviation.calibration_kind(),
+            "deviation": deviation.score,
+            "anomaly": judgement.map(|judgement| judgement.anomaly),
+            "context_tokens": deviation.request.context.len(),
+            "tail_probability": tail.map(|tail| tail.probability),
+            "baseline": tail.map(|tail| tail.baseline),
+            "evidence": entity.map(|entity| json!({
+                "entity": entity.evidence.entity,
+                "nats": entity.evidence.amount,
+                "unusual_logs": entity.evidence.logs,
+                "tail_probability": entity.probability,
+            })),
+            "alerted": judged.anomalous,
+            "fields": fields,
+        }),
+    }
 }
 
 /// Writes every log's GPT judgement and label, for a look at what was missed and why.
