@@ -210,7 +210,8 @@ pub struct Judgement {
     /// The calibrated fields, least likely first.
     pub fields: Vec<FieldTail>,
     /// The evidence its user or address has gathered, with this log, over the window;
-    /// `None` for a calibration without it or a log judged on its own.
+    /// `None` for a calibration without it, a log judged on its own, or a log too
+    /// ordinary to add any.
     pub evidence: Option<EvidenceTail>,
 }
 
@@ -362,10 +363,13 @@ impl Calibration {
                 log.entities(),
                 log_anomaly(judgement.tail.probability),
             );
-            judgement.evidence = Some(EvidenceTail {
-                probability: calibration.distribution.tail_probability(evidence.amount),
-                evidence,
-            });
+            // A log that adds no evidence is judged on its own.
+            if evidence.amount > 0.0 {
+                judgement.evidence = Some(EvidenceTail {
+                    probability: calibration.distribution.tail_probability(evidence.amount),
+                    evidence,
+                });
+            }
         }
         Some(judgement)
     }
