@@ -84,5 +84,5 @@ step "evaluate week two with v0002"
 step "before and after"
 for when in before after; do
   echo "-- $when"
-  grep -E '^(gpt|sigma|gpt\+sigma|novelty|detector) |^scenario ' "$OUT/eval-$when.log" || cat "$OUT/eval-$when.log"
+  grep -E '^(gpt|gpt-alone|sigma|gpt\+sigma|novelty|detector) |^scenario ' "$OUT/eval-$when.log" || cat "$OUT/eval-$when.log"
 done
