@@ -20,7 +20,7 @@ use std::time::SystemTime;
 
 use burn::prelude::Device;
 use operators::Detector;
-use operators::calibration::{Baseline, Calibration, Judgement};
+use operators::calibration::{Baseline, Calibration, EvidenceTail, Judgement};
 use operators::entity_evidence::EntityEvidence;
 use operators::text_format::{field_spans, header_spans};
 use schemas::{DetectionFinding, Envelope, FindingInfo, Severity};
@@ -422,12 +422,7 @@ impl GptDetector {
                 "baseline": tail.baseline,
                 "event_type": deviation.kind,
                 "fields": explained,
-                "evidence": judgement.evidence.as_ref().map(|evidence| json!({
-                    "entity": evidence.evidence.entity,
-                    "nats": evidence.evidence.amount,
-                    "unusual_logs": evidence.evidence.logs,
-                    "tail_probability": evidence.probability,
-                })),
+                "evidence": judgement.evidence.as_ref().map(EvidenceTail::summary),
             }
         }));
         finding

@@ -234,6 +234,18 @@ pub struct EvidenceTail {
     pub probability: f64,
 }
 
+impl EvidenceTail {
+    /// As alerts and score files report it.
+    pub fn summary(&self) -> serde_json::Value {
+        serde_json::json!({
+            "entity": self.evidence.entity,
+            "nats": self.evidence.amount,
+            "unusual_logs": self.evidence.logs,
+            "tail_probability": self.probability,
+        })
+    }
+}
+
 /// The benign distribution of entity evidence, and how it was summed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EvidenceCalibration {
@@ -439,6 +451,14 @@ struct CollectedLog {
 }
 
 impl CollectedLog {
+    fn entities(&self) -> Entities<'_> {
+        Entities {
+            source: &self.source,
+            user: self.user.as_deref(),
+            client_ip: self.client_ip.as_deref(),
+        }
+    }
+
     fn scored<'a>(&'a self, paths: &'a [String]) -> ScoredLog<'a> {
         ScoredLog {
             source: &self.source,
@@ -515,10 +535,15 @@ impl CalibrationBuilder {
             anomalies: Levels::default(),
             evidence: None,
         };
+        // Stage 1 once per log: stage 2 is fitted on it, and the evidence summed from it.
+        let stage_one: Vec<Option<f32>> = self
+            .logs
+            .iter()
+            .map(|log| Some(calibration.anomaly(&log.scored(&self.paths))?.0))
+            .collect();
         let mut anomalies = LevelScores::default();
-        for log in &self.logs {
-            let scored = log.scored(&self.paths);
-            if let Some((anomaly, _)) = calibration.anomaly(&scored) {
+        for (log, anomaly) in self.logs.iter().zip(&stage_one) {
+            if let Some(anomaly) = *anomaly {
                 anomalies.add(&log.source, &log.kind, log.user.as_deref(), anomaly);
             }
         }
@@ -528,13 +553,18 @@ impl CalibrationBuilder {
             let mut amounts: Vec<f32> = self
                 .logs
                 .iter()
-                .filter_map(|log| {
-                    let scored = log.scored(&self.paths);
-                    let judgement = calibration.judge(&scored)?;
-                    let anomaly = log_anomaly(judgement.tail.probability);
+                .zip(&stage_one)
+                .filter_map(|(log, anomaly)| {
+                    let tail = calibration.anomalies.tail(
+                        &log.source,
+                        &log.kind,
+                        log.user.as_deref(),
+                        (*anomaly)?,
+                    )?;
+                    let anomaly = log_anomaly(tail.probability);
                     Some(
                         state
-                            .add(&settings, log.time_ms, scored.entities(), anomaly)
+                            .add(&settings, log.time_ms, log.entities(), anomaly)
                             .amount,
                     )
                 })

@@ -18,7 +18,7 @@ use anyhow::Context;
 use model::checkpoint::{self, LoadedModel};
 use model::detector::{GptDetector, GptDetectorConfig};
 use model::deviation::{DeviationConfig, DeviationScorer};
-use operators::calibration::Judgement;
+use operators::calibration::{EvidenceTail, Judgement};
 use operators::detection_metrics::{DetectionMetrics, Judged, evaluate, pr_curve};
 use operators::novelty::NoveltyBaseline;
 use schemas::{DetectionFinding, Envelope};
@@ -442,7 +442,6 @@ fn gpt_row(log: &Envelope, judged: &model::detector::Judged) -> GptRow {
             json!({"field": field.path, "surprisal": field.surprisal, "tail_probability": field.probability})
         })
         .collect();
-    let entity = judgement.and_then(|judgement| judgement.evidence.as_ref());
     GptRow {
         probability: judgement.map_or(1.0, Judgement::probability),
         alone: tail.map_or(1.0, |tail| tail.probability),
@@ -457,12 +456,9 @@ fn gpt_row(log: &Envelope, judged: &model::detector::Judged) -> GptRow {
             "context_tokens": deviation.request.context.len(),
             "tail_probability": tail.map(|tail| tail.probability),
             "baseline": tail.map(|tail| tail.baseline),
-            "evidence": entity.map(|entity| json!({
-                "entity": entity.evidence.entity,
-                "nats": entity.evidence.amount,
-                "unusual_logs": entity.evidence.logs,
-                "tail_probability": entity.probability,
-            })),
+            "evidence": judgement
+                .and_then(|judgement| judgement.evidence.as_ref())
+                .map(EvidenceTail::summary),
             "alerted": judged.anomalous,
             "fields": fields,
         }),
