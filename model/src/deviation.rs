@@ -27,9 +27,11 @@ pub enum ContextMode {
     /// The user's preceding logs from all sources, as merged by event time.
     #[default]
     User,
-    /// The user's preceding logs from the same source only.
+    /// The user's preceding logs from the same source only, and nothing else learnt from
+    /// the other sources: no sign-in country is carried into the header of a CloudTrail
+    /// call or a Confluence edit. What a detector reading one source alone could know.
     UserSource,
-    /// None: each log alone with its header.
+    /// None: each log alone with its own header (no carried country either).
     None,
 }
 
@@ -154,9 +156,7 @@ impl DeviationScorer {
     /// model's training text did.
     pub fn swap_model(&mut self, model: Gpt, format: TextFormat, config: DeviationConfig) {
         self.histories.limit = config.context_tokens.min(model.context());
-        if format.carry_country_hours != self.format.carry_country_hours {
-            self.carry.set_hours(format.carry_country_hours);
-        }
+        self.carry.follow(&format);
         if format != self.format {
             self.histories.render_again(|log| {
                 // The text was serialised from a JSON value: it parses.
@@ -183,16 +183,10 @@ impl DeviationScorer {
     /// before an evaluation period).
     pub fn remember(&mut self, logs: &[&Envelope]) {
         for envelope in logs {
-            match self.key(envelope) {
-                Some(key) => {
-                    let (header, _, tokens) = self.render(envelope);
-                    self.histories
-                        .push(key, Remembered::of(header, envelope, tokens));
-                }
-                // No context kept, but the user's whereabouts are.
-                None => {
-                    self.carry.header(envelope, None);
-                }
+            if let Some(key) = self.key(envelope) {
+                let (header, _, tokens) = self.render(envelope);
+                self.histories
+                    .push(key, Remembered::of(header, envelope, tokens));
             }
         }
     }
@@ -200,7 +194,11 @@ impl DeviationScorer {
     /// The log's header (the user's country carried where the format carries it), its
     /// text and its tokens framed as training frames them.
     fn render(&mut self, envelope: &Envelope) -> (Header, String, Vec<u32>) {
-        let header = self.carry.header(envelope, None);
+        // The carried country is the other sources' news: only the merged context has it.
+        let header = match self.config.context {
+            ContextMode::User => self.carry.header(envelope, None),
+            ContextMode::UserSource | ContextMode::None => Header::of(envelope, None),
+        };
         let (text, tokens) = render(&self.format, &header, &envelope.json);
         (header, text, tokens)
     }
@@ -449,7 +447,8 @@ mod tests {
     }
 
     #[test]
-    fn a_sign_in_country_is_carried_into_the_users_next_cloudtrail_header() {
+    fn a_sign_in_country_is_carried_into_the_users_next_cloudtrail_header_in_the_merged_context_only()
+     {
         let sign_in = schemas::decode(
             schemas::Source::Azure,
             br#"{"TimeGenerated":"2024-07-30T08:00:00Z","UserPrincipalName":"alice@contoso.com","Location":"ES"}"#,
@@ -462,7 +461,7 @@ mod tests {
         .unwrap();
         let config = crate::GptConfig::preset("tiny").unwrap();
         let device = Device::flex();
-        let scorer = |carry_country_hours| {
+        let scorer = |carry_country_hours, context| {
             let format = TextFormat {
                 carry_country_hours,
                 ..TextFormat::default()
@@ -471,11 +470,14 @@ mod tests {
                 Gpt::new(&config, &device),
                 format,
                 device.clone(),
-                DeviationConfig::default(),
+                DeviationConfig {
+                    context,
+                    ..DeviationConfig::default()
+                },
             );
             scorer.score(&[&sign_in, &call])
         };
-        let carried = scorer(Some(24));
+        let carried = scorer(Some(24), ContextMode::User);
         assert!(
             carried[1]
                 .request
@@ -486,15 +488,23 @@ mod tests {
         );
         // The country is part of what the log is scored on, like any header field.
         assert!(carried[1].fields.iter().any(|f| f.path == "header.country"));
-        let own_only = scorer(None);
+        let uncarried = "[cloudtrail u=alice@contoso.com d=Tue h=08] ";
+        let own_only = scorer(None, ContextMode::User);
         assert!(
-            own_only[1]
-                .request
-                .text
-                .starts_with("[cloudtrail u=alice@contoso.com d=Tue h=08] "),
+            own_only[1].request.text.starts_with(uncarried),
             "{}",
             own_only[1].request.text
         );
+        // A context of one source reads nothing the other sources said, the carried
+        // country included: it is what a detector reading CloudTrail alone would know.
+        for context in [ContextMode::UserSource, ContextMode::None] {
+            let alone = scorer(Some(24), context);
+            assert!(
+                alone[1].request.text.starts_with(uncarried),
+                "{context:?}: {}",
+                alone[1].request.text
+            );
+        }
     }
 
     #[test]

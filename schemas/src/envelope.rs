@@ -52,6 +52,21 @@ impl Envelope {
             text.parse::<std::net::IpAddr>().is_ok().then_some(text)
         })
     }
+
+    /// Whether the log says its request failed (a sign-in with a non-zero result code);
+    /// `false` where the source records no outcome.
+    pub fn failed(&self) -> bool {
+        self.source
+            .spec()
+            .success
+            .iter()
+            .find_map(|(path, success)| match path.lookup(&self.json)? {
+                Value::String(text) => Some(text.trim() != *success),
+                Value::Number(number) => Some(number.to_string() != *success),
+                _ => None,
+            })
+            .unwrap_or(false)
+    }
 }
 
 /// Decodes one raw log known to come from `source`.
@@ -215,6 +230,24 @@ mod tests {
         let page = br#"{"creationDate":1700000000000,"remoteAddress":"198.51.100.7"}"#;
         let page = decode(Source::Confluence, page).unwrap();
         assert_eq!(page.client_ip(), Some("198.51.100.7"));
+    }
+
+    #[test]
+    fn a_sign_in_fails_by_its_result_code_in_either_shape() {
+        let sign_in = |outcome: &str| {
+            let raw = format!(r#"{{"TimeGenerated":"2024-01-01T00:00:00Z",{outcome}}}"#);
+            decode(Source::Azure, raw.as_bytes()).unwrap().failed()
+        };
+        assert!(!sign_in(r#""ResultType":"0""#));
+        assert!(sign_in(r#""ResultType":"50126""#));
+        assert!(!sign_in(r#""properties":{"status":{"errorCode":0}}"#));
+        assert!(sign_in(r#""properties":{"status":{"errorCode":50053}}"#));
+        assert!(
+            !sign_in(r#""AppDisplayName":"Teams""#),
+            "no outcome: not failed"
+        );
+        let call = br#"{"eventTime":"2024-01-01T00:00:00Z","errorCode":"AccessDenied"}"#;
+        assert!(!decode(Source::CloudTrail, call).unwrap().failed());
     }
 
     #[test]

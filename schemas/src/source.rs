@@ -90,6 +90,10 @@ pub struct SourceSpec {
     /// The address the request came from: a second entity, beside the user, whose
     /// recent unusual logs add up (one address spraying passwords at many users).
     pub client_ip: &'static [FieldPath],
+    /// Where the source says whether the request succeeded, each path with the value
+    /// that means it did (Entra ID's result code 0): a failed sign-in is often someone
+    /// else's (a password spray from abroad) and says nothing of where the user is.
+    pub success: &'static [(FieldPath, &'static str)],
     /// Fields that differ on every event (ids, timestamps, durations): they carry no
     /// behaviour, so scoring ignores them.
     pub volatile: &'static [FieldPath],
@@ -154,6 +158,12 @@ static AZURE: SourceSpec = SourceSpec {
     ],
     event_id: &[FieldPath("Id"), FieldPath("properties.id")],
     client_ip: &[FieldPath("IPAddress"), FieldPath("properties.ipAddress")],
+    success: &[
+        (FieldPath("ResultType"), "0"),
+        (FieldPath("Status.errorCode"), "0"),
+        (FieldPath("resultType"), "0"),
+        (FieldPath("properties.status.errorCode"), "0"),
+    ],
     volatile: &[
         FieldPath("TimeGenerated"),
         FieldPath("CreatedDateTime"),
@@ -192,6 +202,7 @@ static CONFLUENCE: SourceSpec = SourceSpec {
     location: &[],
     event_id: &[],
     client_ip: &[FieldPath("remoteAddress")],
+    success: &[],
     volatile: &[FieldPath("creationDate")],
     event_type: &[FieldPath("summary")],
 };
@@ -208,6 +219,7 @@ static CLOUDTRAIL: SourceSpec = SourceSpec {
     location: &[],
     event_id: &[FieldPath("eventID")],
     client_ip: &[FieldPath("sourceIPAddress")],
+    success: &[],
     volatile: &[
         FieldPath("eventTime"),
         FieldPath("eventID"),

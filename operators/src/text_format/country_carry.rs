@@ -38,6 +38,8 @@ pub struct CountryCarry {
     /// How long a country is carried; `None`: never (a model trained before the carry
     /// existed reads each log's own country only).
     max_age: Option<TimeDelta>,
+    /// Whether a failed sign-in is passed over ([`super::TextFormat::carry_successful_only`]).
+    successful_only: bool,
     /// Per user, their two latest sign-ins, newest first: a log of the same second as
     /// the newest takes the one before, whichever of the two was seen first.
     recent: HashMap<String, Recent>,
@@ -46,17 +48,20 @@ pub struct CountryCarry {
 }
 
 impl CountryCarry {
-    /// A carry for `hours`; `None` carries nothing.
-    pub fn new(hours: Option<u32>) -> Self {
+    /// A carry for `hours` of every sign-in (or, `successful_only`, of the sign-ins
+    /// that succeeded); `None` carries nothing.
+    pub fn new(hours: Option<u32>, successful_only: bool) -> Self {
         CountryCarry {
             max_age: hours.map(|hours| TimeDelta::hours(i64::from(hours))),
+            successful_only,
             ..CountryCarry::default()
         }
     }
 
     /// The header of `envelope` (as [`Header::of`]), with the country of the user's
     /// latest sign-in before it where the log records none and that sign-in is recent
-    /// enough. A log with a country of its own is remembered.
+    /// enough. A log with a country of its own is remembered, unless it failed and
+    /// only successful sign-ins are carried (its own header keeps its country).
     pub fn header(&mut self, envelope: &Envelope, technique: Option<&str>) -> Header {
         let mut header = Header::of(envelope, technique);
         let Some(max_age) = self.max_age else {
@@ -68,6 +73,7 @@ impl CountryCarry {
         let time = envelope.event_time;
         self.latest_time = self.latest_time.max(Some(time));
         match &envelope.country {
+            Some(_) if self.successful_only && envelope.failed() => {}
             Some(country) => {
                 // Most sign-ins are of a user already remembered: no key to allocate.
                 match self.recent.get_mut(user) {
@@ -91,10 +97,13 @@ impl CountryCarry {
         header
     }
 
-    /// Carries for `hours` from now on (a model of another format swapped in), keeping
-    /// the countries remembered so far.
-    pub fn set_hours(&mut self, hours: Option<u32>) {
-        self.max_age = hours.map(|hours| TimeDelta::hours(i64::from(hours)));
+    /// Carries as `format` does from now on (a model of another format swapped in),
+    /// keeping the countries remembered so far.
+    pub fn follow(&mut self, format: &super::TextFormat) {
+        self.max_age = format
+            .carry_country_hours
+            .map(|hours| TimeDelta::hours(i64::from(hours)));
+        self.successful_only = format.carry_successful_only;
     }
 
     /// Users remembered.
@@ -168,7 +177,7 @@ mod tests {
 
     #[test]
     fn a_sign_in_country_reaches_the_users_later_logs_of_other_sources_only() {
-        let mut carry = CountryCarry::new(Some(24));
+        let mut carry = CountryCarry::new(Some(24), false);
         let country = |carry: &mut CountryCarry, log: &Envelope| carry.header(log, None).country;
         // Nothing known yet.
         assert_eq!(
@@ -216,7 +225,7 @@ mod tests {
     #[test]
     fn a_log_of_the_same_second_as_a_sign_in_is_carried_alike_in_either_order() {
         let headers = |sign_in_first: bool| {
-            let mut carry = CountryCarry::new(Some(24));
+            let mut carry = CountryCarry::new(Some(24), false);
             carry.header(&log(Source::Azure, "ann", 0, Some("DE")), None);
             let sign_in = log(Source::Azure, "ann", 5, Some("ES"));
             let call = log(Source::CloudTrail, "ann", 5, None);
@@ -236,8 +245,25 @@ mod tests {
     }
 
     #[test]
+    fn a_failed_sign_in_keeps_its_own_country_but_is_carried_only_by_an_older_format() {
+        // A sprayed password from Lagos, minutes after ann's own sign-in in Berlin.
+        let at_home = log(Source::Azure, "ann", 0, Some("DE"));
+        let mut sprayed = log(Source::Azure, "ann", 3, Some("NG"));
+        sprayed.json = json!({"ResultType": "50126"});
+        let export = log(Source::Confluence, "ann", 5, None);
+        let carried = |successful_only: bool| {
+            let mut carry = CountryCarry::new(Some(24), successful_only);
+            carry.header(&at_home, None);
+            let own = carry.header(&sprayed, None).country;
+            (own, carry.header(&export, None).country)
+        };
+        assert_eq!(carried(true), (Some("NG".into()), Some("DE".into())));
+        assert_eq!(carried(false), (Some("NG".into()), Some("NG".into())));
+    }
+
+    #[test]
     fn a_format_without_a_carry_reads_each_logs_own_country() {
-        let mut carry = CountryCarry::new(None);
+        let mut carry = CountryCarry::new(None, false);
         carry.header(&log(Source::Azure, "ann", 1, Some("ES")), None);
         assert_eq!(
             carry

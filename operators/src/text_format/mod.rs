@@ -72,6 +72,11 @@ pub struct TextFormat {
     /// of their logs that record none. Absent (no carry) in models fitted before it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub carry_country_hours: Option<u32>,
+    /// Whether only sign-ins that succeeded are carried: a failed one is often someone
+    /// else's (a password spray from abroad) and says nothing of where the user is.
+    /// `false` in models fitted before 2026-11-30, which carried every sign-in.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub carry_successful_only: bool,
 }
 
 impl Default for TextFormat {
@@ -82,6 +87,7 @@ impl Default for TextFormat {
             shapes: BTreeMap::new(),
             group: None,
             carry_country_hours: None,
+            carry_successful_only: false,
         }
     }
 }
@@ -114,6 +120,7 @@ impl TextFormat {
             projection,
             shapes,
             carry_country_hours: Some(DEFAULT_CARRY_HOURS),
+            carry_successful_only: true,
             ..TextFormat::default()
         }
     }
@@ -121,7 +128,7 @@ impl TextFormat {
     /// What writes the headers of one stream's logs under this format (carrying the
     /// user's country where the format does).
     pub fn country_carry(&self) -> CountryCarry {
-        CountryCarry::new(self.carry_country_hours)
+        CountryCarry::new(self.carry_country_hours, self.carry_successful_only)
     }
 
     /// The shape generated logs of `source` must have, when the model has one.
