@@ -274,6 +274,7 @@ mod tests {
             "confluence_export",
             "foreign_session",
             "quiet_takeover",
+            "new_country_discovery",
             "travel",
         ] {
             assert!(
@@ -281,6 +282,51 @@ mod tests {
                 "missing {expected}: {scenarios:?}"
             );
         }
+    }
+
+    #[test]
+    fn the_new_country_takeovers_come_from_abroad_for_two_victims_the_first_via_a_colleagues_city()
+    {
+        let simulation = simulate(&small(), || {});
+        let trip = simulation.trip.as_ref().unwrap();
+        let instance = |id: &str| -> (String, String, Vec<Source>) {
+            let logs: Vec<schemas::Envelope> = simulation
+                .records
+                .iter()
+                .filter(|r| r.label.as_ref().is_some_and(|l| l.scenario_id == id))
+                .map(|r| schemas::decode(r.source, &r.line).unwrap())
+                .collect();
+            let country = logs.iter().find_map(|log| log.country.clone()).unwrap();
+            let user = logs[0].user.clone().unwrap();
+            (user, country, logs.iter().map(|log| log.source).collect())
+        };
+        let home = |user: &str| {
+            simulation
+                .users
+                .iter()
+                .find(|u| u.upn.to_lowercase() == user)
+                .unwrap()
+                .office
+                .country
+        };
+        let (first, first_country, sources) = instance("new_country_discovery-1");
+        assert_eq!(sources[0], Source::Azure, "the sign-in leads");
+        assert!(sources[1..].iter().all(|&s| s == Source::CloudTrail));
+        assert_ne!(first_country, home(&first));
+        assert!(
+            geo::OFFICES
+                .iter()
+                .any(|(city, _)| city.country == first_country)
+        );
+        let (second, second_country, _) = instance("new_country_discovery-2");
+        assert_ne!(first, second);
+        assert_ne!(second_country, home(&second));
+        assert_ne!(second_country, trip.place.city.country);
+        assert!(
+            geo::TRAVEL
+                .iter()
+                .any(|city| city.country == second_country)
+        );
     }
 
     #[test]

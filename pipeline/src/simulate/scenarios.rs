@@ -19,7 +19,7 @@ use super::azure::{self, Outcome, SignIn};
 use super::cloudtrail::{ApiCall, Params, Principal, request_parameters};
 use super::confluence::AuditRecord;
 use super::enterprise::{Device, Role, User, app_named};
-use super::geo::{City, HOSTILE, TRAVEL};
+use super::geo::{City, HOSTILE, OFFICES, TRAVEL};
 use super::{Emitter, Label};
 
 /// Attack tooling user agents.
@@ -217,8 +217,17 @@ pub fn attacks(
     s3_exfiltration(rng, stage, out);
     confluence_export(rng, stage, out);
     foreign_session(rng, stage, trip, travellers, out);
-    // Last, so adding it left every earlier scenario's draws as they were.
+    // Last, so adding them left every earlier scenario's draws as they were.
     quiet_takeover(rng, stage, out);
+    let colleagues: Vec<City> = OFFICES.iter().map(|(city, _)| *city).collect();
+    let first = new_country_discovery(rng, stage, 1, &colleagues, &[], out);
+    // Not the anticipated trip's country, so the trip and the attack stay apart.
+    let unseen: Vec<City> = TRAVEL
+        .iter()
+        .copied()
+        .filter(|city| city.country != trip.place.city.country)
+        .collect();
+    new_country_discovery(rng, stage, 2, &unseen, &[first.as_str()], out);
 }
 
 /// Two sign-ins with a stolen password from the attacker's unmanaged laptop, a few
@@ -406,10 +415,40 @@ fn quiet_takeover(rng: &mut ChaCha8Rng, stage: &Stage, out: &mut Emitter) {
     let victim = stage.pick(rng, &[Role::Engineer]);
     let proxy = Whereabouts::away(victim.office, rng);
     let day = stage.day(rng);
-    let mut time = at_local(day, rng.random_range(19.0..22.0), &victim.office);
+    let time = at_local(day, rng.random_range(19.0..22.0), &victim.office);
+    let pace = Pace {
+        delay_minutes: 2..5,
+        calls: 4..8,
+        gap_seconds: 10..60,
+    };
+    let label_as = ("quiet_takeover", 1);
+    borrowed_session(rng, victim, label_as, time, (&proxy, &proxy), pace, out);
+}
+
+/// How an attacker works a borrowed session: minutes from the sign-in to the first
+/// call, how many calls, seconds between them.
+struct Pace {
+    delay_minutes: std::ops::Range<i64>,
+    calls: std::ops::Range<u32>,
+    gap_seconds: std::ops::Range<i64>,
+}
+
+/// An engineer's session in an attacker's hands: a sign-in to AWS IAM Identity Center
+/// on the engineer's own browser (T1078.004) from the first place, then a few of the
+/// engineer's usual AWS calls with their CLI (T1580) from the second, labelled as
+/// `(scenario, instance)`.
+fn borrowed_session(
+    rng: &mut ChaCha8Rng,
+    victim: &User,
+    (scenario, instance): (&'static str, u32),
+    mut time: DateTime<Utc>,
+    (sign_in_from, calls_from): (&Whereabouts, &Whereabouts),
+    pace: Pace,
+    out: &mut Emitter,
+) {
     out.set_label(Some(label(
-        "quiet_takeover",
-        1,
+        scenario,
+        instance,
         Some("T1078.004"),
         true,
         true,
@@ -424,13 +463,13 @@ fn quiet_takeover(rng: &mut ChaCha8Rng, stage: &Stage, out: &mut Emitter) {
         victim,
         "AWS IAM Identity Center",
         time,
-        &proxy,
+        sign_in_from,
         &device,
         azure::SUCCESS,
         "Browser",
         out,
     );
-    out.set_label(Some(label("quiet_takeover", 1, Some("T1580"), true, true)));
+    out.set_label(Some(label(scenario, instance, Some("T1580"), true, true)));
     let permission_set = victim
         .role
         .aws_permission_set()
@@ -441,12 +480,85 @@ fn quiet_takeover(rng: &mut ChaCha8Rng, stage: &Stage, out: &mut Emitter) {
         role_suffix: victim.sso_role_suffix.clone(),
         upn: victim.upn.clone(),
     };
-    time += Duration::minutes(rng.random_range(2..5));
-    for _ in 0..rng.random_range(4..8) {
-        super::activity::aws_call(rng, &principal, permission_set, time, &proxy, false, out);
-        time += Duration::seconds(rng.random_range(10..60));
+    time += Duration::minutes(rng.random_range(pace.delay_minutes));
+    for _ in 0..rng.random_range(pace.calls) {
+        super::activity::aws_call(
+            rng,
+            &principal,
+            permission_set,
+            time,
+            calls_from,
+            false,
+            out,
+        );
+        time += Duration::seconds(rng.random_range(pace.gap_seconds.clone()));
     }
     out.set_label(None);
+}
+
+/// T1078.004 then T1580, across two sources: an engineer's session used from another
+/// country, on the engineer's own browser during their working hours, then a few of the
+/// engineer's usual read-only AWS calls, in the engineer's usual region, with the
+/// engineer's CLI. Only the sign-in records a country: each call on its own is routine
+/// but for an address new to this user. A detector that reads CloudTrail alone sees
+/// ordinary calls from an unfamiliar address; one that reads the user's merged stream
+/// knows they come from a country the user has never signed in from. `places` sets how
+/// unfamiliar the address is: a city where colleagues work (an address range the
+/// organisation's CloudTrail sees every day), or one it never sees. The victim is an
+/// engineer not in `spared`, so two instances never share one.
+fn new_country_discovery(
+    rng: &mut ChaCha8Rng,
+    stage: &Stage,
+    instance: u32,
+    places: &[City],
+    spared: &[&str],
+    out: &mut Emitter,
+) -> String {
+    let engineers: Vec<&User> = stage
+        .users
+        .iter()
+        .filter(|user| user.role == Role::Engineer && !spared.contains(&user.upn.as_str()))
+        .collect();
+    let victim = match engineers.is_empty() {
+        true => stage.pick(rng, &[Role::Engineer]),
+        false => engineers[rng.random_range(0..engineers.len())],
+    };
+    let elsewhere: Vec<City> = places
+        .iter()
+        .copied()
+        .filter(|city| city.country != victim.office.country)
+        .collect();
+    let city = elsewhere
+        .get(rng.random_range(0..elsewhere.len().max(1)))
+        .copied()
+        .unwrap_or(HOSTILE[2]);
+    let attacker = Whereabouts::away(city, rng);
+    let time = at_local(
+        stage.weekday(rng),
+        rng.random_range(10.0..16.0),
+        &victim.office,
+    );
+    // The victim's region (`aws_call` takes it from the place's city), the attacker's address.
+    let calls_from = Whereabouts {
+        city: victim.office,
+        ..attacker.clone()
+    };
+    let pace = Pace {
+        delay_minutes: 2..6,
+        calls: 5..9,
+        gap_seconds: 10..90,
+    };
+    let label_as = ("new_country_discovery", instance);
+    borrowed_session(
+        rng,
+        victim,
+        label_as,
+        time,
+        (&attacker, &calls_from),
+        pace,
+        out,
+    );
+    victim.upn.clone()
 }
 
 /// T1580: the CI robot's long-lived key, leaked, enumerates the estate from abroad.
