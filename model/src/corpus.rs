@@ -32,8 +32,8 @@ pub struct Corpus {
     starts: Vec<usize>,
     /// For each log, where its stream ends (exclusive).
     stream_ends: Vec<usize>,
-    /// The logs (in corpus order) tagged with a technique.
-    attack_logs: Vec<usize>,
+    /// The favoured logs (in corpus order): by default, those tagged with a technique.
+    favoured: Vec<usize>,
     logs: usize,
 }
 
@@ -85,6 +85,18 @@ impl Corpus {
     /// Renders `logs` into per-user streams. Logs without a user form one stream of
     /// their own. `logs` need not be sorted.
     pub fn build(format: &TextFormat, logs: &[TrainingLog]) -> Self {
+        Corpus::build_favouring(format, logs, |log| log.technique.is_some())
+    }
+
+    /// As [`Corpus::build`], with the logs that `favoured` picks as the ones
+    /// [`Corpus::sample`] starts its favoured share of windows at (the retrain job's
+    /// synthetic logs of anticipated events: a few dozen among thousands, which
+    /// sampled like the rest would barely move a fine-tune).
+    pub fn build_favouring(
+        format: &TextFormat,
+        logs: &[TrainingLog],
+        favoured: impl Fn(&TrainingLog) -> bool,
+    ) -> Self {
         let mut order: Vec<usize> = (0..logs.len()).collect();
         order.sort_by(|&a, &b| {
             let (a, b) = (&logs[a].envelope, &logs[b].envelope);
@@ -103,8 +115,8 @@ impl Corpus {
                 stream_start_log = corpus.starts.len();
             }
             previous_key = Some(key);
-            if log.technique.is_some() {
-                corpus.attack_logs.push(corpus.starts.len());
+            if favoured(log) {
+                corpus.favoured.push(corpus.starts.len());
             }
             let header = carry.header(&log.envelope, log.technique.as_deref());
             let text = format.render(&header, &log.envelope.json);
@@ -146,13 +158,13 @@ impl Corpus {
         format!("xxh3:{:016x}", hasher.digest())
     }
 
-    /// Technique-tagged logs in the corpus.
-    pub fn attack_logs(&self) -> usize {
-        self.attack_logs.len()
+    /// Favoured logs in the corpus (technique-tagged ones, unless built otherwise).
+    pub fn favoured_logs(&self) -> usize {
+        self.favoured.len()
     }
 
     /// A batch of `size` windows of `context` tokens, each starting at a random log, a
-    /// technique-tagged one with probability `attack_share` (when there are any). A log
+    /// favoured one with probability `favoured_share` (when there are any). A log
     /// longer than the context is also entered halfway and further, in steps of half a
     /// context as scoring reads it, so its tail is trained on too.
     pub fn sample(
@@ -160,17 +172,17 @@ impl Corpus {
         rng: &mut impl Rng,
         size: usize,
         context: usize,
-        attack_share: f64,
+        favoured_share: f64,
     ) -> Batch {
         let windows: Vec<(usize, usize)> = (0..size)
             .filter(|_| self.logs > 0)
             .map(|_| {
-                // No draw when attacks are not favoured, so such runs replay exactly.
-                let attack = attack_share > 0.0
-                    && !self.attack_logs.is_empty()
-                    && rng.random_bool(attack_share.min(1.0));
-                let log = match attack {
-                    true => self.attack_logs[rng.random_range(0..self.attack_logs.len())],
+                // No draw when nothing is favoured, so such runs replay exactly.
+                let favoured = favoured_share > 0.0
+                    && !self.favoured.is_empty()
+                    && rng.random_bool(favoured_share.min(1.0));
+                let log = match favoured {
+                    true => self.favoured[rng.random_range(0..self.favoured.len())],
                     false => rng.random_range(0..self.logs),
                 };
                 let (start, stream_end) = (self.starts[log], self.stream_ends[log]);
@@ -328,7 +340,7 @@ mod tests {
         let mut logs: Vec<TrainingLog> = (0..40).map(|second| log("bob", second % 60)).collect();
         logs[17].technique = Some("T1530".to_string());
         let corpus = Corpus::build(&TextFormat::default(), &logs);
-        assert_eq!(corpus.attack_logs(), 1);
+        assert_eq!(corpus.favoured_logs(), 1);
         let opens_with_attack = |share: f64| {
             let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
             let batch = corpus.sample(&mut rng, 200, 512, share);
@@ -344,6 +356,28 @@ mod tests {
         let half = opens_with_attack(0.5);
         assert!((80..=120).contains(&half), "{half} of 200");
         assert!(opens_with_attack(0.0) <= 20, "one log in 40 is the attack");
+    }
+
+    #[test]
+    fn a_favouring_build_starts_the_share_at_the_logs_it_picks() {
+        // As the retrain job favours its synthetic logs: untagged, picked by event id.
+        let logs: Vec<TrainingLog> = (0..40).map(|second| log("bob", second % 60)).collect();
+        let picked = logs[17].envelope.event_id.clone();
+        let corpus = Corpus::build_favouring(&TextFormat::default(), &logs, |log| {
+            log.envelope.event_id == picked
+        });
+        assert_eq!(corpus.favoured_logs(), 1);
+        assert_eq!(
+            Corpus::build(&TextFormat::default(), &logs).favoured_logs(),
+            0
+        );
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
+        let batch = corpus.sample(&mut rng, 50, 512, 1.0);
+        let second_17 = corpus.batch(&[17], 512);
+        for row in 0..batch.size {
+            let window = &batch.inputs[row * batch.context..(row + 1) * batch.context];
+            assert_eq!(window, &second_17.inputs[..], "window {row}");
+        }
     }
 
     #[test]

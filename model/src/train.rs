@@ -52,13 +52,14 @@ pub struct TrainConfig {
     pub seed: u64,
     /// Stop (and checkpoint) once training has run this many seconds (0: no limit).
     pub time_budget_s: u64,
-    /// Share of windows that start at a technique-tagged (attack) log. Attack logs are
-    /// a fraction of a percent of an estate's logs: a red-team model needs them far more
-    /// often than they occur to learn what each technique writes. 0 samples every log
-    /// alike, which a detection model needs (a model that expects attacks is not
-    /// surprised by them).
-    #[serde(default)]
-    pub attack_share: f64,
+    /// Share of windows that start at a favoured log ([`Corpus::build_favouring`]): a
+    /// technique-tagged attack log for `train --attack-share` (attack logs are a fraction
+    /// of a percent of an estate's logs, and a red-team model needs them far more often
+    /// than they occur to learn what each technique writes), an anticipated event's
+    /// synthetic log for `retrain`. 0 samples every log alike, which a detection model
+    /// needs (a model that expects attacks is not surprised by them).
+    #[serde(default, alias = "attack_share")]
+    pub favoured_share: f64,
 }
 
 impl Default for TrainConfig {
@@ -77,7 +78,7 @@ impl Default for TrainConfig {
             patience: 5,
             seed: 1337,
             time_budget_s: 0,
-            attack_share: 0.0,
+            favoured_share: 0.0,
         }
     }
 }
@@ -332,7 +333,7 @@ pub fn train(
                     &mut rng,
                     run.train.batch_size,
                     run.model.context,
-                    run.train.attack_share,
+                    run.train.favoured_share,
                 )
             })
             .collect();

@@ -110,6 +110,11 @@ pub struct RetrainArgs {
     /// Fine-tuning's learning rates, as a share of the published version's.
     #[arg(long, default_value_t = 0.25)]
     pub fine_tune_learning_rate: f64,
+    /// Share of training windows that start at an anticipated event's synthetic log:
+    /// they are a few dozen among thousands of recorded logs, and sampled like the rest
+    /// the model barely learns them.
+    #[arg(long, default_value_t = 0.25)]
+    pub anticipated_share: f64,
     /// Relative rise of the validation loss still counted as no worse.
     #[arg(long, default_value_t = 0.02)]
     pub max_loss_increase: f64,

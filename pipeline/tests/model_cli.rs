@@ -58,7 +58,7 @@ fn train_score_and_generate_on_simulated_logs() {
     assert_eq!(manifest["format"], "cyberlm-model");
     assert_eq!(manifest["state"]["step"], 12);
     assert!(manifest["text_format"]["projection"]["constants"]["azure"].is_array());
-    assert_eq!(manifest["training"]["attack_share"], 0.25);
+    assert_eq!(manifest["training"]["favoured_share"], 0.25);
     let simulated: usize = ["azure", "confluence", "cloudtrail"]
         .iter()
         .map(|source| {

@@ -134,7 +134,7 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<ExitCode> {
         eval_every: args.eval_every,
         seed: args.seed,
         time_budget_s: args.time_budget_s,
-        attack_share: args.attack_share,
+        favoured_share: args.attack_share,
         ..defaults
     };
     let outcome = train_with_progress(TrainRun {

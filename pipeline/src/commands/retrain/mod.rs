@@ -56,6 +56,11 @@ pub const REPORT: &str = "retrain.json";
 
 /// `cyberlm retrain`.
 pub fn run(args: &RetrainArgs) -> anyhow::Result<ExitCode> {
+    anyhow::ensure!(
+        (0.0..=1.0).contains(&args.anticipated_share),
+        "--anticipated-share is a share of windows: give a number from 0 to 1, not {}",
+        args.anticipated_share
+    );
     let registry = Registry::new(&args.registry);
     let lock = match registry.lock() {
         Ok(lock) => lock,
@@ -167,7 +172,13 @@ pub fn run(args: &RetrainArgs) -> anyhow::Result<ExitCode> {
         true => current.text_format.clone(),
         false => fit_text_format(&train_logs),
     };
-    let corpus = Corpus::build(&format, &train_logs);
+    let synthetic_ids: HashSet<&str> = synthetic_train
+        .iter()
+        .map(|log| log.event_id.as_str())
+        .collect();
+    let corpus = Corpus::build_favouring(&format, &train_logs, |log| {
+        synthetic_ids.contains(log.envelope.event_id.as_str())
+    });
     let validation = Corpus::build(&format, &validation_logs);
     let train_config = training_config(args, &current);
     println!(
@@ -199,8 +210,12 @@ pub fn run(args: &RetrainArgs) -> anyhow::Result<ExitCode> {
         .with_context(|| format!("failed to remove {}", resume.display()))?;
 
     let current_calibration = checkpoint::load_calibration(&current_dir)?;
+    // Real logs only. The weights learn that the anticipated event is expected of its
+    // user; the calibration measures how surprising real benign traffic is. Calibrated
+    // on the synthetic trip too, a CloudTrail call carrying a foreign country became
+    // ordinary for everyone (an attacker's from Moscow: field tail probability 5e-4 ->
+    // 2e-2), which is muting by the back door.
     let mut calibration_logs: Vec<Envelope> = recorded.iter().chain(&holdout).cloned().collect();
-    calibration_logs.extend(synthetic_train.iter().cloned());
     calibration_logs.sort_by_key(Envelope::event_time_ms);
     let settings = Settings {
         context: current_calibration.context,
@@ -307,6 +322,7 @@ pub fn run(args: &RetrainArgs) -> anyhow::Result<ExitCode> {
 fn training_config(args: &RetrainArgs, current: &Manifest) -> TrainConfig {
     let mut config = current.training.clone();
     config.time_budget_s = 0;
+    config.favoured_share = args.anticipated_share;
     if args.fine_tune {
         config.steps = args.steps.unwrap_or((config.steps / 4).max(1));
         config.learning_rate *= args.fine_tune_learning_rate;
