@@ -20,7 +20,8 @@
 #
 # Settings via the environment: STEPS (2000; at 400 the model is too weak to tell a trip
 # from an intrusion: README, runs G and H), PRESET (tiny), CONTEXT (1024), USERS (20),
-# PAST_TRIPS (0: colleagues' trips in the recorded past), FINE_TUNE (1: the
+# PAST_TRIPS (2: colleagues' trips in the recorded past, the first to the trip's city; at 0
+# the location model has never seen the destination: README, runs H and I), FINE_TUNE (1: the
 # candidate starts from v0001's weights, a quarter of the steps at a quarter of the
 # learning rate; 0: from scratch),
 # LOC_STEPS (600, the location model), ALERTS (20: the GPT detector's alerts per 10,000
@@ -35,7 +36,7 @@ PRESET="${PRESET:-tiny}"
 CONTEXT="${CONTEXT:-1024}"
 USERS="${USERS:-20}"
 ALERTS="${ALERTS:-20}"
-PAST_TRIPS="${PAST_TRIPS:-0}"
+PAST_TRIPS="${PAST_TRIPS:-2}"
 FINE_TUNE="${FINE_TUNE:-1}"
 BIN="${CYBERLM:-target/release/cyberlm}"
 SPLIT=2026-11-09
