@@ -56,10 +56,16 @@ pub struct Stage<'a> {
 
 impl Stage<'_> {
     fn pick(&self, rng: &mut ChaCha8Rng, roles: &[Role]) -> &User {
+        self.pick_except(rng, roles, &[])
+    }
+
+    /// As [`Stage::pick`], but none of `spared` (sign-in names) while someone of `roles`
+    /// is left.
+    fn pick_except(&self, rng: &mut ChaCha8Rng, roles: &[Role], spared: &[&str]) -> &User {
         let candidates: Vec<&User> = self
             .users
             .iter()
-            .filter(|u| roles.contains(&u.role))
+            .filter(|u| roles.contains(&u.role) && !spared.contains(&u.upn.as_str()))
             .collect();
         if candidates.is_empty() {
             &self.users[rng.random_range(0..self.users.len())]
@@ -504,8 +510,8 @@ fn borrowed_session(
 /// ordinary calls from an unfamiliar address; one that reads the user's merged stream
 /// knows they come from a country the user has never signed in from. `places` sets how
 /// unfamiliar the address is: a city where colleagues work (an address range the
-/// organisation's CloudTrail sees every day), or one it never sees. The victim is an
-/// engineer not in `spared`, so two instances never share one.
+/// organisation's CloudTrail sees every day), or one it never sees. The victim is not
+/// in `spared`, so two instances never share one.
 fn new_country_discovery(
     rng: &mut ChaCha8Rng,
     stage: &Stage,
@@ -514,15 +520,7 @@ fn new_country_discovery(
     spared: &[&str],
     out: &mut Emitter,
 ) -> String {
-    let engineers: Vec<&User> = stage
-        .users
-        .iter()
-        .filter(|user| user.role == Role::Engineer && !spared.contains(&user.upn.as_str()))
-        .collect();
-    let victim = match engineers.is_empty() {
-        true => stage.pick(rng, &[Role::Engineer]),
-        false => engineers[rng.random_range(0..engineers.len())],
-    };
+    let victim = stage.pick_except(rng, &[Role::Engineer], spared);
     let elsewhere: Vec<City> = places
         .iter()
         .copied()
