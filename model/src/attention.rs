@@ -89,8 +89,9 @@ impl CausalSelfAttention {
                 false,
             ),
         };
-        let attended = if seen == 0 && new > QUERY_CHUNK {
-            causal_in_chunks(query, keys, values)
+        let chunk = query_chunk();
+        let attended = if seen == 0 && chunk > 0 && new > chunk {
+            causal_in_chunks(query, keys, values, chunk)
         } else {
             attend(query, keys, values, mask, is_causal)
         };
@@ -101,6 +102,18 @@ impl CausalSelfAttention {
 
 /// Queries per chunk when training attention is split (see [`causal_in_chunks`]).
 const QUERY_CHUNK: usize = 256;
+
+/// [`QUERY_CHUNK`], or `CYBERLM_QUERY_CHUNK` where set (0: never split): a knob for the
+/// GPU benchmarks (`bench/gpu-profile.sh`), where the best split is still being measured.
+fn query_chunk() -> usize {
+    static CHUNK: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *CHUNK.get_or_init(|| {
+        std::env::var("CYBERLM_QUERY_CHUNK")
+            .ok()
+            .and_then(|value| value.parse().ok())
+            .unwrap_or(QUERY_CHUNK)
+    })
+}
 
 fn attend(
     query: Tensor<4>,
@@ -123,12 +136,17 @@ fn attend(
 /// `[batch, heads, T, T]` score matrix, mask and softmax) nor the CPU backend's fused
 /// attention skips the masked upper triangle; blocks do (3/8 of the work at T = 1024)
 /// and keep each block's scores small enough to stay in cache.
-fn causal_in_chunks(query: Tensor<4>, keys: Tensor<4>, values: Tensor<4>) -> Tensor<4> {
+fn causal_in_chunks(
+    query: Tensor<4>,
+    keys: Tensor<4>,
+    values: Tensor<4>,
+    chunk: usize,
+) -> Tensor<4> {
     let [batch, heads, length, _] = query.dims();
     let device = query.device();
-    let mut blocks = Vec::with_capacity(length.div_ceil(QUERY_CHUNK));
-    for start in (0..length).step_by(QUERY_CHUNK) {
-        let end = (start + QUERY_CHUNK).min(length);
+    let mut blocks = Vec::with_capacity(length.div_ceil(chunk));
+    for start in (0..length).step_by(chunk) {
+        let end = (start + chunk).min(length);
         let block_query = query.clone().narrow(2, start, end - start);
         let block_keys = keys.clone().narrow(2, 0, end);
         let block_values = values.clone().narrow(2, 0, end);
@@ -142,7 +160,9 @@ fn causal_in_chunks(query: Tensor<4>, keys: Tensor<4>, values: Tensor<4>) -> Ten
     Tensor::cat(blocks, 2)
 }
 
-/// `true` where a new position must not look: keys after it.
+/// `true` where a new position must not look: keys after it. Built on the device from
+/// two position ranges, so a GPU never waits for a host-made mask (training at context
+/// 7000 would otherwise upload hundreds of megabytes of them per step).
 fn shifted_causal_mask(
     batch: usize,
     heads: usize,
@@ -151,10 +171,33 @@ fn shifted_causal_mask(
     device: &Device,
 ) -> Tensor<4, Bool> {
     let total = seen + new;
-    let mask: Vec<bool> = (0..new)
-        .flat_map(|row| (0..total).map(move |col| col > seen + row))
-        .collect();
-    Tensor::<2, Bool>::from_data(TensorData::new(mask, [new, total]), device)
+    let positions = |range: std::ops::Range<usize>| {
+        Tensor::<1, Int>::arange(range.start as i64..range.end as i64, device)
+    };
+    let keys = positions(0..total).reshape([1, total]).expand([new, total]);
+    let queries = positions(seen..total)
+        .reshape([new, 1])
+        .expand([new, total]);
+    keys.greater(queries)
         .reshape([1, 1, new, total])
         .expand([batch, heads, new, total])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shifted_mask_hides_exactly_the_keys_after_each_new_position() {
+        let (new, seen) = (3, 2);
+        let mask = shifted_causal_mask(2, 1, new, seen, &Device::flex());
+        assert_eq!(mask.dims(), [2, 1, new, seen + new]);
+        let values = mask.into_data().try_to_vec::<bool>().expect("a bool mask");
+        let expected: Vec<bool> = (0..2)
+            .flat_map(|_| {
+                (0..new).flat_map(move |row| (0..seen + new).map(move |col| col > seen + row))
+            })
+            .collect();
+        assert_eq!(values, expected);
+    }
 }
