@@ -59,6 +59,12 @@ impl Batch {
         self.weights.iter().filter(|&&w| w > 0.0).count()
     }
 
+    /// Logs whose first byte is among the inputs: what a scoring benchmark counts as logs.
+    pub fn logs_begun(&self) -> usize {
+        let begin = i64::from(Special::BeginLog as u32);
+        self.inputs.iter().filter(|&&token| token == begin).count()
+    }
+
     /// The batch cut into at most `parts` batches of whole windows, in order, sizes
     /// differing by at most one (fewer parts when there are fewer windows).
     pub fn shards(&self, parts: usize) -> Vec<Batch> {

@@ -25,6 +25,16 @@ pub enum DeviceError {
         /// What failed when the device was first used.
         reason: String,
     },
+    /// A float type the device cannot compute in.
+    #[error("`{name}` cannot compute in {float}: {reason}; use `--float f32`")]
+    FloatUnsupported {
+        /// The device name given.
+        name: String,
+        /// The float type asked for.
+        float: String,
+        /// What the backend said.
+        reason: String,
+    },
     /// A CUDA device asked of a build without CUDA.
     #[error(
         "`{name}` needs a cyberlm built with `--features cuda`; this build runs on the CPU only"
@@ -35,15 +45,45 @@ pub enum DeviceError {
     },
 }
 
-/// Parses `cpu` (burn's flex backend) or `cuda[:N]`.
+/// The float type every tensor on a device is made in: weights, activations and
+/// optimizer state alike (burn 0.22 sets it per device; there is no autocast).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Float {
+    /// 32-bit floats everywhere: what the CPU runs and what every model was trained in.
+    #[default]
+    F32,
+    /// bfloat16 everywhere: half the bytes, and the GPU's tensor cores for matrix products.
+    Bf16,
+}
+
+/// Parses `cpu` (burn's flex backend) or `cuda[:N]`, computing in 32-bit floats.
 pub fn parse(name: &str) -> Result<Device, DeviceError> {
+    open(name, Float::F32)
+}
+
+/// Parses `cpu` or `cuda[:N]` and makes `float` its float type. The type must be set
+/// before the device's first tensor, so this is the only place that sets it.
+pub fn open(name: &str, float: Float) -> Result<Device, DeviceError> {
     match name {
-        "cpu" | "flex" => Ok(Device::flex()),
-        _ if name == "cuda" || name.starts_with("cuda:") => cuda(name),
+        "cpu" | "flex" => with_float(Device::flex(), name, float),
+        _ if name == "cuda" || name.starts_with("cuda:") => cuda(name, float),
         _ => Err(DeviceError::Unknown {
             name: name.to_string(),
         }),
     }
+}
+
+fn with_float(mut device: Device, name: &str, float: Float) -> Result<Device, DeviceError> {
+    if float == Float::Bf16 {
+        device
+            .configure(burn::tensor::FloatDType::BF16)
+            .map_err(|error| DeviceError::FloatUnsupported {
+                name: name.to_string(),
+                float: "bf16".to_string(),
+                reason: error.to_string(),
+            })?;
+    }
+    Ok(device)
 }
 
 /// Threads that should each run their own batch (or shard of one) on `device`: one per
@@ -75,7 +115,7 @@ pub fn map_on_workers<T: Sync, R: Send>(
 }
 
 #[cfg(not(feature = "cuda"))]
-fn cuda(name: &str) -> Result<Device, DeviceError> {
+fn cuda(name: &str, _float: Float) -> Result<Device, DeviceError> {
     Err(DeviceError::NotCompiled {
         name: name.to_string(),
     })
@@ -84,7 +124,7 @@ fn cuda(name: &str) -> Result<Device, DeviceError> {
 /// Opens the GPU and runs one small kernel on it, so a missing driver, NVRTC or GPU is a
 /// clear error here rather than a panic deep inside the first training step.
 #[cfg(feature = "cuda")]
-fn cuda(name: &str) -> Result<Device, DeviceError> {
+fn cuda(name: &str, float: Float) -> Result<Device, DeviceError> {
     use burn::prelude::Tensor;
 
     let index = match name.strip_prefix("cuda:") {
@@ -105,15 +145,16 @@ fn cuda(name: &str) -> Result<Device, DeviceError> {
         }
     }));
     let probe = std::panic::catch_unwind(|| {
-        let device = Device::cuda(index);
+        let device = with_float(Device::cuda(index), name, float)?;
         let sum = Tensor::<1>::ones([4], &device).sum().into_scalar::<f32>();
-        (device, sum)
+        Ok::<_, DeviceError>((device, sum))
     });
     std::panic::set_hook(hook);
     let first = messages.lock().ok().and_then(|seen| seen.first().cloned());
     match probe {
-        Ok((device, sum)) if sum == 4.0 => Ok(device),
-        Ok((_, sum)) => Err(DeviceError::Unavailable {
+        Ok(Err(error)) => Err(error),
+        Ok(Ok((device, 4.0))) => Ok(device),
+        Ok(Ok((_, sum))) => Err(DeviceError::Unavailable {
             name: name.to_string(),
             reason: format!("a test kernel summed four ones to {sum}"),
         }),

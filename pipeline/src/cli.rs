@@ -214,6 +214,27 @@ pub struct BenchModelArgs {
     /// `cpu`, or `cuda[:N]` in a CUDA build.
     #[arg(long, default_value = "cpu")]
     pub device: String,
+    /// The float type of every tensor: `f32`, or `bf16` (weights and optimizer state too).
+    #[arg(long, value_enum, default_value_t = FloatArg::F32)]
+    pub float: FloatArg,
+}
+
+/// `--float`: see [`model::device::Float`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum FloatArg {
+    /// 32-bit floats.
+    F32,
+    /// bfloat16.
+    Bf16,
+}
+
+impl From<FloatArg> for model::device::Float {
+    fn from(float: FloatArg) -> Self {
+        match float {
+            FloatArg::F32 => model::device::Float::F32,
+            FloatArg::Bf16 => model::device::Float::Bf16,
+        }
+    }
 }
 
 /// Flags of `cyberlm train`.

@@ -21,7 +21,7 @@ const WARM_UP: usize = 3;
 /// `cyberlm bench-model`.
 pub fn run(args: &BenchModelArgs) -> anyhow::Result<ExitCode> {
     let config = preset(&args.preset)?;
-    let device = model::device::parse(&args.device)?;
+    let device = model::device::open(&args.device, args.float.into())?;
     let dead_letter_path = std::env::temp_dir().join("cyberlm-bench-dead-letter.jsonl");
     let logs: Vec<TrainingLog> = read_envelopes(&args.inputs, None, &dead_letter_path)?
         .0
@@ -54,9 +54,11 @@ pub fn run(args: &BenchModelArgs) -> anyhow::Result<ExitCode> {
 
     let train_config = TrainConfig::default();
     let mut trainer = Trainer::new(&config, &train_config, &device);
+    phase("train-warm-up");
     for batch in &batches[..WARM_UP] {
         trainer.step(std::slice::from_ref(batch), 1e-3);
     }
+    phase("train");
     let started = Instant::now();
     let mut tokens = 0;
     let mut loss = f32::NAN;
@@ -68,18 +70,24 @@ pub fn run(args: &BenchModelArgs) -> anyhow::Result<ExitCode> {
 
     let inference = trainer.inference_model();
     let forward = |batch: &Batch| model::score::batch_log_likelihood(&inference, batch, &device);
+    phase("score-warm-up");
     for batch in &batches[..2] {
         forward(batch);
     }
+    phase("score");
     let started = Instant::now();
     let mut score_tokens = 0;
+    let mut score_logs = 0;
     for batch in &batches[WARM_UP..] {
         forward(batch);
         score_tokens += batch.real_tokens();
+        score_logs += batch.logs_begun();
     }
     let score_s = started.elapsed().as_secs_f64();
 
+    phase("decode-warm-up");
     model::generate::time_decoding(&inference, args.generate, 8, true, &device);
+    phase("decode-kv-cache");
     let cached = model::generate::time_decoding(
         &inference,
         args.generate,
@@ -87,6 +95,7 @@ pub fn run(args: &BenchModelArgs) -> anyhow::Result<ExitCode> {
         true,
         &device,
     );
+    phase("decode-recompute");
     let uncached = model::generate::time_decoding(
         &inference,
         args.generate,
@@ -96,12 +105,13 @@ pub fn run(args: &BenchModelArgs) -> anyhow::Result<ExitCode> {
     );
 
     let report = json!({
-        "impl": "cyberlm-burn-flex",
+        "impl": format!("cyberlm-burn-{}-{:?}", args.device, args.float).to_lowercase(),
         "threads": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
         "preset": args.preset,
         "train_tokens_per_s": tokens as f64 / train_s,
         "final_loss": loss,
         "score_tokens_per_s": score_tokens as f64 / score_s,
+        "score_logs_per_s": score_logs as f64 / score_s,
         "generate_logs_per_s_cached": args.generate as f64 / cached.as_secs_f64(),
         "generate_logs_per_s_uncached": args.generate as f64 / uncached.as_secs_f64(),
         "generate_bytes": args.generate_bytes,
@@ -109,6 +119,12 @@ pub fn run(args: &BenchModelArgs) -> anyhow::Result<ExitCode> {
     });
     println!("{report}");
     Ok(ExitCode::SUCCESS)
+}
+
+/// Marks where a phase starts, for a profiler's log of the same run
+/// (`bench/gpu-profile.sh` splits cubecl's kernel timings at these lines).
+fn phase(name: &str) {
+    tracing::info!("bench-model phase: {name}");
 }
 
 /// Writes each window as int64 inputs then int64 targets (padding id 258), the layout
