@@ -3,11 +3,17 @@ same way, so `bench/model.sh` can print cyberlm's throughput as a ratio of PyTor
 
 The model mirrors model/src/gpt.rs: learned token and position embeddings, pre-LayerNorm
 blocks (fused qkv projection, causal scaled-dot-product attention, 4x MLP with exact
-GELU), final LayerNorm, linear head with bias; AdamW (beta2 0.95, eps 1e-8), global
+GELU), final LayerNorm, linear head with bias; dropout where cyberlm has it (embeddings,
+attention and MLP outputs; 0.1 in the seed presets); AdamW (beta2 0.95, eps 1e-8), global
 gradient-norm clipping at 1.0. Windows are read from the token file cyberlm wrote
 (`cyberlm bench-model --export-windows`), so both sides train on the same bytes.
 
     python bench/gpt_reference.py --preset tiny --windows W.bin --steps 20 [--compile]
+        [--device cuda] [--precision f32|tf32|bf16]
+
+On a GPU (`bench/gpu.sh`), `--precision` picks plain float32 matrix products (PyTorch's
+default, the same arithmetic as cyberlm), TF32 tensor cores, or bf16 autocast; every
+timed region ends with a device synchronisation.
 
 Prints one JSON object: training, scoring and generation figures and peak memory.
 """
@@ -23,20 +29,21 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-PRESETS = {
-    "tiny": dict(layers=2, heads=2, width=64, context=256),
-    "small": dict(layers=4, heads=4, width=128, context=1024),
-    "seed-85m": dict(layers=12, heads=12, width=768, context=2048),
-    "seed-120m": dict(layers=12, heads=14, width=896, context=7000),
+PRESETS = {  # model/src/config.rs, dropout included
+    "tiny": dict(layers=2, heads=2, width=64, context=256, dropout=0.0),
+    "small": dict(layers=4, heads=4, width=128, context=1024, dropout=0.0),
+    "seed-85m": dict(layers=12, heads=12, width=768, context=2048, dropout=0.1),
+    "seed-120m": dict(layers=12, heads=14, width=896, context=7000, dropout=0.1),
 }
 VOCAB = 259
 BEGIN_LOG, END_LOG, PAD = 256, 257, 258
 
 
 class Block(nn.Module):
-    def __init__(self, width, heads):
+    def __init__(self, width, heads, dropout):
         super().__init__()
         self.heads = heads
+        self.dropout = nn.Dropout(dropout)
         self.attention_norm = nn.LayerNorm(width)
         self.qkv = nn.Linear(width, 3 * width)
         self.output = nn.Linear(width, width)
@@ -56,27 +63,28 @@ class Block(nn.Module):
             cache["k"], cache["v"] = k, v
         causal = k.shape[2] == t
         y = F.scaled_dot_product_attention(q, k, v, is_causal=causal)
-        return self.output(y.transpose(1, 2).contiguous().view(b, t, c))
+        return self.dropout(self.output(y.transpose(1, 2).contiguous().view(b, t, c)))
 
     def forward(self, x, cache=None):
         x = x + self.attend(self.attention_norm(x), cache)
-        return x + self.project(F.gelu(self.expand(self.mlp_norm(x))))
+        return x + self.dropout(self.project(F.gelu(self.expand(self.mlp_norm(x)))))
 
 
 class Gpt(nn.Module):
-    def __init__(self, layers, heads, width, context):
+    def __init__(self, layers, heads, width, context, dropout):
         super().__init__()
         self.context = context
         self.token_embedding = nn.Embedding(VOCAB, width)
         self.position_embedding = nn.Embedding(context, width)
-        self.blocks = nn.ModuleList([Block(width, heads) for _ in range(layers)])
+        self.dropout = nn.Dropout(dropout)
+        self.blocks = nn.ModuleList([Block(width, heads, dropout) for _ in range(layers)])
         self.final_norm = nn.LayerNorm(width)
         self.head = nn.Linear(width, VOCAB)
 
     def forward(self, tokens, caches=None, start=0):
         t = tokens.shape[1]
         positions = torch.arange(start, start + t, device=tokens.device)
-        x = self.token_embedding(tokens) + self.position_embedding(positions)
+        x = self.dropout(self.token_embedding(tokens) + self.position_embedding(positions))
         for i, block in enumerate(self.blocks):
             x = block(x, None if caches is None else caches[i])
         return self.head(self.final_norm(x))
@@ -102,27 +110,40 @@ def main():
     parser.add_argument("--generate-bytes", type=int, default=200)
     parser.add_argument("--compile", action="store_true")
     parser.add_argument("--threads", type=int, default=0)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--precision", choices=["f32", "tf32", "bf16"], default="f32")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
+    gpu = device.type == "cuda"
+    torch.backends.cuda.matmul.allow_tf32 = args.precision == "tf32"
+    torch.backends.cudnn.allow_tf32 = args.precision == "tf32"
+    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=args.precision == "bf16")
+
+    def sync():
+        if gpu:
+            torch.cuda.synchronize()
+
     torch.manual_seed(0)
     p = PRESETS[args.preset]
-    model = Gpt(**p)
+    model = Gpt(**p).to(device)
     rows = windows(args.windows, args.batch, p["context"])
     step_model = torch.compile(model) if args.compile else model
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3, betas=(0.9, 0.95), eps=1e-8, weight_decay=0.01)
 
     def batch(i):
         idx = [(i * args.batch + j) % len(rows) for j in range(args.batch)]
-        chunk = torch.from_numpy(rows[idx])
+        chunk = torch.from_numpy(rows[idx]).to(device, non_blocking=True)
         inputs, targets = chunk[:, 0], chunk[:, 1]
         weights = (targets != PAD).float()
         return inputs, targets.clamp(max=VOCAB - 1), weights
 
     def train_step(i):
         inputs, targets, weights = batch(i)
-        logits = step_model(inputs)
-        nll = F.cross_entropy(logits.view(-1, VOCAB), targets.view(-1), reduction="none")
+        with autocast:
+            logits = step_model(inputs)
+        nll = F.cross_entropy(logits.float().view(-1, VOCAB), targets.view(-1), reduction="none")
         loss = (nll * weights.view(-1)).sum() / weights.sum().clamp(min=1)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -132,6 +153,8 @@ def main():
 
     for i in range(3):  # warm-up (and compilation)
         train_step(i)
+    if gpu:
+        torch.cuda.reset_peak_memory_stats()
     tokens = 0
     start = time.perf_counter()
     for i in range(args.steps):
@@ -139,19 +162,24 @@ def main():
         tokens += n
     train_s = time.perf_counter() - start
 
+    train_peak_mib = torch.cuda.max_memory_allocated() / 2**20 if gpu else 0.0
+
     model.eval()
-    with torch.no_grad():
-        score_tokens = 0
+    with torch.no_grad(), autocast:
+        score_tokens = score_logs = 0
         for i in range(2):
             step_model(batch(i)[0])
+        sync()
         start = time.perf_counter()
         for i in range(args.steps):
             inputs, _, weights = batch(i)
             step_model(inputs)
             score_tokens += int(weights.sum())
+            score_logs += int((inputs == BEGIN_LOG).sum())
+        sync()
         score_s = time.perf_counter() - start
 
-        prompt = torch.full((args.generate, 1), BEGIN_LOG, dtype=torch.long)
+        prompt = torch.full((args.generate, 1), BEGIN_LOG, dtype=torch.long, device=device)
 
         def generate(cached):
             seq = prompt
@@ -164,25 +192,31 @@ def main():
             return seq
 
         generate(True)
+        sync()
         start = time.perf_counter()
         generate(True)
+        sync()
         cached_s = time.perf_counter() - start
         start = time.perf_counter()
         generate(False)
+        sync()
         uncached_s = time.perf_counter() - start
 
     print(json.dumps({
-        "impl": "pytorch-compile" if args.compile else "pytorch-eager",
+        "impl": ("pytorch-compile" if args.compile else "pytorch-eager") + f"-{args.precision}",
+        "device": torch.cuda.get_device_name(device) if gpu else "cpu",
         "torch": torch.__version__,
         "threads": torch.get_num_threads(),
         "preset": args.preset,
         "train_tokens_per_s": tokens / train_s,
         "final_loss": loss,
         "score_tokens_per_s": score_tokens / score_s,
+        "score_logs_per_s": score_logs / score_s,
         "generate_logs_per_s_cached": args.generate / cached_s,
         "generate_logs_per_s_uncached": args.generate / uncached_s,
         "generate_bytes": args.generate_bytes,
         "peak_rss_mib": peak_rss_mib(),
+        "peak_gpu_train_mib": train_peak_mib,
     }))
 
 
