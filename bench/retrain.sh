@@ -24,7 +24,9 @@
 # the location model has never seen the destination: README, runs H and I), FINE_TUNE (1: the
 # candidate starts from v0001's weights, a quarter of the steps at a quarter of the
 # learning rate; 0: from scratch),
-# LOC_STEPS (600, the location model), ALERTS (20: the GPT detector's alerts per 10,000
+# SEED (7: the simulated enterprise, its trip and its attacks; the gate's fortnight uses
+# SEED + 1 for its activity), LOC_STEPS (600, the location model), ALERTS (20: the GPT
+# detector's alerts per 10,000
 # benign logs, for the evaluations and the gate; at 1 this tiny model alerts on no log
 # of the trip, and there are no false alerts to remove).
 # Prints figures; asserts nothing.
@@ -38,6 +40,7 @@ USERS="${USERS:-20}"
 ALERTS="${ALERTS:-20}"
 PAST_TRIPS="${PAST_TRIPS:-2}"
 FINE_TUNE="${FINE_TUNE:-1}"
+SEED="${SEED:-7}"
 BIN="${CYBERLM:-target/release/cyberlm}"
 SPLIT=2026-11-09
 [ -n "${CYBERLM:-}" ] || cargo build --release -p pipeline --quiet
@@ -47,8 +50,8 @@ echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -
 step() { echo "== $* ($(date +%T))"; }
 
 step "simulate $USERS users for 14 days, and another fortnight for the gate's attacks"
-"$BIN" simulate --users "$USERS" --days 14 --seed 7 --past-trips "$PAST_TRIPS" --out "$OUT/sim" > /dev/null 2>&1
-"$BIN" simulate --users "$USERS" --days 14 --seed 7 --activity-seed 8 --past-trips "$PAST_TRIPS" --out "$OUT/gate-attacks" > /dev/null 2>&1
+"$BIN" simulate --users "$USERS" --days 14 --seed "$SEED" --past-trips "$PAST_TRIPS" --out "$OUT/sim" > /dev/null 2>&1
+"$BIN" simulate --users "$USERS" --days 14 --seed "$SEED" --activity-seed "$((SEED + 1))" --past-trips "$PAST_TRIPS" --out "$OUT/gate-attacks" > /dev/null 2>&1
 cat "$OUT/sim/anticipated.toml"
 grep -o '"scenario_id":"past_trip-[0-9]*"' "$OUT/sim/labels.jsonl" | sort | uniq -c || true
 # The shipped config (its Sigma overrides), at the chosen alert rate.
