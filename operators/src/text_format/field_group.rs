@@ -82,13 +82,30 @@ impl FieldGroup {
 
     /// Writes the group's fields of `group_log` (a log the group's model wrote) into
     /// `log`: a field `group_log` holds replaces `log`'s (or is added at the end of its
-    /// object), a field it lacks is removed from `log`.
+    /// object), a field it lacks is removed from `log`. A replaced text value that other
+    /// fields repeat is replaced there too: a CloudTrail call's region is also in its S3
+    /// `Host` and its ARNs, and a call moved to `ap-southeast-2` must not keep
+    /// `s3.eu-central-1.amazonaws.com`.
     pub fn overlay(&self, source: Source, log: &mut Value, group_log: &Value) {
+        let mut renames = Vec::new();
         for path in self.fields.of(source) {
             match lookup(group_log, path) {
-                Some(value) => set_path(log, path, value.clone()),
+                Some(value) => {
+                    if let (Some(Value::String(old)), Value::String(new)) =
+                        (lookup(log, path), value)
+                        && old != new
+                        && old.len() >= MIN_RENAMED_LEN
+                    {
+                        renames.push((old.clone(), new.clone()));
+                    }
+                    set_path(log, path, value.clone());
+                }
                 None => remove_path(log, path),
             }
+        }
+        if !renames.is_empty() {
+            let owned: Vec<&str> = self.fields.of(source).iter().map(String::as_str).collect();
+            rename_in_strings(log, "", &owned, &renames);
         }
     }
 
@@ -133,6 +150,45 @@ fn select_paths(value: &Value, paths: &[Vec<&str>]) -> Option<Value> {
         }
     }
     (!selected.is_empty()).then_some(Value::Object(selected))
+}
+
+/// Shortest replaced value whose repetitions elsewhere are renamed: a region
+/// (`us-east-1`) or an address is distinctive, a two-letter country code is not.
+const MIN_RENAMED_LEN: usize = 7;
+
+/// Replaces each `(old, new)` inside every string of `value` outside the `owned` paths
+/// (the group's own fields, already written); `at` is `value`'s dotted path.
+fn rename_in_strings(value: &mut Value, at: &str, owned: &[&str], renames: &[(String, String)]) {
+    if owned.iter().any(|path| path.eq_ignore_ascii_case(at)) {
+        return;
+    }
+    let child_path = |key: &str| {
+        if at.is_empty() {
+            key.to_string()
+        } else {
+            format!("{at}.{key}")
+        }
+    };
+    match value {
+        Value::String(text) => {
+            for (old, new) in renames {
+                if text.contains(old.as_str()) {
+                    *text = text.replace(old.as_str(), new);
+                }
+            }
+        }
+        Value::Object(object) => {
+            for (key, child) in object.iter_mut() {
+                rename_in_strings(child, &child_path(key), owned, renames);
+            }
+        }
+        Value::Array(items) => {
+            for item in items {
+                rename_in_strings(item, at, owned, renames);
+            }
+        }
+        _ => {}
+    }
 }
 
 fn lookup<'a>(root: &'a Value, path: &str) -> Option<&'a Value> {
@@ -237,6 +293,42 @@ mod tests {
             keys[..3],
             ["TimeGenerated", "UserPrincipalName", "Location"]
         );
+    }
+
+    #[test]
+    fn a_moved_region_is_moved_in_the_fields_that_repeat_it() {
+        let group = FieldGroup::location();
+        let mut call = json!({"eventName": "GetBucketLocation", "awsRegion": "eu-central-1",
+            "sourceIPAddress": "203.0.113.9",
+            "requestParameters": {"bucketName": "b", "Host": "s3.eu-central-1.amazonaws.com"},
+            "resources": [{"ARN": "arn:aws:lambda:eu-central-1:1:function:f"}],
+            "userAgent": "aws-cli", "recipientAccountId": "1"});
+        let sydney = json!({"sourceIPAddress": "101.160.130.77", "awsRegion": "ap-southeast-2"});
+        group.overlay(Source::CloudTrail, &mut call, &sydney);
+        assert_eq!(call["awsRegion"], "ap-southeast-2");
+        assert_eq!(
+            call["requestParameters"]["Host"],
+            "s3.ap-southeast-2.amazonaws.com"
+        );
+        assert_eq!(
+            call["resources"][0]["ARN"],
+            "arn:aws:lambda:ap-southeast-2:1:function:f"
+        );
+        assert_eq!(call["sourceIPAddress"], "101.160.130.77");
+        assert_eq!(
+            call["recipientAccountId"], "1",
+            "short values are never renamed"
+        );
+
+        // A sign-in's two-letter country is too short to rename elsewhere.
+        let mut log = sign_in("Berlin", "DE");
+        log["AppDisplayName"] = json!("DE portal");
+        group.overlay(
+            Source::Azure,
+            &mut log,
+            &json!({"Location": "ES", "IPAddress": "203.0.113.1"}),
+        );
+        assert_eq!(log["AppDisplayName"], "DE portal");
     }
 
     #[test]
