@@ -127,6 +127,9 @@ pub struct JsonConstraint {
     /// The string value being written when its node lists its values: the node and the
     /// bytes written so far (escapes included).
     listed: Option<(u32, Vec<u8>)>,
+    /// The number being written must stay whole, of at most this many digits: its node's
+    /// `whole_numbers` and `max_digits` ([`operators::text_format::shape::ShapeNode`]).
+    whole_number: Option<u8>,
 }
 
 /// A string value being written to a pattern.
@@ -160,6 +163,7 @@ impl JsonConstraint {
             pending: None,
             string: None,
             listed: None,
+            whole_number: None,
         }
     }
 
@@ -186,6 +190,15 @@ impl JsonConstraint {
         }
         let slot = self.value_slot();
         match self.state {
+            State::Value { .. } if kind_of_first_byte(byte) == kind::NUMBER => {
+                self.whole_number = match slot {
+                    Slot::Node(node) => self.node(node).and_then(|node| {
+                        node.whole_numbers
+                            .then(|| node.max_digits.unwrap_or(WHOLE_DIGITS).min(WHOLE_DIGITS))
+                    }),
+                    Slot::Free | Slot::Empty => None,
+                };
+            }
             State::Value { .. } if byte == b'"' => {
                 self.listed = match slot {
                     Slot::Node(node) if self.values(node).is_some() => Some((node, Vec::new())),
@@ -426,9 +439,10 @@ impl JsonConstraint {
                 (_, b']') if array_open => true,
                 (Slot::Free, _) => true,
                 (Slot::Empty, _) => false,
-                (Slot::Node(id), _) => self
-                    .node(id)
-                    .is_some_and(|node| node.kinds & kind_of_first_byte(byte) != 0),
+                (Slot::Node(id), _) => self.node(id).is_some_and(|node| {
+                    node.kinds & kind_of_first_byte(byte) != 0
+                        && !(node.whole_numbers && byte == b'-')
+                }),
             },
             State::Str { key: false, part } if self.listed.is_some() => {
                 self.listed_allows(byte, byte == b'"' && part == StrPart::Plain)
@@ -449,6 +463,13 @@ impl JsonConstraint {
             State::Number(num) if number_transition(num, byte).is_none() => {
                 self.after_value_allows(byte)
             }
+            State::Number(num) => match self.whole_number {
+                None => true,
+                Some(max) => match byte {
+                    b'.' | b'e' | b'E' => false,
+                    _ => !matches!(num, Num::Int(digits) if digits >= max),
+                },
+            },
             _ => true,
         }
     }
@@ -632,6 +653,10 @@ fn string_transition(key: bool, part: StrPart, byte: u8) -> Option<State> {
     }
 }
 
+/// Digits a whole number may have: every 19-digit number fits a `u64`, not every
+/// 20-digit one, and past it serde_json reads a float.
+const WHOLE_DIGITS: u8 = 19;
+
 fn number_transition(num: Num, byte: u8) -> Option<Num> {
     match (num, byte) {
         (Num::Minus, b'0') => Some(Num::Zero),
@@ -760,10 +785,34 @@ mod tests {
             r#"{"n":"x","e":[],"user":{"type":"IAM"},"tags":[],"eventName":"A"}"#
         );
         assert!(shape.admits(&serde_json::from_str(&text).unwrap()));
-        let mut partial = b"{\"tags\":[{\"k\":12".to_vec();
-        partial.extend(fed(&shape, "{\"tags\":[{\"k\":12").completion());
+        let mut partial = b"{\"tags\":[{\"k\":3".to_vec();
+        partial.extend(fed(&shape, "{\"tags\":[{\"k\":3").completion());
         let value: serde_json::Value = serde_json::from_slice(&partial).unwrap();
         assert!(shape.admits(&value), "{value}");
+    }
+
+    #[test]
+    fn a_field_of_whole_numbers_takes_digits_only() {
+        let logs = [
+            serde_json::json!({"creationDate": 1_795_401_143_000_u64, "x": -1.5}),
+            serde_json::json!({"creationDate": 7, "x": 2}),
+        ];
+        let shape = Arc::new(Shape::fit(&logs));
+        let allowed = |text: &str| allowed_after(&shape, text);
+        assert_eq!(allowed("{\"creationDate\":"), "0123456789", "no sign");
+        assert_eq!(
+            allowed("{\"creationDate\":17"),
+            ",0123456789",
+            "no fraction or exponent"
+        );
+        assert!(allowed("{\"creationDate\":1,\"x\":").contains('-'));
+        assert!(allowed("{\"creationDate\":1,\"x\":1").contains('.'));
+        assert!(shape.admits(&serde_json::json!({"creationDate": 3, "x": 0.5})));
+        assert!(!shape.admits(&serde_json::json!({"creationDate": 3.5, "x": 0})));
+        assert!(!shape.admits(&serde_json::json!({"creationDate": -3, "x": 0})));
+        assert!(
+            !shape.admits(&serde_json::json!({"creationDate": 51_366_503_650_300_000_u64, "x": 0}))
+        );
     }
 
     /// Twenty logs whose time always has one format.

@@ -68,6 +68,14 @@ pub struct ShapeNode {
     /// model; which one is still the model's choice.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub values: Vec<String>,
+    /// Every number seen here was a whole number of at least zero (epoch milliseconds,
+    /// counts, ports): a generated one is digits only, no sign, fraction or exponent.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub whole_numbers: bool,
+    /// With [`whole_numbers`](Self::whole_numbers): the most digits one had. A generated
+    /// one has no more, so a 13-digit epoch-millisecond time never grows to 17 digits.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_digits: Option<u8>,
 }
 
 /// The format of a fixed-length string field, position by position.
@@ -206,6 +214,11 @@ impl Shape {
                     .is_none_or(|pattern| pattern.admits(text))
                     && (node.values.is_empty() || node.values.binary_search(&escaped(text)).is_ok())
             }
+            Value::Number(number) => match (node.whole_numbers, number.as_u64()) {
+                (false, _) => true,
+                (true, None) => false,
+                (true, Some(whole)) => node.max_digits.is_none_or(|max| digits(whole) <= max),
+            },
             _ => true,
         }
     }
@@ -221,6 +234,11 @@ pub fn kind_of(value: &Value) -> u8 {
         Value::Object(_) => kind::OBJECT,
         Value::Array(_) => kind::ARRAY,
     }
+}
+
+/// Decimal digits of `number`.
+fn digits(number: u64) -> u8 {
+    number.checked_ilog10().map_or(1, |log| log as u8 + 1)
 }
 
 /// A key as compact JSON writes it between the quotes.
@@ -248,6 +266,10 @@ struct BuildNode {
     /// The (previous, this) pairs seen at each position after the first.
     pairs: Vec<Vec<[u8; 2]>>,
     no_pattern: bool,
+    /// A number seen here was negative or not whole.
+    fractional: bool,
+    /// The most digits of a whole number seen here.
+    max_digits: u8,
 }
 
 impl BuildNode {
@@ -379,6 +401,13 @@ impl Builder {
                 }
             }
             Value::String(text) => self.nodes[at].observe_string(text),
+            Value::Number(number) => match number.as_u64() {
+                Some(whole) => {
+                    let node = &mut self.nodes[at];
+                    node.max_digits = node.max_digits.max(digits(whole));
+                }
+                None => self.nodes[at].fractional = true,
+            },
             _ => {}
         }
     }
@@ -390,6 +419,9 @@ impl Builder {
             .map(|node| ShapeNode {
                 pattern: node.pattern(),
                 values: node.values(),
+                whole_numbers: node.kinds & kind::NUMBER != 0 && !node.fractional,
+                max_digits: (node.kinds & kind::NUMBER != 0 && !node.fractional)
+                    .then_some(node.max_digits),
                 kinds: node.kinds,
                 keys: match node.open {
                     true => Vec::new(),
