@@ -128,7 +128,7 @@ pub struct JsonConstraint {
     /// bytes written so far (escapes included).
     listed: Option<(u32, Vec<u8>)>,
     /// The number being written must stay whole, of at most this many digits: its node's
-    /// `whole_numbers` and `max_digits` ([`operators::text_format::shape::ShapeNode`]).
+    /// `whole_digits` ([`operators::text_format::shape::ShapeNode`]).
     whole_number: Option<u8>,
 }
 
@@ -192,10 +192,9 @@ impl JsonConstraint {
         match self.state {
             State::Value { .. } if kind_of_first_byte(byte) == kind::NUMBER => {
                 self.whole_number = match slot {
-                    Slot::Node(node) => self.node(node).and_then(|node| {
-                        node.whole_numbers
-                            .then(|| node.max_digits.unwrap_or(WHOLE_DIGITS).min(WHOLE_DIGITS))
-                    }),
+                    Slot::Node(node) => self
+                        .node(node)
+                        .and_then(|node| node.whole_digits.map(|max| max.min(WHOLE_DIGITS))),
                     Slot::Free | Slot::Empty => None,
                 };
             }
@@ -441,7 +440,7 @@ impl JsonConstraint {
                 (Slot::Empty, _) => false,
                 (Slot::Node(id), _) => self.node(id).is_some_and(|node| {
                     node.kinds & kind_of_first_byte(byte) != 0
-                        && !(node.whole_numbers && byte == b'-')
+                        && !(node.whole_digits.is_some() && byte == b'-')
                 }),
             },
             State::Str { key: false, part } if self.listed.is_some() => {

@@ -68,14 +68,12 @@ pub struct ShapeNode {
     /// model; which one is still the model's choice.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub values: Vec<String>,
-    /// Every number seen here was a whole number of at least zero (epoch milliseconds,
-    /// counts, ports): a generated one is digits only, no sign, fraction or exponent.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub whole_numbers: bool,
-    /// With [`whole_numbers`](Self::whole_numbers): the most digits one had. A generated
-    /// one has no more, so a 13-digit epoch-millisecond time never grows to 17 digits.
+    /// When every number seen here was a whole number of at least zero (epoch
+    /// milliseconds, counts, ports): the most digits one had. A generated one is then
+    /// digits only, no sign, fraction or exponent, and no longer, so a 13-digit
+    /// epoch-millisecond time never grows to 17 digits.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub max_digits: Option<u8>,
+    pub whole_digits: Option<u8>,
 }
 
 /// The format of a fixed-length string field, position by position.
@@ -214,10 +212,10 @@ impl Shape {
                     .is_none_or(|pattern| pattern.admits(text))
                     && (node.values.is_empty() || node.values.binary_search(&escaped(text)).is_ok())
             }
-            Value::Number(number) => match (node.whole_numbers, number.as_u64()) {
-                (false, _) => true,
-                (true, None) => false,
-                (true, Some(whole)) => node.max_digits.is_none_or(|max| digits(whole) <= max),
+            Value::Number(number) => match (node.whole_digits, number.as_u64()) {
+                (None, _) => true,
+                (Some(_), None) => false,
+                (Some(max), Some(whole)) => digits(whole) <= max,
             },
             _ => true,
         }
@@ -419,8 +417,7 @@ impl Builder {
             .map(|node| ShapeNode {
                 pattern: node.pattern(),
                 values: node.values(),
-                whole_numbers: node.kinds & kind::NUMBER != 0 && !node.fractional,
-                max_digits: (node.kinds & kind::NUMBER != 0 && !node.fractional)
+                whole_digits: (node.kinds & kind::NUMBER != 0 && !node.fractional)
                     .then_some(node.max_digits),
                 kinds: node.kinds,
                 keys: match node.open {
