@@ -26,8 +26,7 @@ WORK="$(mktemp -d /tmp/cyberlm-gpu-profile.XXXXXX)"
 trap 'rm -rf "$WORK"' EXIT
 say() { echo "[$(date +%T)] $*"; }
 
-found="$(find /usr/local /opt /usr/lib -name libnvrtc.so.13 2>/dev/null | head -1)"
-[ -n "$found" ] && export LD_LIBRARY_PATH="$(dirname "$found")${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+source bench/cuda-env.sh
 "$BIN" simulate --users 20 --days 3 --out "$WORK/logs" > /dev/null 2>&1 || { say "simulate failed"; exit 1; }
 
 bench() { # NAME LIMIT_S PRESET STEPS [ENV=VALUE...]

@@ -39,14 +39,7 @@ say() { echo "[$(date +%T)] $*"; }
 # The CUDA libraries cyberlm loads at run time, and the headers NVRTC compiles against.
 if [ "$DEVICE" != cpu ]; then
   nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv,noheader
-  for lib in libnvrtc.so.13 libnvrtc.so; do
-    found="$(find /usr/local /opt /usr/lib -name "$lib" 2>/dev/null | head -1)"
-    [ -n "$found" ] && export LD_LIBRARY_PATH="$(dirname "$found")${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" && break
-  done
-  if [ -z "${CUDA_PATH:-}" ] && [ ! -e /usr/local/cuda/include/cuda_fp16.h ]; then
-    header="$(find /usr/local /opt -name cuda_fp16.h -path '*include*' 2>/dev/null | head -1)"
-    [ -n "$header" ] && export CUDA_PATH="$(dirname "$(dirname "$header")")"
-  fi
+  source bench/cuda-env.sh
   say "NVRTC from ${LD_LIBRARY_PATH:-the system paths}; headers from ${CUDA_PATH:-/usr/local/cuda}"
 fi
 
