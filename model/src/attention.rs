@@ -5,6 +5,8 @@ use burn::prelude::*;
 use burn::tensor::module::attention;
 use burn::tensor::ops::AttentionModuleOptions;
 
+use crate::cpu_kernels;
+
 /// One block's attention: a fused query/key/value projection, burn's fused
 /// scaled-dot-product attention, and the output projection.
 #[derive(Module, Debug)]
@@ -90,7 +92,10 @@ impl CausalSelfAttention {
             ),
         };
         let chunk = query_chunk();
-        let attended = if seen == 0 && chunk > 0 && new > chunk {
+        let attended = if let Some(attended) = cpu_kernels::causal_attention(&query, &keys, &values)
+        {
+            attended
+        } else if seen == 0 && chunk > 0 && new > chunk {
             causal_in_chunks(query, keys, values, chunk)
         } else {
             attend(query, keys, values, mask, is_causal)
@@ -186,6 +191,29 @@ fn shifted_causal_mask(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_cpu_kernel_agrees_with_burns_attention_fresh_and_after_a_cache() {
+        let device = Device::flex();
+        let random = |length| {
+            Tensor::<4>::random(
+                [2, 3, length, 16],
+                burn::tensor::Distribution::Normal(0.0, 1.0),
+                &device,
+            )
+        };
+        for (new, seen) in [(300, 0), (2, 40), (7, 40)] {
+            let (query, keys, values) = (random(new), random(seen + new), random(seen + new));
+            let ours = cpu_kernels::causal_attention(&query, &keys, &values)
+                .expect("f32 on the CPU outside autodiff takes the kernel");
+            let mask = (seen > 0 && new > 1).then(|| shifted_causal_mask(2, 3, new, seen, &device));
+            let burns = attend(query, keys, values, mask, seen == 0);
+            let difference = (ours - burns).abs().max().into_scalar::<f32>();
+            assert!(difference < 1e-5, "new {new}, seen {seen}: {difference}");
+        }
+        let tracked = Tensor::<4>::zeros([1, 1, 2, 4], &device.autodiff());
+        assert!(cpu_kernels::causal_attention(&tracked, &tracked, &tracked).is_none());
+    }
 
     #[test]
     fn shifted_mask_hides_exactly_the_keys_after_each_new_position() {

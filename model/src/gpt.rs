@@ -198,7 +198,8 @@ impl Block {
 
 impl Mlp {
     fn forward(&self, x: Tensor<3>) -> Tensor<3> {
-        self.dropout
-            .forward(self.project.forward(gelu(self.expand.forward(x))))
+        let expanded = self.expand.forward(x);
+        let activated = crate::cpu_kernels::gelu(&expanded).unwrap_or_else(|| gelu(expanded));
+        self.dropout.forward(self.project.forward(activated))
     }
 }

@@ -21,6 +21,7 @@ mod attention;
 pub mod checkpoint;
 mod config;
 pub mod corpus;
+mod cpu_kernels;
 pub mod detector;
 pub mod deviation;
 pub mod device;
