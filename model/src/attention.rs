@@ -97,6 +97,10 @@ impl CausalSelfAttention {
             attended
         } else if seen == 0 && chunk > 0 && new > chunk {
             causal_in_chunks(query, keys, values, chunk)
+        } else if let Some(attended) =
+            cpu_kernels::causal_attention_for_training(&query, &keys, &values)
+        {
+            attended
         } else {
             attend(query, keys, values, mask, is_causal)
         };
@@ -155,12 +159,18 @@ fn causal_in_chunks(
         let block_query = query.clone().narrow(2, start, end - start);
         let block_keys = keys.clone().narrow(2, 0, end);
         let block_values = values.clone().narrow(2, 0, end);
-        blocks.push(if start == 0 {
-            attend(block_query, block_keys, block_values, None, true)
-        } else {
-            let mask = shifted_causal_mask(batch, heads, end - start, start, &device);
-            attend(block_query, block_keys, block_values, Some(mask), false)
-        });
+        blocks.push(
+            if let Some(attended) =
+                cpu_kernels::causal_attention_for_training(&block_query, &block_keys, &block_values)
+            {
+                attended
+            } else if start == 0 {
+                attend(block_query, block_keys, block_values, None, true)
+            } else {
+                let mask = shifted_causal_mask(batch, heads, end - start, start, &device);
+                attend(block_query, block_keys, block_values, Some(mask), false)
+            },
+        );
     }
     Tensor::cat(blocks, 2)
 }
@@ -213,6 +223,48 @@ mod tests {
         }
         let tracked = Tensor::<4>::zeros([1, 1, 2, 4], &device.autodiff());
         assert!(cpu_kernels::causal_attention(&tracked, &tracked, &tracked).is_none());
+    }
+
+    #[test]
+    fn training_attention_has_burns_values_and_gradients() {
+        let device = Device::flex().autodiff();
+        let random = |length, seed: u64| {
+            device.seed(seed);
+            Tensor::<4>::random(
+                [2, 3, length, 8],
+                burn::tensor::Distribution::Normal(0.0, 1.0),
+                &device,
+            )
+            .require_grad()
+        };
+        for (new, seen) in [(40, 0), (5, 30)] {
+            let (query, keys, values) =
+                (random(new, 1), random(seen + new, 2), random(seen + new, 3));
+            // A loss that weighs every output element differently.
+            let weights = Tensor::<4>::random(
+                [2, 3, new, 8],
+                burn::tensor::Distribution::Normal(0.0, 1.0),
+                &device,
+            );
+            let ours = cpu_kernels::causal_attention_for_training(&query, &keys, &values)
+                .expect("f32 on the CPU under autodiff takes the training kernel");
+            let mask = (seen > 0).then(|| shifted_causal_mask(2, 3, new, seen, &device));
+            let burns = attend(query.clone(), keys.clone(), values.clone(), mask, seen == 0);
+            let largest = |tensor: Tensor<4>| tensor.abs().max().into_scalar::<f32>();
+            let value_difference = largest(ours.clone() - burns.clone());
+            assert!(value_difference < 1e-5, "values: {value_difference}");
+            let ours_grads = (ours * weights.clone()).sum().backward();
+            let burns_grads = (burns * weights).sum().backward();
+            for (name, input) in [("query", &query), ("keys", &keys), ("values", &values)] {
+                let ours = input.grad(&ours_grads).expect("a gradient");
+                let burns = input.grad(&burns_grads).expect("a gradient");
+                let difference = (ours - burns).abs().max().into_scalar::<f32>();
+                assert!(
+                    difference < 1e-4,
+                    "{name} gradient (new {new}, seen {seen}): {difference}"
+                );
+            }
+        }
     }
 
     #[test]
