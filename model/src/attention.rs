@@ -75,34 +75,13 @@ impl CausalSelfAttention {
             });
         }
 
-        // A fresh sequence is plainly causal; one new token may see everything cached;
-        // several new tokens after a cache need the mask shifted by what was seen.
-        let (mask, is_causal) = match (seen, new) {
-            (0, _) => (None, true),
-            (_, 1) => (None, false),
-            _ => (
-                Some(shifted_causal_mask(
-                    batch,
-                    self.heads,
-                    new,
-                    seen,
-                    &query.device(),
-                )),
-                false,
-            ),
-        };
         let chunk = query_chunk();
-        let attended = if let Some(attended) = cpu_kernels::causal_attention(&query, &keys, &values)
-        {
-            attended
-        } else if seen == 0 && chunk > 0 && new > chunk {
-            causal_in_chunks(query, keys, values, chunk)
-        } else if let Some(attended) =
-            cpu_kernels::causal_attention_for_training(&query, &keys, &values)
-        {
-            attended
-        } else {
-            attend(query, keys, values, mask, is_causal)
+        let attended = match cpu_kernels::causal_attention(&query, &keys, &values) {
+            Some(attended) => attended,
+            None if seen == 0 && chunk > 0 && new > chunk => {
+                causal_in_chunks(query, keys, values, chunk)
+            }
+            None => attend_causal(query, keys, values),
         };
         let merged = attended.swap_dims(1, 2).reshape([batch, new, width]);
         self.dropout.forward(self.output.forward(merged))
@@ -139,6 +118,34 @@ fn attend(
     attention(query, keys, values, mask, None, options)
 }
 
+/// Attention of the `new` positions of `query` that follow `seen` cached ones, over
+/// `keys` and `values` (`seen + new` positions): training's CPU kernel where it applies,
+/// burn's attention elsewhere.
+fn attend_causal(query: Tensor<4>, keys: Tensor<4>, values: Tensor<4>) -> Tensor<4> {
+    if let Some(attended) = cpu_kernels::causal_attention_for_training(&query, &keys, &values) {
+        return attended;
+    }
+    let [batch, heads, new, _] = query.dims();
+    let seen = keys.dims()[2] - new;
+    // A fresh sequence is plainly causal; one new token may see everything cached;
+    // several new tokens after a cache need the mask shifted by what was seen.
+    let (mask, is_causal) = match (seen, new) {
+        (0, _) => (None, true),
+        (_, 1) => (None, false),
+        _ => (
+            Some(shifted_causal_mask(
+                batch,
+                heads,
+                new,
+                seen,
+                &query.device(),
+            )),
+            false,
+        ),
+    };
+    attend(query, keys, values, mask, is_causal)
+}
+
 /// Causal attention over a fresh sequence, computed a block of queries at a time, each
 /// against the keys up to its last position only. Neither burn 0.22's autodiff (which
 /// has no attention backward of its own and runs a fallback that materialises the whole
@@ -151,26 +158,14 @@ fn causal_in_chunks(
     values: Tensor<4>,
     chunk: usize,
 ) -> Tensor<4> {
-    let [batch, heads, length, _] = query.dims();
-    let device = query.device();
+    let length = query.dims()[2];
     let mut blocks = Vec::with_capacity(length.div_ceil(chunk));
     for start in (0..length).step_by(chunk) {
         let end = (start + chunk).min(length);
         let block_query = query.clone().narrow(2, start, end - start);
         let block_keys = keys.clone().narrow(2, 0, end);
         let block_values = values.clone().narrow(2, 0, end);
-        blocks.push(
-            if let Some(attended) =
-                cpu_kernels::causal_attention_for_training(&block_query, &block_keys, &block_values)
-            {
-                attended
-            } else if start == 0 {
-                attend(block_query, block_keys, block_values, None, true)
-            } else {
-                let mask = shifted_causal_mask(batch, heads, end - start, start, &device);
-                attend(block_query, block_keys, block_values, Some(mask), false)
-            },
-        );
+        blocks.push(attend_causal(block_query, block_keys, block_values));
     }
     Tensor::cat(blocks, 2)
 }

@@ -10,7 +10,7 @@ mod vector_math;
 
 use burn::prelude::*;
 
-pub use attention::AttentionShape;
+use attention::AttentionShape;
 
 /// Whether a tensor of `dtype` on `device` is one these kernels compute: f32 on the CPU,
 /// tracked by autodiff or not as the kernel requires.
@@ -18,6 +18,11 @@ fn applies(device: &Device, dtype: burn::tensor::DType, autodiff: bool) -> bool 
     device.is_autodiff() == autodiff
         && *device == Device::flex()
         && dtype == burn::tensor::DType::F32
+}
+
+/// `tensor`'s values, row-major, `None` if they are not f32.
+fn host<const D: usize>(tensor: &Tensor<D>) -> Option<Vec<f32>> {
+    tensor.clone().into_data().try_into_vec::<f32>().ok()
 }
 
 /// Causal attention of `query` (`[batch, heads, new, d]`) over `keys` and `values`
@@ -34,7 +39,6 @@ pub fn causal_attention(
     if queries < 2 || !applies(&device, query.dtype(), false) {
         return None;
     }
-    let host = |tensor: &Tensor<4>| tensor.clone().into_data().try_into_vec::<f32>().ok();
     let shape = AttentionShape {
         heads: batch * heads,
         queries,
@@ -55,7 +59,7 @@ pub fn gelu<const D: usize>(x: &Tensor<D>) -> Option<Tensor<D>> {
         return None;
     }
     let shape = x.shape();
-    let mut values = x.clone().into_data().try_into_vec::<f32>().ok()?;
+    let mut values = host(x)?;
     gelu::gelu_in_place(&mut values);
     Some(Tensor::from_data(TensorData::new(values, shape), &device))
 }
@@ -82,12 +86,7 @@ pub fn causal_attention_for_training(
         .clone()
         .matmul(keys.clone().swap_dims(2, 3))
         .mul_scalar(1.0 / (head_width as f64).sqrt());
-    let mut probabilities = scores
-        .clone()
-        .detach()
-        .into_data()
-        .try_into_vec::<f32>()
-        .ok()?;
+    let mut probabilities = host(&scores.clone().detach())?;
     attention::causal_softmax_per_head(&mut probabilities, queries, total);
     let probabilities = Tensor::<4>::from_data(
         TensorData::new(probabilities, [batch, heads, queries, total]),
