@@ -164,3 +164,49 @@ fn cuda(name: &str, float: Float) -> Result<Device, DeviceError> {
         }),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use burn::prelude::*;
+
+    /// `vendor/burn-flex.patch`: new tensors and copies of shared ones get a buffer of
+    /// their element's size. Every element size reads back exactly.
+    #[test]
+    fn patched_cpu_backend_reads_back_every_element_size_exactly() {
+        let device = Device::flex();
+        let values = [[1.5f32, -2.0, 3.25], [0.0, 7.0, -8.5]];
+        let floats = Tensor::<2>::from_floats(values, &device);
+        let shared = floats.clone();
+        let read = |tensor: Tensor<2>| tensor.into_data().try_to_vec::<f32>().expect("f32");
+        assert_eq!(read(floats.clone()), values.concat());
+        // A view at offset 0 of a larger buffer: copied, truncated.
+        assert_eq!(read(shared.clone().slice([0..1, 0..3])), values[0].to_vec());
+        // A matrix product's output (a new tensor) and zeros.
+        let product = floats.clone().matmul(Tensor::<2>::ones([3, 2], &device));
+        assert_eq!(read(product), vec![2.75, 2.75, -1.5, -1.5]);
+        assert_eq!(read(Tensor::<2>::zeros([2, 3], &device)), vec![0.0; 6]);
+        let ints = Tensor::<1, Int>::from_ints([3, -1, 40_000], &device);
+        let _kept = ints.clone();
+        assert_eq!(
+            ints.into_data()
+                .convert::<i64>()
+                .try_to_vec::<i64>()
+                .expect("ints"),
+            vec![3, -1, 40_000]
+        );
+        let bools = shared.greater_elem(0.5);
+        let _kept = bools.clone();
+        assert_eq!(
+            bools.into_data().try_to_vec::<bool>().expect("bools"),
+            vec![true, false, true, false, true, false]
+        );
+        let halves = floats.cast(burn::tensor::DType::F16);
+        let _kept = halves.clone();
+        let halves = halves
+            .into_data()
+            .convert::<f32>()
+            .try_to_vec::<f32>()
+            .expect("f16");
+        assert_eq!(halves, values.concat());
+    }
+}
