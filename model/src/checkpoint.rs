@@ -47,8 +47,9 @@ pub const MANIFEST_VERSION: u32 = 1;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum CheckpointError {
-    /// A file could not be read or written.
-    #[error("{path}: {source}")]
+    /// A file could not be read or written. (The I/O error is the source, so the
+    /// binary's error chain prints it once.)
+    #[error("cannot read or write {path}")]
     Io {
         /// The file.
         path: PathBuf,

@@ -507,7 +507,7 @@ impl Detector for GptDetector {
             // A half-published version (weights without their calibration yet) is
             // picked up on a later batch; the current one keeps scoring.
             Err(error) => {
-                tracing::debug!(message = "The published model is not complete yet.", %error)
+                tracing::debug!(message = "The published model is not complete yet.", ?error)
             }
         }
         self.judge(envelopes)

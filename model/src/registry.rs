@@ -28,8 +28,9 @@ const LOCK: &str = "retrain.lock";
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum RegistryError {
-    /// A file or folder could not be read or written.
-    #[error("{path}: {source}")]
+    /// A file or folder could not be read or written. (The I/O error is the source, so
+    /// the binary's error chain prints it once.)
+    #[error("cannot read or write {path}")]
     Io {
         /// The file or folder.
         path: PathBuf,

@@ -37,7 +37,7 @@ impl RuleOverrides {
 #[non_exhaustive]
 pub enum LoadError {
     /// A file or folder could not be read.
-    #[error("failed to read Sigma rules at {path}: {source}")]
+    #[error("failed to read Sigma rules at {path}")]
     Io {
         /// The path.
         path: PathBuf,
