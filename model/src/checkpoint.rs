@@ -527,11 +527,12 @@ pub(crate) fn load_training_state(
     Ok(Some((manifest, model, optimizer)))
 }
 
-/// A resume must continue the same model on the same data.
+/// A resume must continue the same model on the same data, read the same way.
 pub(crate) fn check_resumable(
     dir: &Path,
     manifest: &Manifest,
     model: &GptConfig,
+    text_format: &TextFormat,
     data: &DataInfo,
 ) -> Result<(), CheckpointError> {
     let mismatch = |what: String| CheckpointError::Mismatch {
@@ -549,6 +550,12 @@ pub(crate) fn check_resumable(
             "other training data (fingerprint {} here, {} now)",
             manifest.data.fingerprint, data.fingerprint
         )));
+    }
+    if manifest.text_format != *text_format {
+        // Same tokens, other windows (a build that pins headers resuming an older run).
+        return Err(mismatch(
+            "another text format (trained by another cyberlm version: train afresh)".into(),
+        ));
     }
     Ok(())
 }

@@ -13,6 +13,7 @@ use schemas::{Envelope, Source};
 use serde_json::Value;
 use xxhash_rust::xxh3::Xxh3;
 
+use crate::long_logs;
 use crate::tokenizer::{ByteTokenizer, Special};
 
 /// One log to train on: decoded, with the technique its label gives (attack logs).
@@ -30,11 +31,28 @@ pub struct Corpus {
     tokens: Vec<u16>,
     /// Where each log starts (its begin-of-log token).
     starts: Vec<usize>,
+    /// For each log, the tokens a window entering it past its start pins before the cut
+    /// (its begin-of-log token and header; 0 when the format pins no headers).
+    pinned: Vec<u32>,
+    /// Whether long logs are entered at every half context with their header pinned
+    /// ([`crate::long_logs`]), as the format says; else as models of before 2026-12-01
+    /// were trained.
+    aligned: bool,
     /// For each log, where its stream ends (exclusive).
     stream_ends: Vec<usize>,
     /// The favoured logs (in corpus order): by default, those tagged with a technique.
     favoured: Vec<usize>,
     logs: usize,
+}
+
+/// One training window: the pinned tokens (empty unless it enters a log past its start
+/// under a format that pins headers), then the corpus from `start` to at most the end of
+/// its stream.
+#[derive(Debug, Clone)]
+struct Window {
+    pinned: std::ops::Range<usize>,
+    start: usize,
+    stream_end: usize,
 }
 
 /// A batch of windows: `inputs` and `targets` are `[batch, context]` row-major, and
@@ -109,7 +127,10 @@ impl Corpus {
             (a.key(), a.event_time).cmp(&(b.key(), b.event_time))
         });
         let tokenizer = ByteTokenizer;
-        let mut corpus = Corpus::default();
+        let mut corpus = Corpus {
+            aligned: format.pin_header,
+            ..Corpus::default()
+        };
         let mut stream_start_log = 0;
         let mut previous_key: Option<&str> = None;
         let mut carry = format.country_carry();
@@ -126,12 +147,18 @@ impl Corpus {
             }
             let header = carry.header(&log.envelope, log.technique.as_deref());
             let text = format.render(&header, &log.envelope.json);
-            corpus.starts.push(corpus.tokens.len());
+            let start = corpus.tokens.len();
+            corpus.starts.push(start);
             corpus.tokens.push(Special::BeginLog as u16);
             corpus
                 .tokens
                 .extend(tokenizer.encode(&text).into_iter().map(|id| id as u16));
             corpus.tokens.push(Special::EndLog as u16);
+            let prefix = match format.pin_header {
+                true => long_logs::header_prefix_len(&corpus.tokens[start..]).unwrap_or(0),
+                false => 0,
+            };
+            corpus.pinned.push(prefix as u32);
         }
         corpus.close_stream(stream_start_log);
         corpus.logs = corpus.starts.len();
@@ -171,8 +198,9 @@ impl Corpus {
 
     /// A batch of `size` windows of `context` tokens, each starting at a random log, a
     /// favoured one with probability `favoured_share` (when there are any). A log
-    /// longer than the context is also entered halfway and further, in steps of half a
-    /// context as scoring reads it, so its tail is trained on too.
+    /// longer than the context is also entered at each half context, as scoring and
+    /// generation read it, so its tail is trained on too; such a window pins the log's
+    /// header where the format does ([`crate::long_logs`]).
     pub fn sample(
         &self,
         rng: &mut impl Rng,
@@ -180,7 +208,7 @@ impl Corpus {
         context: usize,
         favoured_share: f64,
     ) -> Batch {
-        let windows: Vec<(usize, usize)> = (0..size)
+        let windows: Vec<Window> = (0..size)
             .filter(|_| self.logs > 0)
             .map(|_| {
                 // No draw when nothing is favoured, so such runs replay exactly.
@@ -198,11 +226,29 @@ impl Corpus {
                     .copied()
                     .unwrap_or(stream_end)
                     .min(stream_end);
-                let overhang = (end - start).saturating_sub(context + 1);
-                let stride = (context / 2).max(1);
-                let entries = overhang.div_ceil(stride) + 1;
-                let offset = (rng.random_range(0..entries) * stride).min(overhang);
-                (start + offset, stream_end)
+                let (offset, pinned) = match self.aligned {
+                    true => {
+                        let pinned = long_logs::pinnable(Some(self.pinned[log] as usize), context);
+                        let k =
+                            rng.random_range(0..long_logs::entries(end - start, pinned, context));
+                        (
+                            k * long_logs::stride(context),
+                            if k > 0 { pinned } else { 0 },
+                        )
+                    }
+                    // Models of before: the last entry ends where the log does.
+                    false => {
+                        let overhang = (end - start).saturating_sub(context + 1);
+                        let stride = long_logs::stride(context);
+                        let entries = overhang.div_ceil(stride) + 1;
+                        ((rng.random_range(0..entries) * stride).min(overhang), 0)
+                    }
+                };
+                Window {
+                    pinned: start..start + pinned,
+                    start: start + offset,
+                    stream_end,
+                }
             })
             .collect();
         self.windows(&windows, context)
@@ -210,15 +256,22 @@ impl Corpus {
 
     /// A batch of windows starting at the given logs.
     pub fn batch(&self, logs: &[usize], context: usize) -> Batch {
-        let windows: Vec<(usize, usize)> = logs
+        let windows: Vec<Window> = logs
             .iter()
-            .filter_map(|&log| Some((*self.starts.get(log)?, self.stream_ends[log])))
+            .filter_map(|&log| {
+                let start = *self.starts.get(log)?;
+                Some(Window {
+                    pinned: start..start,
+                    start,
+                    stream_end: self.stream_ends[log],
+                })
+            })
             .collect();
         self.windows(&windows, context)
     }
 
-    /// A batch of windows given as (first token, end of its stream).
-    fn windows(&self, windows: &[(usize, usize)], context: usize) -> Batch {
+    /// A batch of the given windows.
+    fn windows(&self, windows: &[Window], context: usize) -> Batch {
         let pad = i64::from(Special::Pad as u16);
         let mut batch = Batch {
             inputs: vec![pad; windows.len() * context],
@@ -227,14 +280,23 @@ impl Corpus {
             size: windows.len(),
             context,
         };
-        for (row, &(start, stream_end)) in windows.iter().enumerate() {
-            let end = stream_end.min(start + context + 1);
-            let window = &self.tokens[start..end];
+        for (row, window) in windows.iter().enumerate() {
+            let pinned = window.pinned.len();
+            let end = window.stream_end.min(window.start + context + 1 - pinned);
+            let tokens: Vec<u16> = self.tokens[window.pinned.clone()]
+                .iter()
+                .chain(&self.tokens[window.start..end])
+                .copied()
+                .collect();
             let offset = row * context;
-            for (position, pair) in window.windows(2).enumerate() {
+            for (position, pair) in tokens.windows(2).enumerate() {
                 batch.inputs[offset + position] = i64::from(pair[0]);
                 batch.targets[offset + position] = i64::from(pair[1]);
-                batch.weights[offset + position] = 1.0;
+                // The pinned header was trained on where the log starts, and the byte
+                // after the cut follows it by chance.
+                if position >= pinned {
+                    batch.weights[offset + position] = 1.0;
+                }
             }
         }
         batch
@@ -309,6 +371,66 @@ mod tests {
         assert_eq!(batch.targets[real - 1], i64::from(Special::EndLog as u16));
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
         assert_eq!(corpus.sample(&mut rng, 5, 64, 0.0).inputs.len(), 5 * 64);
+    }
+
+    #[test]
+    fn windows_entering_a_long_log_pin_its_header_where_the_format_does() {
+        let long = |user: &str| {
+            let raw = format!(
+                r#"{{"eventTime":"2024-07-30T21:31:00Z","eventName":"{}","userIdentity":{{"type":"IAMUser","userName":"{user}"}}}}"#,
+                "x".repeat(300)
+            );
+            TrainingLog {
+                envelope: schemas::decode(Source::CloudTrail, raw.as_bytes()).unwrap(),
+                technique: None,
+            }
+        };
+        let logs = vec![long("alice"), long("bob")];
+        let header = |text: &[u8]| text.starts_with(b"[cloudtrail u=");
+        for pin_header in [false, true] {
+            let format = TextFormat {
+                pin_header,
+                ..TextFormat::default()
+            };
+            let corpus = Corpus::build(&format, &logs);
+            let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(1);
+            let batch = corpus.sample(&mut rng, 64, 128, 0.0);
+            let (mut entered, mut tails) = (0, 0);
+            for row in 0..batch.size {
+                let span = row * batch.context..(row + 1) * batch.context;
+                let inputs = &batch.inputs[span.clone()];
+                let weights = &batch.weights[span.clone()];
+                let text: Vec<u8> = inputs[1..].iter().map(|&t| t as u8).collect();
+                let prefix = 1 + text.windows(2).position(|w| w == b"] ").unwrap_or(0) + 2;
+                let at_start = inputs[0] == i64::from(Special::BeginLog as u16)
+                    && text[prefix - 1..].starts_with(b"{\"eventTime");
+                tails += usize::from(
+                    batch.targets[span.clone()].contains(&i64::from(Special::EndLog as u16)),
+                );
+                if at_start {
+                    assert!(weights.iter().all(|&w| w == 1.0), "{pin_header}");
+                    continue;
+                }
+                entered += 1;
+                assert_eq!(
+                    header(&text),
+                    pin_header,
+                    "{}",
+                    String::from_utf8_lossy(&text)
+                );
+                if pin_header {
+                    // Nothing of the pin is trained on, nor the byte after the cut.
+                    // The rest is trained on up to the end of the user's stream.
+                    assert!(weights[..prefix].iter().all(|&w| w == 0.0));
+                    assert_eq!(weights[prefix], 1.0);
+                    assert!(weights[prefix..].windows(2).all(|pair| pair[0] >= pair[1]));
+                }
+            }
+            assert!(
+                entered > 10 && tails > 10,
+                "{entered} entered, {tails} tails"
+            );
+        }
     }
 
     #[test]

@@ -240,6 +240,7 @@ impl DeviationScorer {
         let scores = score(
             &self.model,
             &requests,
+            self.format.pin_header,
             self.config.batch_windows,
             &self.device,
         );

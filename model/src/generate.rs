@@ -7,7 +7,8 @@
 //! the object closes, only the end-of-log token is left. If the byte budget would run
 //! out first, the shortest completion is forced, so even an untrained model returns
 //! valid JSON. Logs longer than the context are written in windows that jump forward by
-//! half a context, as training and scoring read them.
+//! half a context, as training and scoring read them (with the log's header pinned at
+//! the start where the model's text format says so).
 
 use std::sync::Arc;
 
@@ -20,6 +21,7 @@ use schemas::Source;
 
 use crate::gpt::{Gpt, KvCache};
 use crate::log_constraint::LogConstraint;
+use crate::long_logs;
 use crate::tokenizer::{ByteTokenizer, Special};
 
 /// How to sample.
@@ -107,10 +109,12 @@ struct Row {
 }
 
 /// Generates one log per prompt. Prompts of equal length are decoded together as one
-/// batch; `batch_size` bounds the rows decoded at once.
+/// batch; `batch_size` bounds the rows decoded at once. `pin_header` is the model's text
+/// format's [`pin_header`](operators::text_format::TextFormat::pin_header).
 pub fn generate(
     model: &Gpt,
     prompts: &[Prompt],
+    pin_header: bool,
     config: &SamplingConfig,
     batch_size: usize,
     device: &Device,
@@ -158,7 +162,7 @@ pub fn generate(
         start = end;
     }
     let generated = crate::device::map_on_workers(device, &batches, |batch| {
-        generate_batch(model, prompts, &encoded, batch, config, device)
+        generate_batch(model, prompts, &encoded, batch, pin_header, config, device)
     });
     let mut results: Vec<Option<Generated>> = vec![None; prompts.len()];
     for (batch, logs) in batches.iter().zip(generated) {
@@ -182,6 +186,7 @@ fn generate_batch(
     prompts: &[Prompt],
     encoded: &[(Vec<u32>, LogConstraint)],
     batch: &[usize],
+    pin_header: bool,
     config: &SamplingConfig,
     device: &Device,
 ) -> Vec<Generated> {
@@ -204,7 +209,7 @@ fn generate_batch(
         .unwrap_or(0);
     let budget = config.max_bytes.max(prompt_len).max(shortest);
     let mut sequences: Vec<Vec<u32>> = batch.iter().map(|&i| encoded[i].0.clone()).collect();
-    let mut window = Window::new(model);
+    let mut window = Window::new(model, pin_header);
 
     let mut logits = window.logits(model, &sequences, true, device);
     for generated in 0..=budget {
@@ -270,27 +275,43 @@ fn generate_batch(
         .collect()
 }
 
-/// What part of the sequences the model sees. A log longer than the context is read in
-/// a window that jumps forward by half a context when full (the cache is rebuilt from the
-/// window's tokens at positions from 0), the same windows training enters long logs at.
+/// What part of the sequences the model sees: the windows of [`crate::long_logs`]. A
+/// log longer than the context moves to its next window, half a context further in,
+/// when it outgrows the current one (the cache is rebuilt from the window's tokens at
+/// positions from 0). Under a format that pins headers, rows whose headers differ in
+/// length hold windows of different lengths, so each length is decoded as a group.
 struct Window {
-    offset: usize,
-    cache: KvCache,
+    /// Rows that share a pin (all of them until the first move), each with its cache.
+    groups: Vec<Group>,
+    pin_header: bool,
+    layers: usize,
     context: usize,
 }
 
+struct Group {
+    rows: Vec<usize>,
+    /// Tokens pinned before the window (the header), 0 before the log is entered.
+    pinned: usize,
+    /// The window: which half context of the log it starts at.
+    k: usize,
+    /// Tokens in the cache; 0 until the group is first run or after a move.
+    seen: usize,
+    cache: KvCache,
+}
+
 impl Window {
-    fn new(model: &Gpt) -> Self {
+    fn new(model: &Gpt, pin_header: bool) -> Self {
         Window {
-            offset: 0,
-            cache: KvCache::new(model.layers()),
+            groups: Vec::new(),
+            pin_header,
+            layers: model.layers(),
             context: model.context(),
         }
     }
 
     /// Logits of the last position of every sequence, flattened `[batch * vocab]`: with
-    /// the cache, only the new token is run (after a jump, the window is prefilled);
-    /// without it, the whole window is recomputed.
+    /// the cache, only the new token is run (after a move, the window is prefilled);
+    /// without it, the whole window is recomputed. Each call sees one more token.
     fn logits(
         &mut self,
         model: &Gpt,
@@ -298,40 +319,97 @@ impl Window {
         use_cache: bool,
         device: &Device,
     ) -> Vec<f32> {
-        let batch = sequences.len();
         let length = sequences[0].len();
-        let stride = (self.context / 2).max(1);
-        let mut prefill = self.cache.seen() == 0;
-        while length - self.offset > self.context {
-            self.offset += stride;
-            prefill = true;
+        let stride = long_logs::stride(self.context);
+        if self.groups.is_empty() {
+            self.groups
+                .push(self.group((0..sequences.len()).collect(), 0, 0));
         }
-        if prefill {
-            self.cache = KvCache::new(model.layers());
+        // Windows the sequences outgrew move on; the first move splits the rows by pin.
+        let mut moved = Vec::new();
+        for group in std::mem::take(&mut self.groups) {
+            if group.pinned + length - group.k * stride <= self.context {
+                moved.push(group);
+                continue;
+            }
+            let mut by_pin: Vec<(usize, Vec<usize>)> = Vec::new();
+            for &row in &group.rows {
+                let pinned = match (self.pin_header, group.k) {
+                    (true, 0) => long_logs::pinnable(
+                        long_logs::header_prefix_len(&sequences[row]),
+                        self.context,
+                    ),
+                    _ => group.pinned,
+                };
+                match by_pin.iter_mut().find(|(pin, _)| *pin == pinned) {
+                    Some((_, rows)) => rows.push(row),
+                    None => by_pin.push((pinned, vec![row])),
+                }
+            }
+            for (pinned, rows) in by_pin {
+                let mut k = group.k + 1;
+                while pinned + length - k * stride > self.context {
+                    k += 1;
+                }
+                moved.push(self.group(rows, pinned, k));
+            }
         }
-        let from = if use_cache && !prefill {
-            length - 1
-        } else {
-            self.offset
-        };
-        let tokens: Vec<i64> = sequences
-            .iter()
-            .flat_map(|s| s[from..].iter().map(|&t| i64::from(t)))
-            .collect();
-        let input =
-            Tensor::<2, Int>::from_data(TensorData::new(tokens, [batch, length - from]), device);
-        let logits = if use_cache {
-            model.forward_cached(input, &mut self.cache)
-        } else {
-            model.forward(input)
-        };
-        let [_, positions, vocab] = logits.dims();
-        logits
-            .narrow(1, positions - 1, 1)
-            .reshape([batch, vocab])
-            .into_data()
-            .try_into_vec::<f32>()
-            .unwrap_or_default()
+        self.groups = moved;
+
+        let mut out: Vec<f32> = Vec::new();
+        for group in &mut self.groups {
+            let from = group.k * stride;
+            let in_view = group.pinned + length - from;
+            let fresh = match use_cache && group.seen > 0 {
+                true => in_view - group.seen,
+                false => in_view,
+            };
+            if !use_cache {
+                group.cache = KvCache::new(self.layers);
+            }
+            let tokens: Vec<i64> = group
+                .rows
+                .iter()
+                .flat_map(|&row| {
+                    let sequence = &sequences[row];
+                    let pin = &sequence[..group.pinned.min(from)];
+                    let view = pin.iter().chain(&sequence[from..]);
+                    view.skip(in_view - fresh).map(|&t| i64::from(t))
+                })
+                .collect();
+            let input = Tensor::<2, Int>::from_data(
+                TensorData::new(tokens, [group.rows.len(), fresh]),
+                device,
+            );
+            let logits = if use_cache {
+                model.forward_cached(input, &mut group.cache)
+            } else {
+                model.forward(input)
+            };
+            group.seen = in_view;
+            let [rows, positions, vocab] = logits.dims();
+            let last = logits
+                .narrow(1, positions - 1, 1)
+                .reshape([rows, vocab])
+                .into_data()
+                .try_into_vec::<f32>()
+                .unwrap_or_default();
+            out.resize(sequences.len() * vocab, 0.0);
+            for (&row, values) in group.rows.iter().zip(last.chunks(vocab.max(1))) {
+                out[row * vocab..(row + 1) * vocab].copy_from_slice(values);
+            }
+        }
+        out
+    }
+
+    fn group(&self, rows: Vec<usize>, pinned: usize, k: usize) -> Group {
+        Group {
+            rows,
+            pinned: if k > 0 { pinned } else { 0 },
+            k,
+            seen: 0,
+            cache: KvCache::new(self.layers),
+        }
     }
 }
 
@@ -407,7 +485,7 @@ pub fn time_decoding(
 ) -> std::time::Duration {
     let mut rng = ChaCha8Rng::seed_from_u64(0);
     let mut sequences = vec![vec![Special::BeginLog as u32]; rows];
-    let mut window = Window::new(model);
+    let mut window = Window::new(model, false);
     let started = std::time::Instant::now();
     let mut logits = window.logits(model, &sequences, kv_cache, device);
     for _ in 0..bytes {
@@ -420,4 +498,87 @@ pub fn time_decoding(
         logits = window.logits(model, &sequences, kv_cache, device);
     }
     started.elapsed()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::GptConfig;
+
+    /// The window training reads `sequence` in at its last token: the whole of it while it
+    /// fits, else the pin and the log from the first half context that leaves it room.
+    fn expected_window(sequence: &[u32], pinned: usize, context: usize) -> Vec<u32> {
+        if sequence.len() <= context {
+            return sequence.to_vec();
+        }
+        let stride = long_logs::stride(context);
+        let k = (1..)
+            .find(|k| pinned + sequence.len() - k * stride <= context)
+            .unwrap_or(1);
+        let mut window = sequence[..pinned].to_vec();
+        window.extend_from_slice(&sequence[k * stride..]);
+        window
+    }
+
+    #[test]
+    fn decoding_reads_long_logs_in_the_windows_training_reads_them_in() {
+        let device = Device::flex();
+        device.seed(9);
+        let context = 64;
+        let config = GptConfig {
+            context,
+            ..GptConfig::preset("tiny").unwrap()
+        };
+        let model = Gpt::new(&config, &device);
+        // Two rows whose headers differ in length, decoded together, 200 tokens each.
+        let rows: Vec<Vec<u32>> = ["[azure u=al] ", "[azure u=bobby c=DE] "]
+            .iter()
+            .map(|header| {
+                let mut tokens = vec![Special::BeginLog as u32];
+                tokens.extend(ByteTokenizer.encode(header));
+                tokens.extend((0..200).map(|i| u32::from(b'a') + i % 26));
+                tokens
+            })
+            .collect();
+        for pin_header in [false, true] {
+            for use_cache in [true, false] {
+                let mut window = Window::new(&model, pin_header);
+                for length in 1..=rows[0].len() {
+                    let sequences: Vec<Vec<u32>> =
+                        rows.iter().map(|row| row[..length].to_vec()).collect();
+                    let logits = window.logits(&model, &sequences, use_cache, &device);
+                    let vocab = logits.len() / rows.len();
+                    for (row, sequence) in sequences.iter().enumerate() {
+                        let pinned = match pin_header {
+                            true => {
+                                long_logs::pinnable(long_logs::header_prefix_len(sequence), context)
+                            }
+                            false => 0,
+                        };
+                        let expected = expected_window(sequence, pinned, context);
+                        let tokens: Vec<i64> = expected.iter().map(|&t| i64::from(t)).collect();
+                        let full = model
+                            .forward(Tensor::from_data(
+                                TensorData::new(tokens, [1, expected.len()]),
+                                &device,
+                            ))
+                            .into_data()
+                            .try_into_vec::<f32>()
+                            .unwrap();
+                        let last = &full[full.len() - vocab..];
+                        let got = &logits[row * vocab..(row + 1) * vocab];
+                        let worst = last
+                            .iter()
+                            .zip(got)
+                            .map(|(a, b)| (a - b).abs())
+                            .fold(0.0f32, f32::max);
+                        assert!(
+                            worst < 1e-4,
+                            "pin {pin_header}, cache {use_cache}, row {row}, length {length}: {worst}"
+                        );
+                    }
+                }
+            }
+        }
+    }
 }

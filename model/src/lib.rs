@@ -32,6 +32,7 @@ mod json_constraint;
 #[cfg(feature = "cuda")]
 mod llvm_stubs;
 mod log_constraint;
+mod long_logs;
 pub mod registry;
 pub mod score;
 mod tokenizer;

@@ -3,13 +3,15 @@
 //!
 //! A log longer than the model's context is scored in overlapping windows: each byte is
 //! predicted from at least half a context of what precedes it (the first window keeps up
-//! to a quarter of the preceding logs), so no byte is scored blind.
+//! to a quarter of the preceding logs), so no byte is scored blind; under a format that
+//! pins headers, the later windows start with the log's header ([`crate::long_logs`]).
 
 use burn::prelude::*;
 use operators::text_format::{Header, field_spans};
 
 use crate::corpus::Batch;
 use crate::gpt::Gpt;
+use crate::long_logs;
 use crate::tokenizer::{ByteTokenizer, Special};
 
 /// One log to score: what precedes it (earlier logs, already rendered and framed with
@@ -70,10 +72,12 @@ struct Window {
     first_log_token: usize,
 }
 
-/// Scores `requests` in batches of at most `batch_windows` windows.
+/// Scores `requests` in batches of at most `batch_windows` windows; `pin_header` is the
+/// model's text format's [`pin_header`](operators::text_format::TextFormat::pin_header).
 pub fn score(
     model: &Gpt,
     requests: &[ScoreRequest],
+    pin_header: bool,
     batch_windows: usize,
     device: &Device,
 ) -> Vec<LogScore> {
@@ -98,7 +102,13 @@ pub fn score(
         let mut log = vec![Special::BeginLog as u32];
         log.extend(tokenizer.encode(&request.text));
         log.push(Special::EndLog as u32);
-        windows.extend(plan_windows(index, &request.context, &log, context));
+        windows.extend(match pin_header {
+            true => {
+                let pinned = long_logs::pinnable(long_logs::header_prefix_len(&log), context);
+                aligned_windows(index, &request.context, &log, pinned, context)
+            }
+            false => plan_windows(index, &request.context, &log, context),
+        });
     }
 
     // Independent batches on their own threads (one per core on the CPU, whose kernels
@@ -170,17 +180,10 @@ fn score_windows(model: &Gpt, chunk: &[Window], device: &Device) -> (Vec<f32>, u
 }
 
 /// Cuts the sequence `context ++ log` into windows of at most `size + 1` tokens so that
-/// every token of `log` after its begin-of-log token is scored exactly once.
+/// every token of `log` after its begin-of-log token is scored exactly once, as models
+/// trained before 2026-12-01 read long logs.
 fn plan_windows(request: usize, context: &[u32], log: &[u32], size: usize) -> Vec<Window> {
-    // Targets to score: log[1..] (everything after begin-of-log).
-    let keep_context = if log.len() <= size {
-        // The whole log fits; fill the rest with the most recent context.
-        (size + 1 - log.len()).min(context.len())
-    } else {
-        (size / 4).min(context.len())
-    };
-    let mut sequence: Vec<u32> = context[context.len() - keep_context..].to_vec();
-    let log_start = sequence.len();
+    let (mut sequence, log_start) = with_context(context, log, size);
     sequence.extend_from_slice(log);
 
     let mut windows = Vec::new();
@@ -203,6 +206,62 @@ fn plan_windows(request: usize, context: &[u32], log: &[u32], size: usize) -> Ve
         }
     }
     windows
+}
+
+/// The windows of [`crate::long_logs`]: the most recent context with the log's start
+/// (as much of it as fits), then, while bytes are left, the log's window that ends
+/// first past them (each scored byte sees all of its window before it), its first
+/// `pinned` tokens pinned before it past the start.
+fn aligned_windows(
+    request: usize,
+    context: &[u32],
+    log: &[u32],
+    pinned: usize,
+    size: usize,
+) -> Vec<Window> {
+    let (mut first, log_start) = with_context(context, log, size);
+    let first_end = (size + 1 - log_start).min(log.len());
+    first.extend_from_slice(&log[..first_end]);
+    let mut windows = vec![Window {
+        request,
+        tokens: first,
+        scored: log_start..log_start + first_end - 1,
+        first_log_token: 0,
+    }];
+    let mut next_target = first_end; // first unscored log token
+    let mut k = 0;
+    while next_target < log.len() {
+        let from = k * long_logs::stride(size);
+        let end = (from + long_logs::body(k, pinned, size)).min(log.len());
+        if end > next_target {
+            let pin = if k > 0 { &log[..pinned] } else { &[][..] };
+            let mut tokens = pin.to_vec();
+            tokens.extend_from_slice(&log[from..end]);
+            windows.push(Window {
+                request,
+                tokens,
+                // Target j of the window predicts log[from + j + 1 - pin].
+                scored: pin.len() + next_target - from - 1..pin.len() + end - from - 1,
+                first_log_token: next_target - 1,
+            });
+            next_target = end;
+        }
+        k += 1;
+    }
+    windows
+}
+
+/// The most recent tokens of `context` to read before `log` (all that fit beside a log
+/// that fits; a quarter of a window before one that does not), and where the log starts.
+fn with_context(context: &[u32], log: &[u32], size: usize) -> (Vec<u32>, usize) {
+    let keep = if log.len() <= size {
+        (size + 1 - log.len()).min(context.len())
+    } else {
+        (size / 4).min(context.len())
+    };
+    let sequence = context[context.len() - keep..].to_vec();
+    let log_start = sequence.len();
+    (sequence, log_start)
 }
 
 fn field_scores(text: &str, header_bytes: usize, log_probs: &[f32]) -> Vec<FieldScore> {
@@ -237,22 +296,54 @@ mod tests {
     #[test]
     fn windows_score_every_log_token_once_with_overlap() {
         let context: Vec<u32> = (0..50).collect();
-        for (log_len, size) in [(10usize, 16usize), (40, 16), (17, 16), (16, 16), (200, 32)] {
+        let cases = [
+            (10usize, 16usize),
+            (40, 16),
+            (17, 16),
+            (16, 16),
+            (200, 32),
+            (9, 16),
+        ];
+        for ((log_len, size), pinned) in cases
+            .into_iter()
+            .flat_map(|c| [(c, None), (c, Some(0)), (c, Some(5))])
+        {
             let log: Vec<u32> = (100..100 + log_len as u32).collect();
-            let windows = plan_windows(0, &context, &log, size);
-            let mut covered = vec![0; log_len - 1];
-            for window in &windows {
-                assert!(window.tokens.len() <= size + 1);
-                for (offset, target) in window.scored.clone().enumerate() {
-                    let token = window.tokens[target + 1];
-                    assert_eq!(token, log[window.first_log_token + offset + 1]);
-                    covered[window.first_log_token + offset] += 1;
+            for history in [&context[..], &[][..]] {
+                let windows = match pinned {
+                    None => plan_windows(0, history, &log, size),
+                    Some(pinned) => aligned_windows(0, history, &log, pinned, size),
+                };
+                let mut covered = vec![0; log_len - 1];
+                for window in &windows {
+                    assert!(window.tokens.len() <= size + 1);
+                    for (offset, target) in window.scored.clone().enumerate() {
+                        let token = window.tokens[target + 1];
+                        assert_eq!(token, log[window.first_log_token + offset + 1]);
+                        covered[window.first_log_token + offset] += 1;
+                    }
+                }
+                let case = format!("{log_len}/{size}/{pinned:?}/{}", history.len());
+                assert!(covered.iter().all(|&c| c == 1), "{case}: {covered:?}");
+                // Past the first window, each scored byte sees at least half a context.
+                for window in windows.iter().skip(1) {
+                    assert!(window.scored.start >= size / 2, "{case}");
+                }
+                let Some(pinned) = pinned.filter(|&p| p > 0) else {
+                    continue;
+                };
+                // A window that enters the log holds its first tokens pinned, then the
+                // log from a multiple of half a context, as training enters it.
+                for window in windows.iter().skip(1) {
+                    if window.tokens[0] == log[0] && window.tokens[pinned] != log[pinned] {
+                        let from = window.tokens[pinned] - 100;
+                        assert_eq!(&window.tokens[..pinned], &log[..pinned], "{case}");
+                        assert_eq!(from as usize % (size / 2), 0, "{case}");
+                    } else {
+                        assert_eq!(window.tokens[..], log[..window.tokens.len()], "{case}");
+                    }
                 }
             }
-            assert!(
-                covered.iter().all(|&c| c == 1),
-                "{log_len}/{size}: {covered:?}"
-            );
         }
     }
 }

@@ -293,7 +293,13 @@ pub fn train(
         adamw(&run.train).init(),
     )? {
         Some((manifest, model, optimizer)) => {
-            checkpoint::check_resumable(run.checkpoint_dir, &manifest, &run.model, &data)?;
+            checkpoint::check_resumable(
+                run.checkpoint_dir,
+                &manifest,
+                &run.model,
+                &run.text_format,
+                &data,
+            )?;
             (
                 Trainer::from_parts(model, optimizer, &run.model, &run.train, autodiff),
                 manifest.state,

@@ -166,18 +166,20 @@ fn random_weights_still_generate_valid_json_and_logs_of_the_shape() {
         shape: None,
     });
     for seed in 0..3 {
-        // 600 bytes at a context of 128: windows jump forward several times.
+        // 600 bytes at a context of 128: windows jump forward several times, pinning the
+        // header for seeds 1 and 2.
+        let pin_header = seed > 0;
         let config = SamplingConfig {
             temperature: 1.5,
             seed,
             max_bytes: 600,
             ..SamplingConfig::default()
         };
-        let generated = generate(&model, &prompts, &config, 8, &device).unwrap();
+        let generated = generate(&model, &prompts, pin_header, &config, 8, &device).unwrap();
         assert_eq!(generated.len(), prompts.len());
-        if seed == 0 {
+        if seed < 2 {
             // Each prompt samples from its own stream: batching and cores change nothing.
-            let one_by_one = generate(&model, &prompts, &config, 1, &device).unwrap();
+            let one_by_one = generate(&model, &prompts, pin_header, &config, 1, &device).unwrap();
             assert_eq!(one_by_one, generated);
         }
         for log in &generated {
@@ -196,7 +198,7 @@ fn random_weights_still_generate_valid_json_and_logs_of_the_shape() {
             max_bytes: 5,
             ..config.clone()
         };
-        let short = generate(&model, &prompts[6..7], &tight, 1, &device).unwrap();
+        let short = generate(&model, &prompts[6..7], pin_header, &tight, 1, &device).unwrap();
         let (_, parsed) = TextFormat::default().parse(&short[0].text).unwrap();
         assert!(shape.admits(&parsed), "{}", short[0].text);
         assert!(
@@ -272,8 +274,8 @@ fn tiny_model_overfits_resumes_exactly_and_round_trips() {
         context: Vec::new(),
         text,
     }];
-    let a = score(&loaded.model, &request, 4, &device);
-    let b = score(&again.model, &request, 4, &device);
+    let a = score(&loaded.model, &request, false, 4, &device);
+    let b = score(&again.model, &request, false, 4, &device);
     assert_eq!(a[0].log_probs, b[0].log_probs);
     let per_byte = a[0].surprisal() / a[0].log_probs.len() as f32;
     assert!(
@@ -291,7 +293,7 @@ fn tiny_model_overfits_resumes_exactly_and_round_trips() {
 fn logs_longer_than_the_context_are_scored_whole() {
     let device = Device::flex();
     device.seed(5);
-    let model = Gpt::new(&tiny(32), &device);
+    let model = Gpt::new(&tiny(64), &device);
     let text = format!(
         r#"[cloudtrail u=alice] {{"requestParameters":{{"note":"{}"}}}}"#,
         "x".repeat(150)
@@ -305,19 +307,27 @@ fn logs_longer_than_the_context_are_scored_whole() {
         context,
         text: text.clone(),
     };
-    let scores = score(&model, &[short, long], 3, &device);
-    assert_eq!(scores[1].log_probs.len(), text.len() + 1);
-    assert!(
-        scores
+    let requests = [short, long];
+    let plain = score(&model, &requests, false, 3, &device);
+    let pinned = score(&model, &requests, true, 3, &device);
+    for scores in [&plain, &pinned] {
+        assert_eq!(scores[1].log_probs.len(), text.len() + 1);
+        assert!(
+            scores
+                .iter()
+                .all(|s| s.log_probs.iter().all(|p| p.is_finite() && *p < 0.0))
+        );
+        let note = scores[1]
+            .fields
             .iter()
-            .all(|s| s.log_probs.iter().all(|p| p.is_finite() && *p < 0.0))
-    );
-    let note = scores[1]
-        .fields
-        .iter()
-        .find(|f| f.path == "requestParameters.note")
-        .unwrap();
-    assert_eq!(note.bytes, r#""note":""#.len() + 150 + 1);
+            .find(|f| f.path == "requestParameters.note")
+            .unwrap();
+        assert_eq!(note.bytes, r#""note":""#.len() + 150 + 1);
+    }
+    // The first window is the same either way; later ones read the header instead.
+    assert_eq!(plain[0].log_probs, pinned[0].log_probs);
+    assert_eq!(plain[1].log_probs[..20], pinned[1].log_probs[..20]);
+    assert_ne!(plain[1].log_probs, pinned[1].log_probs);
 }
 
 #[test]
@@ -395,6 +405,58 @@ fn attention_in_blocks_matches_unblocked_attention() {
         assert!(
             worst < 1e-4,
             "{what}: blocked attention differs from unblocked attention by {worst}"
+        );
+    }
+}
+
+#[test]
+fn cached_decoding_matches_a_full_recompute_to_the_end_of_a_long_context() {
+    // Decoding one token at a time after a prefill of half the context, to its end, as
+    // generation does after a window jumps: every position's logits as a full recompute.
+    let device = Device::flex();
+    device.seed(4);
+    let context = 1024;
+    let model = Gpt::new(&tiny(context), &device);
+    let tokens: Vec<i64> = (0..context).map(|i| (i * 131 % 251) as i64).collect();
+    let full = model
+        .forward(Tensor::from_data(
+            TensorData::new(tokens.clone(), [1, context]),
+            &device,
+        ))
+        .into_data()
+        .try_into_vec::<f32>()
+        .unwrap();
+    let vocab = full.len() / context;
+    let mut cache = KvCache::new(model.layers());
+    let prefill = 513;
+    let mut cached = model
+        .forward_cached(
+            Tensor::from_data(
+                TensorData::new(tokens[..prefill].to_vec(), [1, prefill]),
+                &device,
+            ),
+            &mut cache,
+        )
+        .into_data()
+        .try_into_vec::<f32>()
+        .unwrap();
+    for &token in &tokens[prefill..] {
+        let logits = model.forward_cached(
+            Tensor::from_data(TensorData::new(vec![token], [1, 1]), &device),
+            &mut cache,
+        );
+        cached.extend(logits.into_data().try_into_vec::<f32>().unwrap());
+    }
+    for position in 0..context {
+        let range = position * vocab..(position + 1) * vocab;
+        let worst = full[range.clone()]
+            .iter()
+            .zip(&cached[range])
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0f32, f32::max);
+        assert!(
+            worst < 1e-3,
+            "position {position}: cached logits off by {worst}"
         );
     }
 }

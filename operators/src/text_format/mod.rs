@@ -77,6 +77,12 @@ pub struct TextFormat {
     /// `false` in models fitted before 2026-11-30, which carried every sign-in.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub carry_successful_only: bool,
+    /// Whether a window that starts inside a log longer than the context starts with
+    /// that log's header (`model`'s `long_logs`), so whose log it is, from where and for
+    /// which technique stays in view to its last byte. `false` in models fitted before
+    /// 2026-12-01, which read such windows without it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub pin_header: bool,
 }
 
 impl Default for TextFormat {
@@ -88,6 +94,7 @@ impl Default for TextFormat {
             group: None,
             carry_country_hours: None,
             carry_successful_only: false,
+            pin_header: false,
         }
     }
 }
@@ -121,6 +128,7 @@ impl TextFormat {
             shapes,
             carry_country_hours: Some(DEFAULT_CARRY_HOURS),
             carry_successful_only: true,
+            pin_header: true,
             ..TextFormat::default()
         }
     }

@@ -68,6 +68,7 @@ pub fn run(args: &GenerateArgs) -> anyhow::Result<ExitCode> {
         let generated = generate(
             &loaded.model,
             &vec![prompt.clone(); count],
+            format.pin_header,
             &config,
             args.sampling.batch_size,
             &device,

@@ -319,8 +319,16 @@ pub(super) fn generate_logs(
     let mut logs = Vec::with_capacity(prompts.len());
     for (chunk_index, chunk) in prompts.chunks(CHUNK).enumerate() {
         let config = sampling.config((chunk_index * CHUNK) as u64);
-        let generated = generate(&loaded.model, chunk, &config, sampling.batch_size, device)
-            .context("cannot generate from this prompt")?;
+        let pin_header = loaded.manifest.text_format.pin_header;
+        let generated = generate(
+            &loaded.model,
+            chunk,
+            pin_header,
+            &config,
+            sampling.batch_size,
+            device,
+        )
+        .context("cannot generate from this prompt")?;
         for log in generated {
             // JSON-constrained decoding always yields an object; an empty one stands in
             // for the impossible, so the plan and the logs stay aligned.
