@@ -83,6 +83,12 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<ExitCode> {
          slowly on a CPU for a demo; at most {} s)",
         args.train_budget_s
     );
+    // From scratch every time: `train` resumes a run it finds in its folder, and a demo
+    // run by an older cyberlm (another text format) would be refused.
+    if std::path::Path::new(&model).exists() {
+        std::fs::remove_dir_all(&model)
+            .with_context(|| format!("cannot clear the demo's previous model in {model}"))?;
+    }
     let (steps, budget) = (args.steps.to_string(), args.train_budget_s.to_string());
     let eval_every = (args.steps / 4).max(1).to_string();
     let warmup = (args.steps / 20).max(1).to_string();
