@@ -294,8 +294,7 @@ struct Group {
     pinned: usize,
     /// The window: which half context of the log it starts at.
     k: usize,
-    /// Tokens in the cache; 0 until the group is first run or after a move.
-    seen: usize,
+    /// Empty until the group is first run, and after each move.
     cache: KvCache,
 }
 
@@ -321,6 +320,10 @@ impl Window {
     ) -> Vec<f32> {
         let length = sequences[0].len();
         let stride = long_logs::stride(self.context);
+        // Whether window `k` still holds the sequences' next target, as training's does.
+        let holds = |k: usize, pinned: usize| {
+            length < k * stride + long_logs::body(k, pinned, self.context)
+        };
         if self.groups.is_empty() {
             self.groups
                 .push(self.group((0..sequences.len()).collect(), 0, 0));
@@ -328,7 +331,7 @@ impl Window {
         // Windows the sequences outgrew move on; the first move splits the rows by pin.
         let mut moved = Vec::new();
         for group in std::mem::take(&mut self.groups) {
-            if group.pinned + length - group.k * stride <= self.context {
+            if holds(group.k, group.pinned) {
                 moved.push(group);
                 continue;
             }
@@ -348,7 +351,7 @@ impl Window {
             }
             for (pinned, rows) in by_pin {
                 let mut k = group.k + 1;
-                while pinned + length - k * stride > self.context {
+                while !holds(k, pinned) {
                     k += 1;
                 }
                 moved.push(self.group(rows, pinned, k));
@@ -360,20 +363,16 @@ impl Window {
         for group in &mut self.groups {
             let from = group.k * stride;
             let in_view = group.pinned + length - from;
-            let fresh = match use_cache && group.seen > 0 {
-                true => in_view - group.seen,
+            let fresh = match use_cache {
+                true => in_view - group.cache.seen(),
                 false => in_view,
             };
-            if !use_cache {
-                group.cache = KvCache::new(self.layers);
-            }
             let tokens: Vec<i64> = group
                 .rows
                 .iter()
                 .flat_map(|&row| {
                     let sequence = &sequences[row];
-                    let pin = &sequence[..group.pinned.min(from)];
-                    let view = pin.iter().chain(&sequence[from..]);
+                    let view = sequence[..group.pinned].iter().chain(&sequence[from..]);
                     view.skip(in_view - fresh).map(|&t| i64::from(t))
                 })
                 .collect();
@@ -386,7 +385,6 @@ impl Window {
             } else {
                 model.forward(input)
             };
-            group.seen = in_view;
             let [rows, positions, vocab] = logits.dims();
             let last = logits
                 .narrow(1, positions - 1, 1)
@@ -407,7 +405,6 @@ impl Window {
             rows,
             pinned: if k > 0 { pinned } else { 0 },
             k,
-            seen: 0,
             cache: KvCache::new(self.layers),
         }
     }

@@ -183,7 +183,8 @@ fn score_windows(model: &Gpt, chunk: &[Window], device: &Device) -> (Vec<f32>, u
 /// every token of `log` after its begin-of-log token is scored exactly once, as models
 /// trained before 2026-12-01 read long logs.
 fn plan_windows(request: usize, context: &[u32], log: &[u32], size: usize) -> Vec<Window> {
-    let (mut sequence, log_start) = with_context(context, log, size);
+    let mut sequence = recent_context(context, log, size);
+    let log_start = sequence.len();
     sequence.extend_from_slice(log);
 
     let mut windows = Vec::new();
@@ -219,7 +220,8 @@ fn aligned_windows(
     pinned: usize,
     size: usize,
 ) -> Vec<Window> {
-    let (mut first, log_start) = with_context(context, log, size);
+    let mut first = recent_context(context, log, size);
+    let log_start = first.len();
     let first_end = (size + 1 - log_start).min(log.len());
     first.extend_from_slice(&log[..first_end]);
     let mut windows = vec![Window {
@@ -251,17 +253,15 @@ fn aligned_windows(
     windows
 }
 
-/// The most recent tokens of `context` to read before `log` (all that fit beside a log
-/// that fits; a quarter of a window before one that does not), and where the log starts.
-fn with_context(context: &[u32], log: &[u32], size: usize) -> (Vec<u32>, usize) {
+/// The most recent tokens of `context` to read before `log`: all that fit beside a log
+/// that fits, a quarter of a window before one that does not.
+fn recent_context(context: &[u32], log: &[u32], size: usize) -> Vec<u32> {
     let keep = if log.len() <= size {
         (size + 1 - log.len()).min(context.len())
     } else {
         (size / 4).min(context.len())
     };
-    let sequence = context[context.len() - keep..].to_vec();
-    let log_start = sequence.len();
-    (sequence, log_start)
+    context[context.len() - keep..].to_vec()
 }
 
 fn field_scores(text: &str, header_bytes: usize, log_probs: &[f32]) -> Vec<FieldScore> {
