@@ -104,6 +104,23 @@ fn copies_of_real_logs_and_broken_lines_get_exactly_their_figures() {
         "volatile fields are not categories"
     );
 
+    // Copies keep every dependency between fields the real logs keep (the eventName
+    // decides the eventSource); only the foreign log may break one.
+    let agreement = &source["agreement"];
+    assert!(
+        agreement["agreeing"].as_f64().unwrap() >= n as f64 / (n + 1) as f64 - 1e-9,
+        "{agreement}"
+    );
+    assert!(
+        agreement["broken"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|d| d["from"] == "eventName" && d["to"] == "eventSource"),
+        "{agreement}"
+    );
+    assert!(source["reference_agreement"].is_number());
+
     let memorisation = &source["memorisation"];
     close(&memorisation["exact_copies"], n as f64 / (n + 1) as f64);
     close(&memorisation["rouge1"]["median"], 1.0);

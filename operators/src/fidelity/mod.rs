@@ -1,9 +1,11 @@
 //! Fidelity of generated logs: are they logs ([`validity`]), do their categorical fields
-//! follow the real distributions ([`categorical`]), are their locations real places
+//! follow the real distributions ([`categorical`]) and agree with each other as in real
+//! logs ([`agreement`]), are their locations real places
 //! ([`locations`]), are they new rather than copies
 //! ([`memorisation`]), and do they trigger the detections their kind should
 //! ([`rule_firing`]). `cyberlm eval generation` reports these per source.
 
+pub mod agreement;
 pub mod categorical;
 pub mod fields;
 pub mod locations;
@@ -11,6 +13,7 @@ pub mod memorisation;
 pub mod rule_firing;
 pub mod validity;
 
+pub use agreement::{Agreement, Dependencies};
 pub use categorical::{Distribution, FieldFidelity, categorical_fields, compare};
 pub use locations::KnownLocations;
 pub use memorisation::{Nearest, RealLogIndex};

@@ -15,8 +15,8 @@ use std::process::ExitCode;
 use anyhow::Context;
 use operators::fidelity::rule_firing::rules_for;
 use operators::fidelity::{
-    FieldFidelity, Fired, FiringRate, KnownLocations, Nearest, RealLogIndex, RequiredFields,
-    Validity, categorical_fields, compare,
+    Agreement, Dependencies, FieldFidelity, Fired, FiringRate, KnownLocations, Nearest,
+    RealLogIndex, RequiredFields, Validity, categorical_fields, compare,
 };
 use operators::sigma::SigmaDetector;
 use rayon::prelude::*;
@@ -118,6 +118,11 @@ struct SourceReport {
     worst_tvd: Option<f64>,
     fields_within_target: usize,
     fields: Vec<FieldFidelity>,
+    /// Whether the generated logs keep the dependencies between fields that every real
+    /// log of the source keeps (a failure code with a failure status).
+    agreement: Option<Agreement>,
+    /// The share of the reference logs that keep them: what real logs not fitted on give.
+    reference_agreement: Option<f64>,
     memorisation: Memorisation,
     rules: RuleReport,
 }
@@ -412,6 +417,19 @@ fn judge_source(
     for field in &fields {
         draw_field(&args.out, source, field)?;
     }
+    // Fitted on every real log of the source: a user's few logs would make chance look
+    // like a rule.
+    let of_source: Vec<&Value> = real
+        .iter()
+        .filter(|log| log.source == source)
+        .map(|log| &log.json)
+        .collect();
+    let dependencies = Dependencies::fit(
+        &categorical_fields(source, &of_source, args.max_categories),
+        &of_source,
+    );
+    let agreement = dependencies.judge(&generated_logs);
+    let reference_agreement = dependencies.judge(&reference).map(|a| a.agreeing);
 
     let memorisation = measure_memorisation(source, real, &generated_logs, &held_out, &args.out)?;
     Ok(SourceReport {
@@ -435,6 +453,8 @@ fn judge_source(
         worst_tvd,
         fields_within_target,
         fields,
+        agreement,
+        reference_agreement,
         memorisation,
         rules: RuleReport::default(),
     })
@@ -619,7 +639,7 @@ fn optional(value: Option<f64>, show: fn(f64) -> String) -> String {
 
 fn print_summary(reports: &[SourceReport]) {
     println!(
-        "{:<11} {:>9} {:>10} {:>12} {:>9} {:>10} {:>12} {:>12} {:>16} {:>12} {:>14}",
+        "{:<11} {:>9} {:>10} {:>12} {:>9} {:>10} {:>12} {:>12} {:>16} {:>16} {:>12} {:>14}",
         "source",
         "generated",
         "JSON valid",
@@ -629,12 +649,13 @@ fn print_summary(reports: &[SourceReport]) {
         "known places",
         "worst TVD",
         "fields ≤ 0.05",
+        "fields agree",
         "exact copies",
         "median ROUGE-1"
     );
     for r in reports {
         println!(
-            "{:<11} {:>9} {:>10} {:>12} {:>9} {:>10} {:>12} {:>12} {:>16} {:>12} {:>14}",
+            "{:<11} {:>9} {:>10} {:>12} {:>9} {:>10} {:>12} {:>12} {:>16} {:>16} {:>12} {:>14}",
             r.source,
             r.generated,
             percent(r.json_valid),
@@ -644,6 +665,7 @@ fn print_summary(reports: &[SourceReport]) {
             optional(r.known_locations, percent),
             optional(r.worst_tvd, |t| format!("{t:.3}")),
             format!("{}/{}", r.fields_within_target, r.fields.len()),
+            agreement_summary(r),
             percent(r.memorisation.exact_copies),
             optional(r.memorisation.rouge1.as_ref().map(|q| q.median), |m| {
                 format!("{m:.3}")
@@ -658,6 +680,15 @@ fn print_summary(reports: &[SourceReport]) {
         percent(TARGET_SCHEMA_VALID),
         percent(TARGET_EXACT_COPIES)
     );
+}
+
+/// The share of generated logs whose fields agree, and of the reference logs.
+fn agreement_summary(r: &SourceReport) -> String {
+    format!(
+        "{} ({})",
+        optional(r.agreement.as_ref().map(|a| a.agreeing), percent),
+        optional(r.reference_agreement, percent)
+    )
 }
 
 /// One line on the Sigma rules the source's generated logs fire.
@@ -688,6 +719,35 @@ fn rules_summary(r: &SourceReport) -> String {
     line
 }
 
+/// The dependencies between fields and how often the generated logs break them.
+fn agreement_section(source: &str, agreement: &Agreement, reference: Option<f64>) -> Section {
+    let mut table = vec![
+        ["field", "determines", "logs judged", "broken"]
+            .map(String::from)
+            .to_vec(),
+    ];
+    for d in &agreement.broken {
+        let arrow = if d.mutual { "↔" } else { "→" };
+        table.push(vec![
+            d.from.clone(),
+            format!("{arrow} {}", d.to),
+            d.judged.to_string(),
+            percent(d.broken),
+        ]);
+    }
+    Section {
+        heading: format!("{source}: fields that agree"),
+        text: format!(
+            "Pairs of fields where every real log pairs each common value of the first (≥ {} logs) with one value of the second. {} of the generated logs break none (reference logs: {}).",
+            operators::fidelity::agreement::MIN_SUPPORT,
+            percent(agreement.agreeing),
+            optional(reference, percent)
+        ),
+        table,
+        images: Vec::new(),
+    }
+}
+
 fn write_report_page(out: &Path, reports: &[SourceReport]) -> anyhow::Result<()> {
     let mut overview = vec![
         [
@@ -699,6 +759,7 @@ fn write_report_page(out: &Path, reports: &[SourceReport]) -> anyhow::Result<()>
             "country as asked",
             "known places",
             "fields within TVD ≤ 0.05",
+            "fields agree (reference)",
             "exact copies",
         ]
         .map(String::from)
@@ -715,6 +776,7 @@ fn write_report_page(out: &Path, reports: &[SourceReport]) -> anyhow::Result<()>
             optional(r.country_accuracy, percent),
             optional(r.known_locations, percent),
             format!("{}/{}", r.fields_within_target, r.fields.len()),
+            agreement_summary(r),
             percent(r.memorisation.exact_copies),
         ]);
         let mut table = vec![
@@ -751,6 +813,13 @@ fn write_report_page(out: &Path, reports: &[SourceReport]) -> anyhow::Result<()>
                 .map(|f| chart_name(r.kind, &f.path))
                 .collect(),
         });
+        if let Some(agreement) = &r.agreement {
+            sections.push(agreement_section(
+                r.source,
+                agreement,
+                r.reference_agreement,
+            ));
+        }
         let m = &r.memorisation;
         let quantile_row = |name: &str, q: &Option<Quantiles>| match q {
             Some(q) => vec![
