@@ -471,6 +471,7 @@ impl GptDetector {
                     &deviation.request,
                     header_bytes,
                     value,
+                    self.scorer.pin_header(),
                     self.scorer.device(),
                 );
                 json!({

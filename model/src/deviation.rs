@@ -174,6 +174,11 @@ impl DeviationScorer {
         &self.model
     }
 
+    /// Whether the model's text format pins headers ([`crate::long_logs`]).
+    pub fn pin_header(&self) -> bool {
+        self.format.pin_header
+    }
+
     /// The device it runs on.
     pub fn device(&self) -> &Device {
         &self.device

@@ -1,6 +1,8 @@
-//! What the model expected instead: its most likely value for a field, given everything
-//! before the field's value (the same context the log was scored with), decoded greedily
-//! under the JSON constraint. An alert then reads `Location "RU", expected "DE"`.
+//! What the model expected instead: its most likely value for a field, given what comes
+//! before the field's value in a window the model was trained on (for a long log, the
+//! [`long_logs`](crate::long_logs) window that holds the value, header pinned), decoded
+//! greedily under the JSON constraint. An alert then reads `Location "RU", expected
+//! "DE"`.
 
 use std::ops::Range;
 
@@ -10,6 +12,7 @@ use operators::text_format::is_header_value_byte;
 
 use crate::gpt::{Gpt, KvCache};
 use crate::json_constraint::JsonConstraint;
+use crate::long_logs;
 use crate::score::ScoreRequest;
 use crate::tokenizer::{ByteTokenizer, Special};
 
@@ -18,13 +21,14 @@ const MAX_VALUE_BYTES: usize = 64;
 
 /// The model's most likely value for the field whose value occupies `value` (a byte
 /// range of `request.text`, in the header, which ends at `header_bytes`, or in the JSON
-/// after it). `None` when the text before the value is not a header and the start of a
-/// JSON object.
+/// after it); `pin_header` is the model's text format's. `None` when the text before the
+/// value is not a header and the start of a JSON object.
 pub fn expected_value(
     model: &Gpt,
     request: &ScoreRequest,
     header_bytes: usize,
     value: Range<usize>,
+    pin_header: bool,
     device: &Device,
 ) -> Option<String> {
     let mut grammar = if value.start < header_bytes {
@@ -38,13 +42,9 @@ pub fn expected_value(
         }
         Grammar::Json(constraint, ValueShape::default())
     };
-    let mut prompt = vec![Special::BeginLog as u32];
-    prompt.extend(ByteTokenizer.encode(request.text.get(..value.start)?));
-    // The most recent tokens that leave room for the value.
-    let room = model.context().saturating_sub(MAX_VALUE_BYTES + 1).max(1);
-    let mut tokens: Vec<u32> = request.context.iter().chain(&prompt).copied().collect();
-    let excess = tokens.len().saturating_sub(room);
-    tokens.drain(..excess);
+    let mut log = vec![Special::BeginLog as u32];
+    log.extend(ByteTokenizer.encode(request.text.get(..value.start)?));
+    let tokens = prompt(&request.context, &log, pin_header, model.context());
 
     let mut cache = KvCache::new(model.layers());
     let mut logits = last_logits(model, &tokens, &mut cache, device);
@@ -63,6 +63,35 @@ pub fn expected_value(
         logits = last_logits(model, &[u32::from(byte)], &mut cache, device);
     }
     Some(format!("{}…", String::from_utf8_lossy(&out)))
+}
+
+/// The tokens to decode the value after: the log so far (`log`, framed) in the first of
+/// its [`long_logs`] windows that leaves room for the value, after as much of `history`
+/// as fits when that is the log's first window. A model whose format pins no header was
+/// trained on windows entering anywhere: it reads the most recent tokens that fit.
+fn prompt(history: &[u32], log: &[u32], pin_header: bool, context: usize) -> Vec<u32> {
+    // Every decoded byte but none past the value is fed back: the prompt and the value's
+    // bytes must fit the context together.
+    let room = context.saturating_sub(MAX_VALUE_BYTES).max(1);
+    let recent = || {
+        let mut all: Vec<u32> = history.iter().chain(log).copied().collect();
+        all.drain(..all.len().saturating_sub(room));
+        all
+    };
+    if !pin_header || log.len() <= room {
+        return recent();
+    }
+    let pinned = long_logs::pinnable(long_logs::header_prefix_len(log), context);
+    let stride = long_logs::stride(context);
+    // Window k feeds its pin and the log from k strides on; the first that leaves room.
+    let last = log.len() / stride + 1;
+    let Some(k) = (1..=last).find(|&k| pinned + log.len().saturating_sub(k * stride) <= room)
+    else {
+        return recent();
+    };
+    let mut tokens = log[..pinned].to_vec();
+    tokens.extend_from_slice(&log[k * stride..]);
+    tokens
 }
 
 /// What may be decoded: a header value (up to the space or `]` after it) or a JSON value.
@@ -177,6 +206,32 @@ mod tests {
             }
         }
         None
+    }
+
+    #[test]
+    fn a_long_log_is_prompted_in_the_window_training_read_it_in() {
+        let framed = |text: &str| {
+            let mut tokens = vec![Special::BeginLog as u32];
+            tokens.extend(ByteTokenizer.encode(text));
+            tokens
+        };
+        let history: Vec<u32> = (0..100).map(|t| t % 200 + 40).collect();
+        let header = "[azure u=a@x] ";
+        let pin = 1 + header.len();
+        // Context 256 leaves 192 tokens before a value of up to 64; windows every 128.
+        let long = framed(&format!("{header}{}", "x".repeat(300)));
+        assert_eq!(long.len(), 315);
+        // Window 1 would feed 15 + 187 tokens: too many; window 2 feeds 15 + 59.
+        let mut expected = long[..pin].to_vec();
+        expected.extend_from_slice(&long[256..]);
+        assert_eq!(prompt(&history, &long, true, 256), expected);
+        // A log start that fits is read after the most recent history that fits with it.
+        let short = framed(&format!("{header}{}", "x".repeat(150)));
+        let read = prompt(&history, &short, true, 256);
+        assert_eq!(read.len(), 192);
+        assert!(read.ends_with(&short) && history.ends_with(&read[..192 - short.len()]));
+        // A model trained without pinned headers reads the most recent tokens.
+        assert_eq!(prompt(&history, &long, false, 256), long[315 - 192..]);
     }
 
     #[test]
