@@ -5,3 +5,4 @@ pub mod joiner;
 pub mod new_service;
 pub mod recorded_days;
 pub mod travel;
+pub mod trip_addresses;

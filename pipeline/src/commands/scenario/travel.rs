@@ -5,6 +5,8 @@
 //! (`train --field-group location`) then writes its fields of every log it covers, given
 //! only the country, so the city, state, coordinates and address are ones that occur
 //! together in that country rather than the user's home city under a new country code.
+//! The addresses it writes keep their network and get a new host each day of the trip
+//! (`trip_addresses.rs`): a traveller's address is one nobody has seen.
 //! Without a group model the main model writes the locations too: the single-GPT
 //! baseline the Dual-GPT is measured against.
 
@@ -25,6 +27,7 @@ use schemas::{Envelope, Source};
 use serde_json::Value;
 
 use super::recorded_days::{days_of, fresh_ids, plan, set_event_time};
+use super::trip_addresses::TripAddresses;
 use crate::cli::{SamplingArgs, TravelArgs};
 use crate::commands::generate::prompt_user;
 use crate::config::Config;
@@ -231,6 +234,7 @@ pub fn travel_logs(
             .map(|planned| history[planned.template].json.clone())
             .collect(),
     };
+    let mut addresses = TripAddresses::new(sampling.seed);
     for (dir, group_model, group) in &models.groups {
         let covered: Vec<usize> = (0..plan.len())
             .filter(|&i| group.covers(plan[i].source))
@@ -240,9 +244,10 @@ pub fn travel_logs(
             .iter()
             .map(|&i| prompt(group_format, group_format.header(&prompts[i].header)))
             .collect();
-        let written = generate_logs(group_model, &group_prompts, sampling, device, &group.name)
+        let mut written = generate_logs(group_model, &group_prompts, sampling, device, &group.name)
             .with_context(|| format!("group model {}", dir.display()))?;
-        for (&i, group_log) in covered.iter().zip(&written) {
+        for (&i, group_log) in covered.iter().zip(&mut written) {
+            addresses.refresh(plan[i].source, plan[i].time.date_naive(), group_log);
             group.overlay(plan[i].source, &mut logs[i], group_log);
         }
     }
