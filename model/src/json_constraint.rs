@@ -130,6 +130,9 @@ pub struct JsonConstraint {
     /// The number being written must stay whole, of at most this many digits: its node's
     /// `whole_digits` ([`operators::text_format::shape::ShapeNode`]).
     whole_number: Option<u8>,
+    /// The number being written when its node lists its numbers: the node and the bytes
+    /// written so far.
+    listed_number: Option<(u32, Vec<u8>)>,
 }
 
 /// A string value being written to a pattern.
@@ -164,6 +167,7 @@ impl JsonConstraint {
             string: None,
             listed: None,
             whole_number: None,
+            listed_number: None,
         }
     }
 
@@ -197,6 +201,15 @@ impl JsonConstraint {
                         .and_then(|node| node.whole_digits.map(|max| max.min(WHOLE_DIGITS))),
                     Slot::Free | Slot::Empty => None,
                 };
+                self.listed_number = match slot {
+                    Slot::Node(node) if self.numbers(node).is_some() => Some((node, vec![byte])),
+                    _ => None,
+                };
+            }
+            State::Number(num) if number_transition(num, byte).is_some() => {
+                if let Some((_, written)) = &mut self.listed_number {
+                    written.push(byte);
+                }
             }
             State::Value { .. } if byte == b'"' => {
                 self.listed = match slot {
@@ -287,6 +300,7 @@ impl JsonConstraint {
                 self.cheapest_key_byte()
             }
             State::Str { key: false, .. } if self.listed.is_some() => self.cheapest_listed_byte(),
+            State::Number(_) if self.listed_number.is_some() => self.cheapest_number_byte(),
             State::Str { key: false, .. } if self.string.is_some() => self
                 .string
                 .and_then(|string| {
@@ -351,6 +365,43 @@ impl JsonConstraint {
         match target {
             Some(value) if value.len() > written.len() => value[written.len()],
             _ => b'"',
+        }
+    }
+
+    /// The numbers node `id` lists, when it lists any.
+    fn numbers(&self, id: u32) -> Option<&[String]> {
+        let numbers = &self.node(id)?.numbers;
+        (!numbers.is_empty()).then_some(numbers.as_slice())
+    }
+
+    /// Whether `byte` continues the listed number being written into one of its numbers
+    /// (or, ending it, ends it on one).
+    fn listed_number_allows(&self, byte: u8, ending: bool) -> bool {
+        let Some((node, written)) = &self.listed_number else {
+            return true;
+        };
+        let numbers = self.numbers(*node).unwrap_or_default();
+        numbers
+            .iter()
+            .any(|number| continues(number.as_bytes(), written, byte, ending))
+    }
+
+    /// The next byte of the shortest listed number that continues what is written, or
+    /// the byte after the value once it is one.
+    fn cheapest_number_byte(&self) -> u8 {
+        let Some((node, written)) = &self.listed_number else {
+            return self.cheapest_after_value();
+        };
+        let target = self
+            .numbers(*node)
+            .unwrap_or_default()
+            .iter()
+            .map(String::as_bytes)
+            .filter(|number| number.starts_with(written))
+            .min_by_key(|number| number.len());
+        match target {
+            Some(number) if number.len() > written.len() => number[written.len()],
+            _ => self.cheapest_after_value(),
         }
     }
 
@@ -441,6 +492,12 @@ impl JsonConstraint {
                 (Slot::Node(id), _) => self.node(id).is_some_and(|node| {
                     node.kinds & kind_of_first_byte(byte) != 0
                         && !(node.whole_digits.is_some() && byte == b'-')
+                        && (kind_of_first_byte(byte) != kind::NUMBER
+                            || node.numbers.is_empty()
+                            || node
+                                .numbers
+                                .iter()
+                                .any(|number| number.as_bytes()[0] == byte))
                 }),
             },
             State::Str { key: false, part } if self.listed.is_some() => {
@@ -460,15 +517,18 @@ impl JsonConstraint {
             }
             State::AfterValue => self.after_value_allows(byte),
             State::Number(num) if number_transition(num, byte).is_none() => {
-                self.after_value_allows(byte)
+                self.listed_number_allows(byte, true) && self.after_value_allows(byte)
             }
-            State::Number(num) => match self.whole_number {
-                None => true,
-                Some(max) => match byte {
-                    b'.' | b'e' | b'E' => false,
-                    _ => !matches!(num, Num::Int(digits) if digits >= max),
-                },
-            },
+            State::Number(num) => {
+                let whole = match self.whole_number {
+                    None => true,
+                    Some(max) => match byte {
+                        b'.' | b'e' | b'E' => false,
+                        _ => !matches!(num, Num::Int(digits) if digits >= max),
+                    },
+                };
+                whole && self.listed_number_allows(byte, false)
+            }
             _ => true,
         }
     }
@@ -491,13 +551,19 @@ impl JsonConstraint {
 
     /// The first byte of the shortest value the slot takes.
     fn cheapest_value(&self) -> u8 {
-        let kinds = match self.value_slot() {
+        let (kinds, first_digit) = match self.value_slot() {
             Slot::Free => return b'0',
             Slot::Empty => return b']',
-            Slot::Node(id) => self.node(id).map_or(0, |node| node.kinds),
+            Slot::Node(id) => self.node(id).map_or((0, b'0'), |node| {
+                let shortest = node.numbers.iter().min_by_key(|number| number.len());
+                (
+                    node.kinds,
+                    shortest.map_or(b'0', |number| number.as_bytes()[0]),
+                )
+            }),
         };
         [
-            (kind::NUMBER, b'0'),
+            (kind::NUMBER, first_digit),
             (kind::STRING, b'"'),
             (kind::ARRAY, b'['),
             (kind::OBJECT, b'{'),
@@ -786,6 +852,37 @@ mod tests {
         assert!(shape.admits(&serde_json::from_str(&text).unwrap()));
         let mut partial = b"{\"tags\":[{\"k\":3".to_vec();
         partial.extend(fed(&shape, "{\"tags\":[{\"k\":3").completion());
+        let value: serde_json::Value = serde_json::from_slice(&partial).unwrap();
+        assert!(shape.admits(&value), "{value}");
+    }
+
+    #[test]
+    fn a_field_of_listed_numbers_takes_only_those_numbers() {
+        let logs: Vec<serde_json::Value> = (0..12)
+            .map(|i| serde_json::json!({"code": ([0, 50126, 50074, 500][i % 4]), "lat": -33.87}))
+            .collect();
+        let shape = Arc::new(Shape::fit(&logs));
+        let allowed = |text: &str| allowed_after(&shape, text);
+        assert_eq!(
+            allowed("{\"code\":"),
+            "05",
+            "the first digits of listed codes"
+        );
+        assert_eq!(allowed("{\"code\":50"), "01", "5007…, 5012… or 500");
+        assert_eq!(
+            allowed("{\"code\":500"),
+            ",7",
+            "500 is whole, 5007… goes on"
+        );
+        assert_eq!(allowed("{\"code\":5012"), "6");
+        assert_eq!(allowed("{\"code\":0,\"lat\":"), "-");
+        assert_eq!(allowed("{\"code\":0,\"lat\":-33.8"), "7");
+        assert_eq!(allowed("{\"code\":0,\"lat\":-33.87"), "}");
+        let text =
+            String::from_utf8(JsonConstraint::with_shape(shape.clone()).completion()).unwrap();
+        assert_eq!(text, r#"{"lat":-33.87,"code":0}"#, "shortest key first");
+        let mut partial = b"{\"code\":50".to_vec();
+        partial.extend(fed(&shape, "{\"code\":50").completion());
         let value: serde_json::Value = serde_json::from_slice(&partial).unwrap();
         assert!(shape.admits(&value), "{value}");
     }

@@ -6,7 +6,9 @@
 //! closed before a key every log has: a generated log is then a log of its source by
 //! construction, however undertrained the model. A string field with few distinct values
 //! (event names, apps, result codes, cities) is a category: its values are listed and
-//! generation picks one of them; every other value stays the model's to write.
+//! generation picks one of them, and so is a number field whose values repeat (result
+//! codes, autonomous system numbers, coordinates); every other value stays the model's to
+//! write.
 
 use std::collections::{HashMap, HashSet};
 
@@ -74,6 +76,13 @@ pub struct ShapeNode {
     /// epoch-millisecond time never grows to 17 digits.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub whole_digits: Option<u8>,
+    /// For a number field whose values repeat (at most [`MAX_LISTED_VALUES`] distinct,
+    /// each seen twice on average): those numbers as compact JSON writes them, sorted as
+    /// text. A generated number is one of them, so an error code or an autonomous system
+    /// number is a real one, not digits that look like one. Epoch times and counters,
+    /// whose values rarely repeat, are not listed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub numbers: Vec<String>,
 }
 
 /// The format of a fixed-length string field, position by position.
@@ -212,11 +221,16 @@ impl Shape {
                     .is_none_or(|pattern| pattern.admits(text))
                     && (node.values.is_empty() || node.values.binary_search(&escaped(text)).is_ok())
             }
-            Value::Number(number) => match (node.whole_digits, number.as_u64()) {
-                (None, _) => true,
-                (Some(_), None) => false,
-                (Some(max), Some(whole)) => digits(whole) <= max,
-            },
+            Value::Number(number) => {
+                let whole = match (node.whole_digits, number.as_u64()) {
+                    (None, _) => true,
+                    (Some(_), None) => false,
+                    (Some(max), Some(whole)) => digits(whole) <= max,
+                };
+                whole
+                    && (node.numbers.is_empty()
+                        || node.numbers.binary_search(&number.to_string()).is_ok())
+            }
             _ => true,
         }
     }
@@ -268,6 +282,11 @@ struct BuildNode {
     fractional: bool,
     /// The most digits of a whole number seen here.
     max_digits: u8,
+    /// Numbers seen here.
+    number_count: usize,
+    /// Distinct numbers seen here (as compact JSON writes them), up to one more than
+    /// [`MAX_LISTED_VALUES`].
+    distinct_numbers: HashSet<String>,
 }
 
 impl BuildNode {
@@ -318,6 +337,17 @@ impl BuildNode {
         let mut values: Vec<String> = self.distinct.iter().cloned().collect();
         values.sort_unstable();
         values
+    }
+
+    /// The listed numbers, sorted as text, when they repeat.
+    fn numbers(&self) -> Vec<String> {
+        let distinct = self.distinct_numbers.len();
+        if distinct > MAX_LISTED_VALUES || self.number_count < 2 * distinct {
+            return Vec::new();
+        }
+        let mut numbers: Vec<String> = self.distinct_numbers.iter().cloned().collect();
+        numbers.sort_unstable();
+        numbers
     }
 
     /// A pattern, for strings too many to list.
@@ -399,13 +429,17 @@ impl Builder {
                 }
             }
             Value::String(text) => self.nodes[at].observe_string(text),
-            Value::Number(number) => match number.as_u64() {
-                Some(whole) => {
-                    let node = &mut self.nodes[at];
-                    node.max_digits = node.max_digits.max(digits(whole));
+            Value::Number(number) => {
+                let node = &mut self.nodes[at];
+                node.number_count += 1;
+                if node.distinct_numbers.len() <= MAX_LISTED_VALUES {
+                    node.distinct_numbers.insert(number.to_string());
                 }
-                None => self.nodes[at].fractional = true,
-            },
+                match number.as_u64() {
+                    Some(whole) => node.max_digits = node.max_digits.max(digits(whole)),
+                    None => node.fractional = true,
+                }
+            }
             _ => {}
         }
     }
@@ -417,6 +451,7 @@ impl Builder {
             .map(|node| ShapeNode {
                 pattern: node.pattern(),
                 values: node.values(),
+                numbers: node.numbers(),
                 whole_digits: (node.kinds & kind::NUMBER != 0 && !node.fractional)
                     .then_some(node.max_digits),
                 kinds: node.kinds,
@@ -539,6 +574,25 @@ mod tests {
         let few_time = few.node(few.nodes[0].keys[0].node).unwrap();
         assert_eq!(few_time.pattern, None);
         assert_eq!(few_time.values.len(), 20, "few enough to list");
+    }
+
+    #[test]
+    fn numbers_that_repeat_are_listed_numbers_that_do_not_are_not() {
+        let logs: Vec<Value> = (0..40)
+            .map(|i| {
+                json!({"errorCode": ([0, 0, 0, 50126, 50074][i % 5]), "lat": ([-33.87, 52.52][i % 2]),
+                    "creationDate": 1_795_401_143_000_u64 + i as u64})
+            })
+            .collect();
+        let shape = Shape::fit(&logs);
+        let node = |key: usize| shape.node(shape.nodes[0].keys[key].node).unwrap().clone();
+        assert_eq!(node(0).numbers, ["0", "50074", "50126"]);
+        assert_eq!(node(1).numbers, ["-33.87", "52.52"]);
+        assert!(node(2).numbers.is_empty(), "epoch times do not repeat");
+        let log = |code: u32, lat: f64| json!({"errorCode": code, "lat": lat, "creationDate": 7});
+        assert!(shape.admits(&log(50126, 52.52)));
+        assert!(!shape.admits(&log(5074, 52.52)), "not a listed code");
+        assert!(!shape.admits(&log(0, 52.5)));
     }
 
     #[test]
