@@ -46,7 +46,9 @@ pub struct FieldGroup {
 
 impl FieldGroup {
     /// The location group of the Dual-GPT, conditioned on the country alone: where an
-    /// Entra ID sign-in came from (country, city, state, coordinates, address), and the
+    /// Entra ID sign-in came from (country, city, state, coordinates, address and the
+    /// address's network, its autonomous system: a traveller's sign-in from Bengaluru
+    /// does not come from their Munich provider), and the
     /// address of a CloudTrail call (with its region: consoles and CLIs default to one
     /// near the user) or a Confluence request, whose country is the user's latest
     /// sign-in's ([`super::CountryCarry`]).
@@ -56,7 +58,12 @@ impl FieldGroup {
             name: "location".to_string(),
             header: vec![HeaderField::Country],
             fields: SourceFields {
-                azure: fields(&["Location", "LocationDetails", "IPAddress"]),
+                azure: fields(&[
+                    "Location",
+                    "LocationDetails",
+                    "IPAddress",
+                    "AutonomousSystemNumber",
+                ]),
                 cloudtrail: fields(&["sourceIPAddress", "awsRegion"]),
                 confluence: fields(&["remoteAddress"]),
             },
