@@ -355,17 +355,7 @@ impl JsonConstraint {
         let Some((node, written)) = &self.listed else {
             return b'"';
         };
-        let target = self
-            .values(*node)
-            .unwrap_or_default()
-            .iter()
-            .map(String::as_bytes)
-            .filter(|value| value.starts_with(written))
-            .min_by_key(|value| value.len());
-        match target {
-            Some(value) if value.len() > written.len() => value[written.len()],
-            _ => b'"',
-        }
+        shortest_continuation(self.values(*node).unwrap_or_default(), written).unwrap_or(b'"')
     }
 
     /// The numbers node `id` lists, when it lists any.
@@ -392,17 +382,8 @@ impl JsonConstraint {
         let Some((node, written)) = &self.listed_number else {
             return self.cheapest_after_value();
         };
-        let target = self
-            .numbers(*node)
-            .unwrap_or_default()
-            .iter()
-            .map(String::as_bytes)
-            .filter(|number| number.starts_with(written))
-            .min_by_key(|number| number.len());
-        match target {
-            Some(number) if number.len() > written.len() => number[written.len()],
-            _ => self.cheapest_after_value(),
-        }
+        shortest_continuation(self.numbers(*node).unwrap_or_default(), written)
+            .unwrap_or_else(|| self.cheapest_after_value())
     }
 
     /// The innermost open object, its node and the keys used, when the shape
@@ -736,6 +717,17 @@ fn number_transition(num: Num, byte: u8) -> Option<Num> {
         (Num::ExpDigits(n), b'0'..=b'9') if n < MAX_EXPONENT_DIGITS => Some(Num::ExpDigits(n + 1)),
         _ => None,
     }
+}
+
+/// The next byte of the shortest of `listed` that starts with `written` and goes on;
+/// `None` when the shortest is `written` itself (or none starts with it).
+fn shortest_continuation(listed: &[String], written: &[u8]) -> Option<u8> {
+    let target = listed
+        .iter()
+        .map(String::as_bytes)
+        .filter(|text| text.starts_with(written))
+        .min_by_key(|text| text.len())?;
+    target.get(written.len()).copied()
 }
 
 /// Whether `byte` after `written` stays on the way to `text` (a key name or a listed
