@@ -601,8 +601,10 @@ pub struct SamplingArgs {
     /// Keep the k most likely bytes (0: all).
     #[arg(long, default_value_t = 0)]
     pub top_k: usize,
-    /// Nucleus sampling threshold (1: off).
-    #[arg(long, default_value_t = 1.0)]
+    /// Nucleus sampling threshold (1: off). 0.9 by the fidelity sweep (README,
+    /// sampling defaults): cutting the least likely tenth of each byte's distribution
+    /// lowered the worst field TVD at every temperature tried, for both sources.
+    #[arg(long, default_value_t = 0.9)]
     pub top_p: f32,
     /// Longest log, in bytes.
     #[arg(long, default_value_t = 8192)]
