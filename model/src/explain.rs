@@ -82,15 +82,12 @@ fn prompt(history: &[u32], log: &[u32], pin_header: bool, context: usize) -> Vec
         return recent();
     }
     let pinned = long_logs::pinnable(long_logs::header_prefix_len(log), context);
-    let stride = long_logs::stride(context);
-    // Window k feeds its pin and the log from k strides on; the first that leaves room.
-    let last = log.len() / stride + 1;
-    let Some(k) = (1..=last).find(|&k| pinned + log.len().saturating_sub(k * stride) <= room)
-    else {
-        return recent();
-    };
+    // The first window that holds the log so far and the value after it: the last of
+    // those a log as long as both is read in.
+    let k = long_logs::entries(log.len() + MAX_VALUE_BYTES + 1, pinned, context) - 1;
+    let from = (k * long_logs::stride(context)).min(log.len());
     let mut tokens = log[..pinned].to_vec();
-    tokens.extend_from_slice(&log[k * stride..]);
+    tokens.extend_from_slice(&log[from..]);
     tokens
 }
 

@@ -344,10 +344,12 @@ impl JsonConstraint {
         let Some((node, written)) = &self.listed else {
             return true;
         };
-        let values = self.values(*node).unwrap_or_default();
-        values
-            .iter()
-            .any(|value| continues(value.as_bytes(), written, byte, closing))
+        continues_any(
+            self.values(*node).unwrap_or_default(),
+            written,
+            byte,
+            closing,
+        )
     }
 
     /// The next byte of the shortest listed value that continues what is written.
@@ -370,10 +372,12 @@ impl JsonConstraint {
         let Some((node, written)) = &self.listed_number else {
             return true;
         };
-        let numbers = self.numbers(*node).unwrap_or_default();
-        numbers
-            .iter()
-            .any(|number| continues(number.as_bytes(), written, byte, ending))
+        continues_any(
+            self.numbers(*node).unwrap_or_default(),
+            written,
+            byte,
+            ending,
+        )
     }
 
     /// The next byte of the shortest listed number that continues what is written, or
@@ -728,6 +732,13 @@ fn shortest_continuation(listed: &[String], written: &[u8]) -> Option<u8> {
         .filter(|text| text.starts_with(written))
         .min_by_key(|text| text.len())?;
     target.get(written.len()).copied()
+}
+
+/// Whether `byte` after `written` stays on the way to one of `listed` ([`continues`]).
+fn continues_any(listed: &[String], written: &[u8], byte: u8, ending: bool) -> bool {
+    listed
+        .iter()
+        .any(|text| continues(text.as_bytes(), written, byte, ending))
 }
 
 /// Whether `byte` after `written` stays on the way to `text` (a key name or a listed

@@ -88,19 +88,24 @@ impl Dependencies {
                 .collect();
             (common.len() >= 2).then_some(common)
         };
+        // Each ordered pair once: `rules[from][to]`.
+        let rules: Vec<Vec<Option<HashMap<String, String>>>> = (0..fields.len())
+            .map(|from| {
+                (0..fields.len())
+                    .map(|to| (from != to).then(|| determines(from, to)).flatten())
+                    .collect()
+            })
+            .collect();
         let mut list = Vec::new();
         for from in 0..fields.len() {
             for to in 0..fields.len() {
-                if from == to {
-                    continue;
-                }
-                let Some(pairs) = determines(from, to) else {
-                    continue;
-                };
-                let mutual = determines(to, from).is_some();
+                let mutual = rules[to][from].is_some();
                 if mutual && fields[from] > fields[to] {
                     continue;
                 }
+                let Some(pairs) = rules[from][to].clone() else {
+                    continue;
+                };
                 list.push(Dependency {
                     from: fields[from].clone(),
                     to: fields[to].clone(),

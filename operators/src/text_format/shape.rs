@@ -253,6 +253,16 @@ fn digits(number: u64) -> u8 {
     number.checked_ilog10().map_or(1, |log| log as u8 + 1)
 }
 
+/// `distinct`, sorted, when few enough to list ([`MAX_LISTED_VALUES`]); else empty.
+fn sorted(distinct: &HashSet<String>) -> Vec<String> {
+    if distinct.len() > MAX_LISTED_VALUES {
+        return Vec::new();
+    }
+    let mut listed: Vec<String> = distinct.iter().cloned().collect();
+    listed.sort_unstable();
+    listed
+}
+
 /// A key as compact JSON writes it between the quotes.
 fn escaped(key: &str) -> String {
     let quoted = Value::String(key.to_string()).to_string();
@@ -331,23 +341,15 @@ impl BuildNode {
 
     /// The listed values of a category, sorted.
     fn values(&self) -> Vec<String> {
-        if self.distinct.len() > MAX_LISTED_VALUES {
-            return Vec::new();
-        }
-        let mut values: Vec<String> = self.distinct.iter().cloned().collect();
-        values.sort_unstable();
-        values
+        sorted(&self.distinct)
     }
 
     /// The listed numbers, sorted as text, when they repeat.
     fn numbers(&self) -> Vec<String> {
-        let distinct = self.distinct_numbers.len();
-        if distinct > MAX_LISTED_VALUES || self.number_count < 2 * distinct {
-            return Vec::new();
+        match self.number_count >= 2 * self.distinct_numbers.len() {
+            true => sorted(&self.distinct_numbers),
+            false => Vec::new(),
         }
-        let mut numbers: Vec<String> = self.distinct_numbers.iter().cloned().collect();
-        numbers.sort_unstable();
-        numbers
     }
 
     /// A pattern, for strings too many to list.
