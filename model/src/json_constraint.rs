@@ -285,9 +285,6 @@ impl JsonConstraint {
             State::ObjectOpen | State::Key => self.key.clear(),
             State::Str { key: true, .. } if state == State::Colon => {
                 self.pending = self.use_key();
-                if let Some(node) = self.pending {
-                    self.narrow_to_key(node);
-                }
                 self.choices = self
                     .pending
                     .and_then(|node| Some((node, self.combination_codes(node)?)));
@@ -449,22 +446,6 @@ impl JsonConstraint {
             .zip(numbers)
             .filter(move |&(code, _)| self.chosen(id, code))
             .map(|(_, number)| number)
-    }
-
-    /// Narrows the consistent combinations to those that had the key just written (of
-    /// node `id`).
-    fn narrow_to_key(&mut self, id: u32) {
-        let Some(shape) = self.shape.clone() else {
-            return;
-        };
-        let Some(combinations) = shape.combinations.as_ref() else {
-            return;
-        };
-        if let Some(column) = combinations.column(id) {
-            let consistent = combinations.narrow_to_present(&self.consistent, column);
-            self.presence = Arc::new(combinations.presence(&consistent));
-            self.consistent = Arc::new(consistent);
-        }
     }
 
     /// Narrows the consistent combinations to those holding the listed value just
@@ -1032,8 +1013,8 @@ mod tests {
         let completion = JsonConstraint::with_shape(shape.clone()).completion();
         let text = String::from_utf8(completion).unwrap();
         assert_eq!(
-            text, r#"{"n":"x","e":[],"opt":true,"user":{"type":"Role"},"tags":[],"eventName":"B"}"#,
-            "n:x came with opt, type Role and event B only"
+            text, r#"{"n":"x","e":[],"user":{"type":"Role"},"tags":[],"eventName":"B"}"#,
+            "n:x came with type Role and event B only"
         );
         assert!(shape.admits(&serde_json::from_str(&text).unwrap()));
         let mut partial = b"{\"tags\":[{\"k\":3".to_vec();

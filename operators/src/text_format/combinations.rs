@@ -38,8 +38,8 @@ pub const MAX_COMBINATIONS: usize = 200_000;
 /// The distinct combinations of listed values in a source's training logs.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Combinations {
-    /// The shape nodes combined, in node order: every node outside arrays that lists
-    /// values or numbers or sits behind an optional key.
+    /// The shape nodes combined: every node outside arrays that lists values or
+    /// numbers, in node order.
     pub nodes: Vec<u32>,
     /// The header keys ([`HEADER_KEYS`]) the rows are keyed by, in header order: `t`
     /// for a main model, `c` for the location model.
@@ -103,7 +103,7 @@ impl Combinations {
         logs: impl IntoIterator<Item = (&'a Value, &'a str)>,
     ) -> Option<Self> {
         let mut nodes = Vec::new();
-        collect_columns(shape, Shape::ROOT, false, &mut nodes);
+        collect_listed(shape, Shape::ROOT, &mut nodes);
         if nodes.is_empty() {
             return None;
         }
@@ -199,22 +199,6 @@ impl Combinations {
             .collect()
     }
 
-    /// The `consistent` rows that have `column`'s key; unchanged when none does.
-    pub fn narrow_to_present(&self, consistent: &Consistent, column: usize) -> Consistent {
-        let rows: Vec<u32> = self
-            .rows_of(consistent)
-            .filter(|&row| {
-                self.rows[row as usize]
-                    .get(column + 1)
-                    .is_some_and(|&code| code != 0)
-            })
-            .collect();
-        match rows.is_empty() {
-            true => consistent.clone(),
-            false => Consistent::Rows(rows),
-        }
-    }
-
     /// The `consistent` rows whose `column` holds `code`; unchanged when none does (a
     /// value the rows did not offer: generation fell back to the whole list).
     pub fn narrow(&self, consistent: &Consistent, column: usize, code: u16) -> Consistent {
@@ -258,19 +242,16 @@ pub fn number_code(shape: &Shape, node: u32, number: &str) -> Option<u16> {
     Some((node.values.len() + index) as u16 + 1)
 }
 
-/// The nodes below `id` that take part, through objects only: those that list values
-/// or numbers, and those behind an optional key (`optional`), so whether the key comes
-/// is tied to the values too: `requestID` with every API call, never with a console
-/// sign-in.
-fn collect_columns(shape: &Shape, id: u32, optional: bool, out: &mut Vec<u32>) {
+/// The listed nodes below `id`, through objects only.
+fn collect_listed(shape: &Shape, id: u32, out: &mut Vec<u32>) {
     let Some(node) = shape.node(id) else {
         return;
     };
-    if optional || !node.values.is_empty() || !node.numbers.is_empty() {
+    if !node.values.is_empty() || !node.numbers.is_empty() {
         out.push(id);
     }
     for key in &node.keys {
-        collect_columns(shape, key.node, !key.required, out);
+        collect_listed(shape, key.node, out);
     }
 }
 
@@ -365,26 +346,18 @@ mod tests {
         let shape = Shape::fit_tagged("t", logs.iter().map(|(log, tag)| (log, *tag)));
         let combinations = shape.combinations.clone().unwrap();
         let presence = combinations.presence(&combinations.of_tag("t=T1562.008"));
-        assert_eq!(
-            presence,
-            [Presence::Always, Presence::Always, Presence::Never]
-        );
+        assert_eq!(presence, [Presence::Always, Presence::Always]);
         let node = |key: usize| shape.nodes[0].keys[key].node;
         assert_eq!(
             combinations.nodes,
-            [node(0), node(1), node(2)],
-            "tags sits behind an optional key; its elements stay out"
+            [node(0), node(1)],
+            "the tags array is out"
         );
         assert_eq!(combinations.tags, ["", "t=T1562.008"]);
         // Values sorted: src [cloudtrail, s3], name [GetObject, PutObject, StopLogging].
         assert_eq!(
             combinations.rows,
-            [
-                vec![0, 2, 1, UNLISTED],
-                vec![0, 2, 2, UNLISTED],
-                vec![1, 1, 3, 0],
-                vec![0, 1, 3, 0]
-            ],
+            [vec![0, 2, 1], vec![0, 2, 2], vec![1, 1, 3], vec![0, 1, 3]],
             "the repeated combination is kept once; the tagged one apart"
         );
         let src = combinations.column(node(0)).unwrap();
@@ -487,29 +460,6 @@ mod tests {
             combinations.presence(&Consistent::All)[error],
             Presence::Sometimes
         );
-    }
-
-    #[test]
-    fn an_optional_key_of_unlisted_values_takes_part_by_its_presence() {
-        let logs: Vec<Value> = (0..900)
-            .map(|i| match i % 3 {
-                0 => json!({"type": "ConsoleLogin"}),
-                _ => json!({"type": "ApiCall", "requestID": format!("r{i}")}),
-            })
-            .collect();
-        let shape = Shape::fit(&logs);
-        let combinations = shape.combinations.clone().unwrap();
-        let request = combinations.column(shape.nodes[0].keys[1].node).unwrap();
-        let kind = combinations.column(shape.nodes[0].keys[0].node).unwrap();
-        assert_eq!(
-            combinations.rows.len(),
-            2,
-            "ids are not values: one row per type"
-        );
-        let api = combinations.narrow(&Consistent::All, kind, 1);
-        assert_eq!(combinations.presence(&api)[request], Presence::Always);
-        let with_request = combinations.narrow_to_present(&Consistent::All, request);
-        assert_eq!(combinations.codes(&with_request, kind), [1]);
     }
 
     #[test]
