@@ -14,14 +14,13 @@
 #   TAGGED   the recorded attacks (Stratus detonation JSONL)
 #   COUNT    logs per case (default 32)
 #
-# Cases: CYBERLM_TECHNIQUES, `source:technique` words, `-` for benign (`generate --benign`;
-# default below).
+# Cases: CYBERLM_TECHNIQUES, `source:technique` words, `-` for benign (default below).
 # Run from the repository root (the Sigma rules' default path is relative to it).
 # Prints figures; asserts nothing. Outputs stay in the folder it names.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ $# -lt 4 ]; then
-  sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'
+  sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'
   exit 2
 fi
 MODEL="$1"; REAL="$2"; LABELS="$3"; TAGGED="$4"; COUNT="${5:-32}"
@@ -38,7 +37,7 @@ for case in "${CASES[@]}"; do
     run="$WORK/$source-$technique-$mode"
     mkdir -p "$run"
     prompt=(--source "$source"); judge=(--source "$source")
-    if [ "$technique" != "-" ]; then prompt+=(--technique "$technique"); judge=(--technique "$technique"); else prompt+=(--benign); fi
+    if [ "$technique" != "-" ]; then prompt+=(--technique "$technique"); judge=(--technique "$technique"); fi
     flags=(); [ "$mode" = independent ] && flags=(--independent-values)
     start=$SECONDS
     "$BIN" generate -m "$MODEL" "${prompt[@]}" "${flags[@]}" --count "$COUNT" \

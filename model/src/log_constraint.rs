@@ -11,9 +11,6 @@ use std::sync::Arc;
 
 use operators::text_format::{HEADER_KEYS, Header, Shape, combination_tag, is_header_value_byte};
 
-/// Index of the technique in [`HEADER_KEYS`].
-const TECHNIQUE_FIELD: usize = 2;
-
 use crate::json_constraint::JsonConstraint;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,8 +44,6 @@ pub struct LogConstraint {
     /// The values the model wrote into the header's free fields, in [`HEADER_KEYS`]
     /// order.
     written: [Vec<u8>; 5],
-    /// The technique may not be written ([`LogConstraint::leave_out_technique`]).
-    no_technique: bool,
     json: JsonConstraint,
 }
 
@@ -80,7 +75,6 @@ impl LogConstraint {
             json_prefix: json_prefix.as_bytes().to_vec(),
             prefix_completion: json.completion().len(),
             written: Default::default(),
-            no_technique: false,
             json: fresh,
         })
     }
@@ -183,11 +177,6 @@ impl LogConstraint {
         true
     }
 
-    /// Refuses a technique in the header unless one is given: a benign log.
-    pub fn leave_out_technique(&mut self) {
-        self.no_technique = self.given[TECHNIQUE_FIELD].is_none();
-    }
-
     /// Whether the header is written and the JSON object closed.
     pub fn is_complete(&self) -> bool {
         self.state == HeaderState::Done && self.forced.is_empty() && self.json.is_complete()
@@ -258,9 +247,7 @@ impl LogConstraint {
         let stop = (self.next_field..HEADER_KEYS.len())
             .find(|&i| self.given[i].is_some())
             .unwrap_or(HEADER_KEYS.len() - 1);
-        (self.next_field..=stop.min(HEADER_KEYS.len() - 1))
-            .filter(|&i| !(self.no_technique && i == TECHNIQUE_FIELD))
-            .map(|i| (i, HEADER_KEYS[i]))
+        (self.next_field..=stop.min(HEADER_KEYS.len() - 1)).map(|i| (i, HEADER_KEYS[i]))
     }
 }
 
@@ -349,16 +336,6 @@ mod tests {
             assert!(benign.push(byte), "{}", byte as char);
         }
         assert!(benign.allows(b's') && !benign.allows(b'c'));
-
-        let mut left_out = LogConstraint::new(&Header::default(), "", None).unwrap();
-        left_out.leave_out_technique();
-        for &byte in b" u=bob " {
-            assert!(left_out.push(byte), "{}", byte as char);
-        }
-        assert!(
-            !left_out.allows(b't') && left_out.allows(b'd'),
-            "a benign log"
-        );
 
         let prefix = r#"{"src":"s3""#;
         let mut asked = LogConstraint::new(&given, prefix, Some(shape)).unwrap();

@@ -61,7 +61,6 @@ pub fn run(args: &GenerateArgs) -> anyhow::Result<ExitCode> {
         header,
         json_prefix: args.prefix.clone().unwrap_or_default(),
         shape,
-        benign: args.benign,
     };
     let mut sink = JsonlSink::create(&args.out)?;
     let bar = progress::bar(args.count as u64, "generating");
