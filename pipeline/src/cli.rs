@@ -575,11 +575,6 @@ pub struct GenerateArgs {
     /// logs (known keys, required keys, value kinds): to see what the model writes alone.
     #[arg(long)]
     pub no_shape: bool,
-    /// Pick each listed value (event name, result code, city) from its whole list, not
-    /// only from those that came with the values already written in training logs of
-    /// the same technique: to see how the model pairs values alone.
-    #[arg(long)]
-    pub independent_values: bool,
     /// Config file (TOML); its `[pii]` section pseudonymises the logs as the model's training logs were, and `--user` is given in the clear.
     #[arg(long, short)]
     pub config: Option<PathBuf>,

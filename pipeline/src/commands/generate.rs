@@ -44,12 +44,7 @@ pub fn run(args: &GenerateArgs) -> anyhow::Result<ExitCode> {
         .shape(source)
         .filter(|_| !args.no_shape)
         .cloned()
-        .map(|mut shape| {
-            if args.independent_values {
-                shape.combinations = None;
-            }
-            Arc::new(shape)
-        });
+        .map(Arc::new);
     if shape.is_none() && !args.no_shape {
         tracing::warn!(
             message = "The model has no shape for this source (trained before shapes, or on too few of its logs): generated logs are held to valid JSON only.",

@@ -94,7 +94,8 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<ExitCode> {
     }
     let (train_logs, validation_logs) = split_by_time(logs, args.validation);
 
-    let format = fit_text_format(&train_logs, group);
+    let mut format = fit_text_format(&train_logs);
+    format.group = group;
     let corpus = Corpus::build(&format, &train_logs);
     let validation = Corpus::build(&format, &validation_logs);
     for source in Source::ALL {
