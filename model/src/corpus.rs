@@ -7,7 +7,7 @@
 //! that log's conditioning header is always in context; a window never runs into the
 //! next user's stream (the rest is padding that the loss ignores).
 
-use operators::text_format::TextFormat;
+use operators::text_format::{FieldGroup, Header, TextFormat};
 use rand::Rng;
 use schemas::{Envelope, Source};
 use serde_json::Value;
@@ -121,11 +121,6 @@ impl Corpus {
         logs: &[TrainingLog],
         favoured: impl Fn(&TrainingLog) -> bool,
     ) -> Self {
-        let mut order: Vec<usize> = (0..logs.len()).collect();
-        order.sort_by(|&a, &b| {
-            let (a, b) = (&logs[a].envelope, &logs[b].envelope);
-            (a.key(), a.event_time).cmp(&(b.key(), b.event_time))
-        });
         let tokenizer = ByteTokenizer;
         let mut corpus = Corpus {
             aligned: format.pin_header,
@@ -133,8 +128,7 @@ impl Corpus {
         };
         let mut stream_start_log = 0;
         let mut previous_key: Option<&str> = None;
-        let mut carry = format.country_carry();
-        for index in order {
+        for (index, header) in headers_in_stream_order(format, logs) {
             let log = &logs[index];
             let key = log.envelope.key();
             if previous_key.is_some_and(|previous| previous != key) {
@@ -145,7 +139,6 @@ impl Corpus {
             if favoured(log) {
                 corpus.favoured.push(corpus.starts.len());
             }
-            let header = carry.header(&log.envelope, log.technique.as_deref());
             let text = format.render(&header, &log.envelope.json);
             let start = corpus.tokens.len();
             corpus.starts.push(start);
@@ -312,13 +305,43 @@ impl Corpus {
 /// A source needs this many training logs before its constant fields are projected away.
 const MIN_LOGS_FOR_PROJECTION: usize = 50;
 
-/// The text format for `logs`, with the projection and shapes fitted on them.
-pub fn fit_text_format(logs: &[TrainingLog]) -> TextFormat {
-    let logs: Vec<(Source, &Value)> = logs
+/// The text format for `logs`, with the projection and shapes fitted on them; a group
+/// model's format when `group` is given. The shapes' combinations are keyed by the
+/// headers the corpus renders the logs under.
+pub fn fit_text_format(logs: &[TrainingLog], group: Option<FieldGroup>) -> TextFormat {
+    let pairs: Vec<(Source, &Value)> = logs
         .iter()
         .map(|log| (log.envelope.source, &log.envelope.json))
         .collect();
-    TextFormat::fit(&logs, MIN_LOGS_FOR_PROJECTION)
+    let mut format = TextFormat::fit(&pairs, MIN_LOGS_FOR_PROJECTION);
+    format.group = group;
+    let headers: Vec<(usize, Header)> = headers_in_stream_order(&format, logs).collect();
+    format.fit_combinations(headers.into_iter().map(|(index, header)| {
+        (
+            logs[index].envelope.source,
+            &logs[index].envelope.json,
+            header,
+        )
+    }));
+    format
+}
+
+/// Each log's index and header, in the corpus's order: per stream (user), by event
+/// time, the order the country carry must see them in.
+fn headers_in_stream_order<'a>(
+    format: &TextFormat,
+    logs: &'a [TrainingLog],
+) -> impl Iterator<Item = (usize, Header)> + 'a {
+    let mut order: Vec<usize> = (0..logs.len()).collect();
+    order.sort_by(|&a, &b| {
+        let (a, b) = (&logs[a].envelope, &logs[b].envelope);
+        (a.key(), a.event_time).cmp(&(b.key(), b.event_time))
+    });
+    let mut carry = format.country_carry();
+    order.into_iter().map(move |index| {
+        let log = &logs[index];
+        (index, carry.header(&log.envelope, log.technique.as_deref()))
+    })
 }
 
 /// Splits logs by time: the latest `fraction` of the logs (by event time) is held out for

@@ -40,7 +40,7 @@ pub fn expected_value(
                 return None;
             }
         }
-        Grammar::Json(constraint, ValueShape::default())
+        Grammar::Json(Box::new(constraint), ValueShape::default())
     };
     let mut log = vec![Special::BeginLog as u32];
     log.extend(ByteTokenizer.encode(request.text.get(..value.start)?));
@@ -94,7 +94,7 @@ fn prompt(history: &[u32], log: &[u32], pin_header: bool, context: usize) -> Vec
 /// What may be decoded: a header value (up to the space or `]` after it) or a JSON value.
 enum Grammar {
     Header,
-    Json(JsonConstraint, ValueShape),
+    Json(Box<JsonConstraint>, ValueShape),
 }
 
 impl Grammar {

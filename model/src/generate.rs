@@ -65,6 +65,10 @@ pub struct Prompt {
     /// The shape the log must have (the model's text format has one per source); `None`
     /// holds it to valid JSON only.
     pub shape: Option<Arc<Shape>>,
+    /// No technique in the header unless given: the model may not pick one. A red-team
+    /// model, trained on many attack windows, otherwise writes an attack into as many
+    /// benign prompts as it saw in training.
+    pub benign: bool,
 }
 
 /// A generated log.
@@ -122,11 +126,14 @@ pub fn generate(
     let tokenizer = ByteTokenizer;
     let mut encoded = Vec::with_capacity(prompts.len());
     for prompt in prompts {
-        let constraint =
+        let mut constraint =
             LogConstraint::new(&prompt.header, &prompt.json_prefix, prompt.shape.clone())
                 .ok_or_else(|| GenerateError::InvalidPrefix {
                     prefix: prompt.json_prefix.clone(),
                 })?;
+        if prompt.benign {
+            constraint.leave_out_technique();
+        }
         let mut tokens = vec![Special::BeginLog as u32];
         tokens.extend(tokenizer.encode(&format!("[{}", prompt.source.name())));
         if tokens.len() >= model.context() / 2 {

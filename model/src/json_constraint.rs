@@ -11,12 +11,17 @@
 //! has: a key the object never had (or already has), a value of a kind the field never
 //! held, an element in an array that was always empty, and closing an object before
 //! every key all its training logs had; the shortest completion then writes the missing
-//! keys with the shortest value of an allowed kind. What the values say stays the
-//! model's.
+//! keys with the shortest value of an allowed kind. A listed value is further held to
+//! those that came with the values already written, in training logs of the same
+//! technique (or, for a group model, header) ([`Combinations`]). What the values say
+//! stays the model's.
 
 use std::sync::Arc;
 
-use operators::text_format::{Pattern, Shape, ShapeKey, ShapeNode, kind};
+use operators::text_format::{
+    Combinations, Consistent, Pattern, Presence, Shape, ShapeKey, ShapeNode, kind, number_code,
+    string_code,
+};
 
 /// Where the recogniser stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -133,6 +138,15 @@ pub struct JsonConstraint {
     /// The number being written when its node lists its numbers: the node and the bytes
     /// written so far.
     listed_number: Option<(u32, Vec<u8>)>,
+    /// The training combinations still consistent with the listed values written so far
+    /// (and the technique), shared between clones until a value narrows them.
+    consistent: Arc<Consistent>,
+    /// For each column of the combinations, how many consistent rows have its key;
+    /// empty while nothing narrowed them (every key may come, none must).
+    presence: Arc<Vec<Presence>>,
+    /// The node of the value due after the key just written, and the codes its listed
+    /// values may take by the combinations; absent, the whole list.
+    choices: Option<(u32, Vec<u16>)>,
 }
 
 /// A string value being written to a pattern.
@@ -168,7 +182,27 @@ impl JsonConstraint {
             listed: None,
             whole_number: None,
             listed_number: None,
+            consistent: Arc::new(Consistent::All),
+            presence: Arc::new(Vec::new()),
+            choices: None,
         }
+    }
+
+    /// Holds listed values to the combinations of training logs whose header had `tag`
+    /// ([`operators::text_format::combination_tag`]). Called before the object's first
+    /// byte.
+    pub fn condition_on(&mut self, tag: &str) {
+        if let Some(combinations) = self.combinations() {
+            let consistent = combinations.of_tag(tag);
+            self.presence = Arc::new(combinations.presence(&consistent));
+            self.consistent = Arc::new(consistent);
+        }
+    }
+
+    /// The header keys the shape's combinations are keyed by; none without them.
+    pub fn combination_keys(&self) -> &str {
+        self.combinations()
+            .map_or("", |combinations| &combinations.keys)
     }
 
     /// A recogniser expecting a JSON object of `shape`.
@@ -211,6 +245,19 @@ impl JsonConstraint {
                     written.push(byte);
                 }
             }
+            State::Number(_) => {
+                if let Some((node, written)) = self.listed_number.take() {
+                    self.narrow(node, &written, number_code);
+                }
+            }
+            State::Str {
+                key: false,
+                part: StrPart::Plain,
+            } if byte == b'"' => {
+                if let Some((node, written)) = self.listed.take() {
+                    self.narrow(node, &written, string_code);
+                }
+            }
             State::Value { .. } if byte == b'"' => {
                 self.listed = match slot {
                     Slot::Node(node) if self.values(node).is_some() => Some((node, Vec::new())),
@@ -238,6 +285,12 @@ impl JsonConstraint {
             State::ObjectOpen | State::Key => self.key.clear(),
             State::Str { key: true, .. } if state == State::Colon => {
                 self.pending = self.use_key();
+                if let Some(node) = self.pending {
+                    self.narrow_to_key(node);
+                }
+                self.choices = self
+                    .pending
+                    .and_then(|node| Some((node, self.combination_codes(node)?)));
             }
             State::Str { key: true, .. } => self.key.push(byte),
             _ => {}
@@ -281,6 +334,10 @@ impl JsonConstraint {
                 "completion byte {byte} refused in {:?}",
                 finisher.state
             );
+            if !accepted {
+                // A dead end is a bug; an unfinished completion beats an endless one.
+                break;
+            }
             out.push(byte);
         }
         out
@@ -314,7 +371,7 @@ impl JsonConstraint {
                 StrPart::Unicode(_) => b'0',
                 StrPart::Utf8 { low, .. } => low,
             },
-            State::Number(num) if num.complete() => self.cheapest_after_value(),
+            State::Number(num) if num.complete() => self.cheapest_after_number(),
             State::Number(_) => b'0',
             State::Literal(rest) => rest[0],
         }
@@ -344,12 +401,7 @@ impl JsonConstraint {
         let Some((node, written)) = &self.listed else {
             return true;
         };
-        continues_any(
-            self.values(*node).unwrap_or_default(),
-            written,
-            byte,
-            closing,
-        )
+        continues_any(self.value_choices(*node), written, byte, closing)
     }
 
     /// The next byte of the shortest listed value that continues what is written.
@@ -357,7 +409,82 @@ impl JsonConstraint {
         let Some((node, written)) = &self.listed else {
             return b'"';
         };
-        shortest_continuation(self.values(*node).unwrap_or_default(), written).unwrap_or(b'"')
+        shortest_continuation(self.value_choices(*node), written).unwrap_or(b'"')
+    }
+
+    fn combinations(&self) -> Option<&Combinations> {
+        self.shape.as_deref()?.combinations.as_ref()
+    }
+
+    /// The codes node `id`'s listed values may take by the combinations still
+    /// consistent; `None` when the combinations do not constrain it.
+    fn combination_codes(&self, id: u32) -> Option<Vec<u16>> {
+        let combinations = self.combinations()?;
+        let codes = combinations.codes(&self.consistent, combinations.column(id)?);
+        (!codes.is_empty()).then_some(codes)
+    }
+
+    /// Whether the listed value of code `code` at node `id` may be written.
+    fn chosen(&self, id: u32, code: u16) -> bool {
+        match &self.choices {
+            Some((node, codes)) if *node == id => codes.binary_search(&code).is_ok(),
+            _ => true,
+        }
+    }
+
+    /// The listed values node `id` may take here.
+    fn value_choices(&self, id: u32) -> impl Iterator<Item = &String> {
+        let values = self.values(id).unwrap_or_default();
+        (1u16..)
+            .zip(values)
+            .filter(move |&(code, _)| self.chosen(id, code))
+            .map(|(_, value)| value)
+    }
+
+    /// The listed numbers node `id` may take here.
+    fn number_choices(&self, id: u32) -> impl Iterator<Item = &String> {
+        let first = self.node(id).map_or(0, |node| node.values.len()) as u16 + 1;
+        let numbers = self.numbers(id).unwrap_or_default();
+        (first..)
+            .zip(numbers)
+            .filter(move |&(code, _)| self.chosen(id, code))
+            .map(|(_, number)| number)
+    }
+
+    /// Narrows the consistent combinations to those that had the key just written (of
+    /// node `id`).
+    fn narrow_to_key(&mut self, id: u32) {
+        let Some(shape) = self.shape.clone() else {
+            return;
+        };
+        let Some(combinations) = shape.combinations.as_ref() else {
+            return;
+        };
+        if let Some(column) = combinations.column(id) {
+            let consistent = combinations.narrow_to_present(&self.consistent, column);
+            self.presence = Arc::new(combinations.presence(&consistent));
+            self.consistent = Arc::new(consistent);
+        }
+    }
+
+    /// Narrows the consistent combinations to those holding the listed value just
+    /// written at node `id`.
+    fn narrow(&mut self, id: u32, written: &[u8], code_of: fn(&Shape, u32, &str) -> Option<u16>) {
+        let Some(shape) = self.shape.clone() else {
+            return;
+        };
+        let Some(combinations) = shape.combinations.as_ref() else {
+            return;
+        };
+        let (Some(column), Ok(text)) = (combinations.column(id), std::str::from_utf8(written))
+        else {
+            return;
+        };
+        if let Some(code) = code_of(&shape, id, text) {
+            let consistent = combinations.narrow(&self.consistent, column, code);
+            self.presence = Arc::new(combinations.presence(&consistent));
+            self.consistent = Arc::new(consistent);
+        }
     }
 
     /// The numbers node `id` lists, when it lists any.
@@ -372,12 +499,7 @@ impl JsonConstraint {
         let Some((node, written)) = &self.listed_number else {
             return true;
         };
-        continues_any(
-            self.numbers(*node).unwrap_or_default(),
-            written,
-            byte,
-            ending,
-        )
+        continues_any(self.number_choices(*node), written, byte, ending)
     }
 
     /// The next byte of the shortest listed number that continues what is written, or
@@ -386,8 +508,8 @@ impl JsonConstraint {
         let Some((node, written)) = &self.listed_number else {
             return self.cheapest_after_value();
         };
-        shortest_continuation(self.numbers(*node).unwrap_or_default(), written)
-            .unwrap_or_else(|| self.cheapest_after_value())
+        shortest_continuation(self.number_choices(*node), written)
+            .unwrap_or_else(|| self.cheapest_after_number())
     }
 
     /// The innermost open object, its node and the keys used, when the shape
@@ -398,7 +520,8 @@ impl JsonConstraint {
         (frame.container == Container::Object && !node.open).then_some((node, &frame.used))
     }
 
-    /// Keys of the innermost constrained object not written yet.
+    /// Keys of the innermost constrained object not written yet, less the optional ones
+    /// no consistent combination had.
     fn unused_keys(&self) -> impl Iterator<Item = (usize, &ShapeKey)> {
         let (node, used) = match self.constrained_object() {
             Some((node, used)) => (Some(node), used),
@@ -407,6 +530,25 @@ impl JsonConstraint {
         node.into_iter()
             .flat_map(|node| node.keys.iter().enumerate())
             .filter(move |(index, _)| !used.contains(index))
+            .filter(|(_, key)| key.required || self.presence_of(key.node) != Presence::Never)
+    }
+
+    /// Whether `key` must be written: every log had it, or every consistent
+    /// combination did.
+    fn key_required(&self, key: &ShapeKey) -> bool {
+        key.required || self.presence_of(key.node) == Presence::Always
+    }
+
+    /// How many consistent combinations had the key of node `id`; `Sometimes` where the
+    /// combinations say nothing of it.
+    fn presence_of(&self, id: u32) -> Presence {
+        if self.presence.is_empty() {
+            return Presence::Sometimes;
+        }
+        self.combinations()
+            .and_then(|combinations| combinations.column(id))
+            .and_then(|column| self.presence.get(column).copied())
+            .unwrap_or(Presence::Sometimes)
     }
 
     /// Another key may follow in the innermost object.
@@ -420,7 +562,7 @@ impl JsonConstraint {
     }
 
     fn must_add_key(&self) -> bool {
-        self.unused_keys().any(|(_, key)| key.required)
+        self.unused_keys().any(|(_, key)| self.key_required(key))
     }
 
     /// What the value due next may be.
@@ -479,9 +621,8 @@ impl JsonConstraint {
                         && !(node.whole_digits.is_some() && byte == b'-')
                         && (kind_of_first_byte(byte) != kind::NUMBER
                             || node.numbers.is_empty()
-                            || node
-                                .numbers
-                                .iter()
+                            || self
+                                .number_choices(id)
                                 .any(|number| number.as_bytes()[0] == byte))
                 }),
             },
@@ -502,7 +643,7 @@ impl JsonConstraint {
             }
             State::AfterValue => self.after_value_allows(byte),
             State::Number(num) if number_transition(num, byte).is_none() => {
-                self.listed_number_allows(byte, true) && self.after_value_allows(byte)
+                self.listed_number_allows(byte, true) && self.after_number_allows(byte)
             }
             State::Number(num) => {
                 let whole = match self.whole_number {
@@ -516,6 +657,35 @@ impl JsonConstraint {
             }
             _ => true,
         }
+    }
+
+    /// [`Self::after_value_allows`] for the byte that ends a number: a listed number
+    /// narrows the combinations as it ends, so whether another key may or must follow
+    /// is judged on the narrowed ones (else `,` could open a key none of them allows).
+    fn after_number_allows(&self, byte: u8) -> bool {
+        match self.narrowed_by_number() {
+            Some(narrowed) => narrowed.after_value_allows(byte),
+            None => self.after_value_allows(byte),
+        }
+    }
+
+    /// [`Self::cheapest_after_value`] for the byte that ends a number, judged as
+    /// [`Self::after_number_allows`] judges it.
+    fn cheapest_after_number(&self) -> u8 {
+        match self.narrowed_by_number() {
+            Some(narrowed) => narrowed.cheapest_after_value(),
+            None => self.cheapest_after_value(),
+        }
+    }
+
+    /// This constraint as the listed number being written, ended here, narrows it; `None`
+    /// when no listed number narrows the combinations.
+    fn narrowed_by_number(&self) -> Option<Self> {
+        let (node, written) = self.listed_number.as_ref()?;
+        self.combinations()?;
+        let mut narrowed = self.clone();
+        narrowed.narrow(*node, written, number_code);
+        Some(narrowed)
     }
 
     fn after_value_allows(&self, byte: u8) -> bool {
@@ -540,7 +710,7 @@ impl JsonConstraint {
             Slot::Free => return b'0',
             Slot::Empty => return b']',
             Slot::Node(id) => self.node(id).map_or((0, b'0'), |node| {
-                let shortest = node.numbers.iter().min_by_key(|number| number.len());
+                let shortest = self.number_choices(id).min_by_key(|number| number.len());
                 (
                     node.kinds,
                     shortest.map_or(b'0', |number| number.as_bytes()[0]),
@@ -567,7 +737,7 @@ impl JsonConstraint {
             .unused_keys()
             .map(|(_, key)| key)
             .filter(|key| key.name.as_bytes().starts_with(&self.key))
-            .min_by_key(|key| (!key.required, key.name.len()));
+            .min_by_key(|key| (!self.key_required(key), key.name.len()));
         match target {
             Some(key) if key.name.len() > self.key.len() => key.name.as_bytes()[self.key.len()],
             _ => b'"',
@@ -725,9 +895,12 @@ fn number_transition(num: Num, byte: u8) -> Option<Num> {
 
 /// The next byte of the shortest of `listed` that starts with `written` and goes on;
 /// `None` when the shortest is `written` itself (or none starts with it).
-fn shortest_continuation(listed: &[String], written: &[u8]) -> Option<u8> {
+fn shortest_continuation<'a>(
+    listed: impl IntoIterator<Item = &'a String>,
+    written: &[u8],
+) -> Option<u8> {
     let target = listed
-        .iter()
+        .into_iter()
         .map(String::as_bytes)
         .filter(|text| text.starts_with(written))
         .min_by_key(|text| text.len())?;
@@ -735,9 +908,14 @@ fn shortest_continuation(listed: &[String], written: &[u8]) -> Option<u8> {
 }
 
 /// Whether `byte` after `written` stays on the way to one of `listed` ([`continues`]).
-fn continues_any(listed: &[String], written: &[u8], byte: u8, ending: bool) -> bool {
+fn continues_any<'a>(
+    listed: impl IntoIterator<Item = &'a String>,
+    written: &[u8],
+    byte: u8,
+    ending: bool,
+) -> bool {
     listed
-        .iter()
+        .into_iter()
         .any(|text| continues(text.as_bytes(), written, byte, ending))
 }
 
@@ -829,9 +1007,14 @@ mod tests {
         assert_eq!(allowed("{\"n\":null"), ",", "required keys are missing");
         assert_eq!(allowed("{\"n\":null,\""), "eotu", "n is written already");
         assert_eq!(
+            allowed("{\"user\":{\"type\":\"Role\""),
+            "}",
+            "name is optional, but never came with Role"
+        );
+        assert_eq!(
             allowed("{\"user\":{\"type\":\"IAM\""),
-            ",}",
-            "name is optional"
+            ",",
+            "and always with IAM"
         );
         assert_eq!(allowed("{\"user\":{\"type\":\""), "IR", "a listed value");
         assert_eq!(
@@ -849,14 +1032,136 @@ mod tests {
         let completion = JsonConstraint::with_shape(shape.clone()).completion();
         let text = String::from_utf8(completion).unwrap();
         assert_eq!(
-            text,
-            r#"{"n":"x","e":[],"user":{"type":"IAM"},"tags":[],"eventName":"A"}"#
+            text, r#"{"n":"x","e":[],"opt":true,"user":{"type":"Role"},"tags":[],"eventName":"B"}"#,
+            "n:x came with opt, type Role and event B only"
         );
         assert!(shape.admits(&serde_json::from_str(&text).unwrap()));
         let mut partial = b"{\"tags\":[{\"k\":3".to_vec();
         partial.extend(fed(&shape, "{\"tags\":[{\"k\":3").completion());
         let value: serde_json::Value = serde_json::from_slice(&partial).unwrap();
         assert!(shape.admits(&value), "{value}");
+    }
+
+    #[test]
+    fn a_listed_value_comes_with_the_values_before_it_in_its_techniques_logs() {
+        use serde_json::json;
+        let logs = [
+            (json!({"src": "s3", "name": "GetObject", "code": 0}), ""),
+            (json!({"src": "s3", "name": "PutObject", "code": 0}), ""),
+            (json!({"src": "iam", "name": "ListUsers", "code": 0}), ""),
+            (json!({"src": "iam", "name": "ListRoles", "code": 403}), ""),
+            (json!({"src": "iam", "name": "ListRoles", "code": 403}), ""),
+            (
+                json!({"src": "cloudtrail", "name": "StopLogging", "code": 0}),
+                "t=T1562.008",
+            ),
+        ];
+        let shape = Arc::new(Shape::fit_tagged(
+            "t",
+            logs.iter().map(|(log, tag)| (log, *tag)),
+        ));
+        let allowed = |tag: &str, text: &str| {
+            let mut constraint = JsonConstraint::with_shape(shape.clone());
+            constraint.condition_on(tag);
+            for &byte in text.as_bytes() {
+                assert!(
+                    constraint.push(byte),
+                    "{} refused after {text}",
+                    byte as char
+                );
+            }
+            (0..=255u8)
+                .filter(|&b| constraint.allows(b))
+                .map(char::from)
+                .collect::<String>()
+        };
+        assert_eq!(allowed("", r#"{"src":""#), "is", "benign logs' sources");
+        assert_eq!(allowed("", r#"{"src":"s3","name":""#), "GP");
+        assert_eq!(allowed("", r#"{"src":"iam","name":"List"#), "RU");
+        assert_eq!(
+            allowed("", r#"{"src":"iam","name":"ListRoles","code":"#),
+            "4",
+            "a listed number narrows too"
+        );
+        assert_eq!(allowed("t=T1562.008", r#"{"src":""#), "c");
+        assert_eq!(
+            allowed("t=T1562.008", r#"{"src":"cloudtrail","name":""#),
+            "S"
+        );
+        assert_eq!(
+            allowed("t=T0000", r#"{"src":""#),
+            "cis",
+            "an unknown technique"
+        );
+        let mut constraint = JsonConstraint::with_shape(shape.clone());
+        constraint.condition_on("t=T1562.008");
+        let completion = String::from_utf8(constraint.completion()).unwrap();
+        assert_eq!(
+            completion,
+            r#"{"src":"cloudtrail","name":"StopLogging","code":0}"#
+        );
+    }
+
+    #[test]
+    fn a_listed_number_that_ends_on_a_comma_leaves_a_key_to_write() {
+        use serde_json::json;
+        let logs = [
+            json!({"code": 0}),
+            json!({"code": 0}),
+            json!({"code": 1, "err": "x"}),
+            json!({"code": 1, "err": "x"}),
+        ];
+        let shape = Arc::new(Shape::fit(&logs));
+        assert_eq!(
+            allowed_after(&shape, r#"{"code":0"#),
+            "}",
+            "no log of code 0 had err"
+        );
+        assert_eq!(
+            allowed_after(&shape, r#"{"code":1"#),
+            ",",
+            "every log of code 1 had err"
+        );
+        let completion = fed(&shape, r#"{"code":0"#).completion();
+        assert_eq!(completion, b"}");
+    }
+
+    #[test]
+    fn an_optional_key_no_consistent_combination_had_is_not_written() {
+        use serde_json::json;
+        let logs = [
+            json!({"name": "GetObject", "error": "AccessDenied"}),
+            json!({"name": "ListBuckets"}),
+        ];
+        let shape = Arc::new(Shape::fit(&logs));
+        let mut constraint = JsonConstraint::with_shape(shape.clone());
+        constraint.condition_on("");
+        for &byte in br#"{"name":"ListBuckets""# {
+            assert!(constraint.push(byte));
+        }
+        assert!(
+            !constraint.allows(b','),
+            "error never came with ListBuckets"
+        );
+        assert_eq!(
+            allowed_after(&shape, r#"{"name":"GetObject""#),
+            ",",
+            "nor without it GetObject"
+        );
+    }
+
+    #[test]
+    fn a_field_the_consistent_combinations_never_listed_takes_its_whole_list() {
+        use serde_json::json;
+        let logs = [
+            json!({"a": "x", "b": null}),
+            json!({"a": "y", "b": "p"}),
+            json!({"a": "y", "b": "q"}),
+        ];
+        let shape = Arc::new(Shape::fit(&logs));
+        assert_eq!(allowed_after(&shape, r#"{"a":"x","b":"#), "\"n");
+        assert_eq!(allowed_after(&shape, r#"{"a":"x","b":""#), "pq");
+        assert_eq!(allowed_after(&shape, r#"{"a":"x","b":"p"}"#), "");
     }
 
     #[test]
@@ -956,7 +1261,47 @@ mod tests {
         Ok(out)
     }
 
+    /// Logs whose listed values depend on each other and on the technique, with an
+    /// optional key only some combinations have, and a listed number before it.
+    fn combination_logs() -> Vec<(serde_json::Value, &'static str)> {
+        use serde_json::json;
+        let calls = [
+            ("s3", "GetObject", 200, ""),
+            ("s3", "PutObject", 403, ""),
+            ("iam", "ListUsers", 200, ""),
+            ("iam", "CreateUser", 403, "t=T1136"),
+            ("cloudtrail", "StopLogging", 200, "t=T1562"),
+        ];
+        calls
+            .iter()
+            .flat_map(|&(src, name, code, tag)| {
+                let mut log = json!({"src": src, "name": name, "code": code, "ctx": {"region": "eu"}, "tags": ["a"]});
+                if code == 403 {
+                    log["err"] = json!("AccessDenied");
+                }
+                [(log.clone(), tag), (log, tag)]
+            })
+            .collect()
+    }
+
     proptest! {
+        /// Any allowed walk under a tag's combinations completes to a log of the shape
+        /// whose listed values came together in a training log of that tag.
+        #[test]
+        fn any_allowed_walk_keeps_to_a_combination_of_its_tag(tag_choice in 0usize..4, choices in proptest::collection::vec(any::<u8>(), 0..300)) {
+            let logs = combination_logs();
+            let shape = Arc::new(Shape::fit_tagged("t", logs.iter().map(|(log, tag)| (log, *tag))));
+            let tag = ["", "t=T1136", "t=T1562", "t=T9999"][tag_choice];
+            let mut constraint = JsonConstraint::with_shape(shape.clone());
+            constraint.condition_on(tag);
+            let out = walk_then_complete(constraint, &choices)?;
+            let parsed: serde_json::Value = serde_json::from_slice(&out).map_err(|e| TestCaseError::fail(format!("{e}: {}", String::from_utf8_lossy(&out))))?;
+            prop_assert!(shape.admits(&parsed), "{}", String::from_utf8_lossy(&out));
+            let key = |log: &serde_json::Value| (log["src"].clone(), log["name"].clone(), log["code"].clone(), log.get("err").cloned());
+            let seen = logs.iter().any(|(log, logged)| (*logged == tag || tag == "t=T9999") && key(log) == key(&parsed));
+            prop_assert!(seen, "{tag}: {}", String::from_utf8_lossy(&out));
+        }
+
         /// With a shape, any allowed walk completes to a log of that shape.
         #[test]
         fn any_allowed_walk_completes_to_a_log_of_the_shape(patterned: bool, choices in proptest::collection::vec(any::<u8>(), 0..300)) {

@@ -9,7 +9,10 @@
 use std::collections::VecDeque;
 use std::sync::Arc;
 
-use operators::text_format::{HEADER_KEYS, Header, Shape, is_header_value_byte};
+use operators::text_format::{HEADER_KEYS, Header, Shape, combination_tag, is_header_value_byte};
+
+/// Index of the technique in [`HEADER_KEYS`].
+const TECHNIQUE_FIELD: usize = 2;
 
 use crate::json_constraint::JsonConstraint;
 
@@ -41,6 +44,11 @@ pub struct LogConstraint {
     json_prefix: Vec<u8>,
     /// Bytes the shortest completion of the JSON prefix takes.
     prefix_completion: usize,
+    /// The values the model wrote into the header's free fields, in [`HEADER_KEYS`]
+    /// order.
+    written: [Vec<u8>; 5],
+    /// The technique may not be written ([`LogConstraint::leave_out_technique`]).
+    no_technique: bool,
     json: JsonConstraint,
 }
 
@@ -71,6 +79,8 @@ impl LogConstraint {
             forced: VecDeque::new(),
             json_prefix: json_prefix.as_bytes().to_vec(),
             prefix_completion: json.completion().len(),
+            written: Default::default(),
+            no_technique: false,
             json: fresh,
         })
     }
@@ -137,9 +147,33 @@ impl LogConstraint {
             HeaderState::Equals => self.state = HeaderState::Value { empty: true },
             HeaderState::Value { .. } if byte == b' ' => self.state = HeaderState::Key,
             HeaderState::Value { .. } if byte == b']' => self.state = HeaderState::Closing,
-            HeaderState::Value { .. } => self.state = HeaderState::Value { empty: false },
+            HeaderState::Value { .. } => {
+                if let Some(written) = self.written.get_mut(self.next_field.wrapping_sub(1)) {
+                    written.push(byte);
+                }
+                self.state = HeaderState::Value { empty: false };
+            }
             HeaderState::Closing => {
                 self.state = HeaderState::Done;
+                let values: Vec<Option<String>> = self
+                    .given
+                    .iter()
+                    .zip(&self.written)
+                    .map(|(given, written)| match given {
+                        Some(given) => Some(given.clone()),
+                        None if written.is_empty() => None,
+                        None => Some(String::from_utf8_lossy(written).into_owned()),
+                    })
+                    .collect();
+                let tag = combination_tag(self.json.combination_keys(), &values);
+                let mut conditioned = self.json.clone();
+                conditioned.condition_on(&tag);
+                // A prompt's JSON prefix the tag's combinations refuse (another service's
+                // call for this technique) keeps every combination: the caller asked for it.
+                let mut check = conditioned.clone();
+                if self.json_prefix.iter().all(|&byte| check.push(byte)) {
+                    self.json = conditioned;
+                }
                 self.forced.extend(self.json_prefix.iter().copied());
             }
             HeaderState::Done => {
@@ -147,6 +181,11 @@ impl LogConstraint {
             }
         }
         true
+    }
+
+    /// Refuses a technique in the header unless one is given: a benign log.
+    pub fn leave_out_technique(&mut self) {
+        self.no_technique = self.given[TECHNIQUE_FIELD].is_none();
     }
 
     /// Whether the header is written and the JSON object closed.
@@ -219,7 +258,9 @@ impl LogConstraint {
         let stop = (self.next_field..HEADER_KEYS.len())
             .find(|&i| self.given[i].is_some())
             .unwrap_or(HEADER_KEYS.len() - 1);
-        (self.next_field..=stop.min(HEADER_KEYS.len() - 1)).map(|i| (i, HEADER_KEYS[i]))
+        (self.next_field..=stop.min(HEADER_KEYS.len() - 1))
+            .filter(|&i| !(self.no_technique && i == TECHNIQUE_FIELD))
+            .map(|i| (i, HEADER_KEYS[i]))
     }
 }
 
@@ -269,5 +310,62 @@ mod tests {
         let rest = walk(&mut after_country, LogConstraint::cheapest, 200);
         assert_eq!(rest, "=CH] {}");
         assert!(LogConstraint::new(&header, "[", None).is_none());
+    }
+
+    #[test]
+    fn the_headers_technique_given_or_written_holds_the_json_to_its_combinations() {
+        // Keyed by the technique only: the user the model writes into the header changes
+        // nothing.
+        use serde_json::json;
+        let logs = [
+            (json!({"src": "s3", "name": "GetObject"}), ""),
+            (
+                json!({"src": "cloudtrail", "name": "StopLogging"}),
+                "t=T1562.008",
+            ),
+        ];
+        let shape = Arc::new(Shape::fit_tagged(
+            "t",
+            logs.iter().map(|(log, tag)| (log, *tag)),
+        ));
+        let given = Header {
+            technique: Some("T1562.008".into()),
+            ..Header::default()
+        };
+        let mut constraint = LogConstraint::new(&given, "", Some(shape.clone())).unwrap();
+        let text = walk(&mut constraint, LogConstraint::cheapest, 200);
+        assert_eq!(
+            text,
+            r#" t=T1562.008] {"src":"cloudtrail","name":"StopLogging"}"#
+        );
+
+        let mut written = LogConstraint::new(&Header::default(), "", Some(shape.clone())).unwrap();
+        for &byte in br#" u=bob t=T1562.008] {"src":""# {
+            assert!(written.push(byte), "{}", byte as char);
+        }
+        assert!(written.allows(b'c') && !written.allows(b's'));
+        let mut benign = LogConstraint::new(&Header::default(), "", Some(shape.clone())).unwrap();
+        for &byte in br#"] {"src":""# {
+            assert!(benign.push(byte), "{}", byte as char);
+        }
+        assert!(benign.allows(b's') && !benign.allows(b'c'));
+
+        let mut left_out = LogConstraint::new(&Header::default(), "", None).unwrap();
+        left_out.leave_out_technique();
+        for &byte in b" u=bob " {
+            assert!(left_out.push(byte), "{}", byte as char);
+        }
+        assert!(
+            !left_out.allows(b't') && left_out.allows(b'd'),
+            "a benign log"
+        );
+
+        let prefix = r#"{"src":"s3""#;
+        let mut asked = LogConstraint::new(&given, prefix, Some(shape)).unwrap();
+        let text = walk(&mut asked, LogConstraint::cheapest, 200);
+        assert_eq!(
+            text, r#" t=T1562.008] {"src":"s3","name":"GetObject"}"#,
+            "a prefix the technique's combinations refuse turns them off"
+        );
     }
 }

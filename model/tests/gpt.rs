@@ -152,6 +152,7 @@ fn random_weights_still_generate_valid_json_and_logs_of_the_shape() {
             header: header.clone(),
             json_prefix: String::new(),
             shape: None,
+            benign: false,
         };
         12
     ];
@@ -164,6 +165,7 @@ fn random_weights_still_generate_valid_json_and_logs_of_the_shape() {
         header,
         json_prefix: r#"{"eventName":"Get"#.into(),
         shape: None,
+        benign: false,
     });
     for seed in 0..3 {
         // 600 bytes at a context of 128: windows jump forward several times, pinning the

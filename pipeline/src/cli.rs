@@ -575,6 +575,16 @@ pub struct GenerateArgs {
     /// logs (known keys, required keys, value kinds): to see what the model writes alone.
     #[arg(long)]
     pub no_shape: bool,
+    /// Pick each listed value (event name, result code, city) from its whole list, not
+    /// only from those that came with the values already written in training logs of
+    /// the same technique: to see how the model pairs values alone.
+    #[arg(long)]
+    pub independent_values: bool,
+    /// Benign logs: the model may not write a technique into the header. Without it (and
+    /// without `--technique`) a red-team model picks one as often as it saw one in
+    /// training.
+    #[arg(long, conflicts_with = "technique")]
+    pub benign: bool,
     /// Config file (TOML); its `[pii]` section pseudonymises the logs as the model's training logs were, and `--user` is given in the clear.
     #[arg(long, short)]
     pub config: Option<PathBuf>,

@@ -30,6 +30,19 @@ pub enum HeaderField {
     Hour,
 }
 
+impl HeaderField {
+    /// Its key in the header ([`super::HEADER_KEYS`]).
+    pub fn key(self) -> u8 {
+        match self {
+            HeaderField::User => b'u',
+            HeaderField::Country => b'c',
+            HeaderField::Technique => b't',
+            HeaderField::Weekday => b'd',
+            HeaderField::Hour => b'h',
+        }
+    }
+}
+
 /// Fields that get their own model, and what that model is conditioned on.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -29,6 +29,7 @@
 //! assert_eq!((parsed, json["Location"].as_str()), (header, Some("DE")));
 //! ```
 
+mod combinations;
 mod country_carry;
 mod field_group;
 mod fields;
@@ -36,6 +37,10 @@ mod header;
 mod projection;
 mod shape;
 
+pub use combinations::{
+    Combinations, Consistent, MAX_COMBINATIONS, Presence, number_code, string_code,
+    tag as combination_tag,
+};
 pub use country_carry::{CountryCarry, DEFAULT_CARRY_HOURS};
 pub use field_group::{FieldGroup, HeaderField};
 pub use fields::{FieldSpan, field_spans};
@@ -110,6 +115,7 @@ impl TextFormat {
 
     /// Fits the format on training logs: the projection of every source with at least
     /// `min_logs` logs, then the shape of its projected logs; countries are carried.
+    /// Their combinations are keyed by nothing until [`TextFormat::fit_combinations`].
     pub fn fit(logs: &[(Source, &Value)], min_logs: usize) -> Self {
         let projection = Projection::fit(logs.iter().copied(), min_logs);
         let mut projected: BTreeMap<&'static str, Vec<Value>> = BTreeMap::new();
@@ -130,6 +136,49 @@ impl TextFormat {
             carry_successful_only: true,
             pin_header: true,
             ..TextFormat::default()
+        }
+    }
+
+    /// The header keys a model of this format keys its [`Combinations`] by: a group
+    /// model's header fields (what it is conditioned on), else the technique.
+    pub fn combination_keys(&self) -> String {
+        let keys: Vec<u8> = match &self.group {
+            Some(group) => group.header.iter().map(|field| field.key()).collect(),
+            None => vec![b't'],
+        };
+        HEADER_KEYS
+            .iter()
+            .filter(|key| keys.contains(key))
+            .map(|&key| char::from(key))
+            .collect()
+    }
+
+    /// Refits each shape's combinations on the training logs with the headers the
+    /// model reads them under ([`TextFormat::combination_keys`]); call it once the
+    /// format is complete (its group set).
+    pub fn fit_combinations<'a>(
+        &mut self,
+        logs: impl IntoIterator<Item = (Source, &'a Value, Header)>,
+    ) {
+        let keys = self.combination_keys();
+        let mut tagged: BTreeMap<&'static str, Vec<(Value, String)>> = BTreeMap::new();
+        for (source, log, header) in logs {
+            if !self.shapes.contains_key(source.name()) {
+                continue;
+            }
+            let mut log = log.clone();
+            self.projection.apply(source, &mut log);
+            let header = self.header(&header);
+            tagged
+                .entry(source.name())
+                .or_default()
+                .push((log, combinations::tag(&keys, &header.field_values())));
+        }
+        for (source, logs) in tagged {
+            if let Some(shape) = self.shapes.get_mut(source) {
+                let logs = logs.iter().map(|(log, tag)| (log, tag.as_str()));
+                shape.combinations = Combinations::fit(shape, &keys, logs);
+            }
         }
     }
 

@@ -15,6 +15,8 @@ use std::collections::{HashMap, HashSet};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::combinations::Combinations;
+
 /// An object with more distinct keys than this (tags, free-form parameters) is left open:
 /// any key, any value below it.
 pub const MAX_KEYS_PER_OBJECT: usize = 512;
@@ -162,20 +164,39 @@ pub struct ShapeKey {
 pub struct Shape {
     /// The nodes; children always come after their parent.
     pub nodes: Vec<ShapeNode>,
+    /// Which listed values occurred together, and under which header. Absent in models
+    /// fitted before 2026-12-06 (their listed values are picked independently), and
+    /// where there were too many to keep.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub combinations: Option<Combinations>,
 }
 
 impl Shape {
     /// The root node: the log object.
     pub const ROOT: u32 = 0;
 
-    /// Fits the shape of `logs` (as the model writes them: projected).
+    /// Fits the shape of `logs` (as the model writes them: projected), and which of
+    /// their listed values came together, keyed by nothing.
     pub fn fit<'a>(logs: impl IntoIterator<Item = &'a Value>) -> Self {
+        let logs: Vec<&Value> = logs.into_iter().collect();
+        Self::fit_tagged("", logs.iter().map(|&log| (log, "")))
+    }
+
+    /// Fits the shape of `logs` (projected), and which of their listed values came
+    /// together under each tag ([`Combinations`]: the header fields `keys` names).
+    pub fn fit_tagged<'a>(
+        keys: &str,
+        logs: impl IntoIterator<Item = (&'a Value, &'a str)>,
+    ) -> Self {
+        let logs: Vec<(&Value, &str)> = logs.into_iter().collect();
         let mut builder = Builder::default();
         builder.nodes.push(BuildNode::default());
-        for log in logs {
+        for &(log, _) in &logs {
             builder.observe(Self::ROOT, log);
         }
-        builder.finish()
+        let mut shape = builder.finish();
+        shape.combinations = Combinations::fit(&shape, keys, logs);
+        shape
     }
 
     /// The node `id`, if the shape has it.
@@ -264,7 +285,7 @@ fn sorted(distinct: &HashSet<String>) -> Vec<String> {
 }
 
 /// A key as compact JSON writes it between the quotes.
-fn escaped(key: &str) -> String {
+pub(super) fn escaped(key: &str) -> String {
     let quoted = Value::String(key.to_string()).to_string();
     quoted[1..quoted.len() - 1].to_string()
 }
@@ -473,7 +494,10 @@ impl Builder {
                 element: node.element,
             })
             .collect();
-        Shape { nodes }
+        Shape {
+            nodes,
+            combinations: None,
+        }
     }
 }
 

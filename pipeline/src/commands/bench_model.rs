@@ -36,7 +36,7 @@ pub fn run(args: &BenchModelArgs) -> anyhow::Result<ExitCode> {
         "no logs to benchmark on in {:?}",
         args.inputs
     );
-    let corpus = Corpus::build(&fit_text_format(&logs), &logs);
+    let corpus = Corpus::build(&fit_text_format(&logs, None), &logs);
 
     // Batch i holds the windows starting at logs i*B .. i*B+B (spread over the corpus).
     let stride = (corpus.logs() / (args.batch_size * (args.steps + WARM_UP)).max(1)).max(1);

@@ -44,7 +44,12 @@ pub fn run(args: &GenerateArgs) -> anyhow::Result<ExitCode> {
         .shape(source)
         .filter(|_| !args.no_shape)
         .cloned()
-        .map(Arc::new);
+        .map(|mut shape| {
+            if args.independent_values {
+                shape.combinations = None;
+            }
+            Arc::new(shape)
+        });
     if shape.is_none() && !args.no_shape {
         tracing::warn!(
             message = "The model has no shape for this source (trained before shapes, or on too few of its logs): generated logs are held to valid JSON only.",
@@ -56,6 +61,7 @@ pub fn run(args: &GenerateArgs) -> anyhow::Result<ExitCode> {
         header,
         json_prefix: args.prefix.clone().unwrap_or_default(),
         shape,
+        benign: args.benign,
     };
     let mut sink = JsonlSink::create(&args.out)?;
     let bar = progress::bar(args.count as u64, "generating");

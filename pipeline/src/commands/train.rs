@@ -94,8 +94,7 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<ExitCode> {
     }
     let (train_logs, validation_logs) = split_by_time(logs, args.validation);
 
-    let mut format = fit_text_format(&train_logs);
-    format.group = group;
+    let format = fit_text_format(&train_logs, group);
     let corpus = Corpus::build(&format, &train_logs);
     let validation = Corpus::build(&format, &validation_logs);
     for source in Source::ALL {

@@ -170,7 +170,7 @@ pub fn run(args: &RetrainArgs) -> anyhow::Result<ExitCode> {
     let validation_logs = benign(&holdout);
     let format = match args.fine_tune {
         true => current.text_format.clone(),
-        false => fit_text_format(&train_logs),
+        false => fit_text_format(&train_logs, None),
     };
     let synthetic_ids: HashSet<&str> = synthetic_train
         .iter()

@@ -301,7 +301,8 @@ fn load_group_models(
         .collect()
 }
 
-/// A prompt for `header` under `format`, held to the shape of the source's logs.
+/// A prompt for `header` under `format`, held to the shape of the source's logs; a
+/// scenario's logs are benign (the model may not pick a technique).
 pub(super) fn prompt(format: &TextFormat, header: Header) -> Prompt {
     let source = header.source.unwrap_or(Source::Azure);
     Prompt {
@@ -309,6 +310,7 @@ pub(super) fn prompt(format: &TextFormat, header: Header) -> Prompt {
         shape: format.shape(source).cloned().map(Arc::new),
         header,
         json_prefix: String::new(),
+        benign: true,
     }
 }
 
