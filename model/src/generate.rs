@@ -33,8 +33,9 @@ pub struct SamplingConfig {
     pub top_k: usize,
     /// Keep the smallest set of tokens whose probability reaches p (1: all).
     pub top_p: f32,
-    /// Longest log to generate (header and JSON), in bytes; raised to the shortest log
-    /// the prompt's shape allows.
+    /// Bytes (header and JSON) from which a log is closed by its shortest completion; a
+    /// log runs past it by what its shape still requires, which the combinations of
+    /// its technique can lengthen once the header is written.
     pub max_bytes: usize,
     /// Sampling seed.
     pub seed: u64,
@@ -78,8 +79,8 @@ pub struct Generated {
     pub text: String,
     /// The JSON part.
     pub json: String,
-    /// Whether the model closed the object itself (false: the completion was forced
-    /// because the byte budget ran out).
+    /// Whether the model wrote every byte it was free to (false: the byte budget ran
+    /// out and the shortest completion closed the log).
     pub finished_by_model: bool,
 }
 
@@ -205,22 +206,19 @@ fn generate_batch(
             text: format!("[{}", prompts[i].source.name()).into_bytes(),
             constraint: encoded[i].1.clone(),
             done: false,
-            finished_by_model: false,
+            finished_by_model: true,
         })
         .collect();
-    // A budget below the shortest log of the shape would cut the forced completion short.
-    let shortest = rows
-        .iter()
-        .map(|row| row.constraint.completion_len() + 1)
-        .max()
-        .unwrap_or(0);
-    let budget = config.max_bytes.max(prompt_len).max(shortest);
+    let budget = config.max_bytes.max(prompt_len);
     let mut sequences: Vec<Vec<u32>> = batch.iter().map(|&i| encoded[i].0.clone()).collect();
     let mut window = Window::new(model, pin_header);
 
     let mut logits = window.logits(model, &sequences, true, device);
-    for generated in 0..=budget {
-        let left = budget - generated;
+    // Past the budget every byte is the cheapest, so each row ends after its shortest
+    // completion: the loop runs until every row is done, however long the completion
+    // grows as the header's technique narrows the shape.
+    for generated in 0.. {
+        let left = budget.saturating_sub(generated);
         let mut next = Vec::with_capacity(rows.len());
         for ((row, row_logits), rng) in rows
             .iter_mut()
@@ -231,10 +229,10 @@ fn generate_batch(
                 Special::Pad as u32
             } else if row.constraint.is_complete() {
                 row.done = true;
-                row.finished_by_model = true;
                 Special::EndLog as u32
             } else {
                 let token = if row.constraint.completion_len() >= left {
+                    row.finished_by_model = false;
                     u32::from(row.constraint.cheapest())
                 } else if let Some(byte) = row.constraint.forced() {
                     u32::from(byte)
@@ -245,12 +243,20 @@ fn generate_batch(
                     let mut after = row.constraint.clone();
                     match u8::try_from(token) {
                         Ok(byte) if after.push(byte) && after.completion_len() < left => token,
-                        _ => u32::from(row.constraint.cheapest()),
+                        _ => {
+                            row.finished_by_model = false;
+                            u32::from(row.constraint.cheapest())
+                        }
                     }
                 };
                 if let Ok(byte) = u8::try_from(token) {
-                    row.constraint.push(byte);
-                    row.text.push(byte);
+                    if row.constraint.push(byte) {
+                        row.text.push(byte);
+                    } else {
+                        // A refused cheapest byte is a dead end (a bug): the row stops
+                        // and shows in the caller's count of logs that do not parse.
+                        row.done = true;
+                    }
                 }
                 token
             };

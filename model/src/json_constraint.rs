@@ -16,11 +16,12 @@
 //! technique (or, for a group model, header) ([`Combinations`]). What the values say
 //! stays the model's.
 
+use std::ops::Range;
 use std::sync::Arc;
 
 use operators::text_format::{
-    Combinations, Consistent, Pattern, Presence, Shape, ShapeKey, ShapeNode, kind, number_code,
-    string_code,
+    Combinations, Consistent, FALSE, Pattern, Presence, Shape, ShapeKey, ShapeNode, TRUE,
+    boolean_code, kind, number_code, string_code,
 };
 
 /// Where the recogniser stands.
@@ -247,7 +248,7 @@ impl JsonConstraint {
             }
             State::Number(_) => {
                 if let Some((node, written)) = self.listed_number.take() {
-                    self.narrow(node, &written, number_code);
+                    self.narrow_to_written(node, &written, number_code);
                 }
             }
             State::Str {
@@ -255,7 +256,14 @@ impl JsonConstraint {
                 part: StrPart::Plain,
             } if byte == b'"' => {
                 if let Some((node, written)) = self.listed.take() {
-                    self.narrow(node, &written, string_code);
+                    self.narrow_to_written(node, &written, string_code);
+                }
+            }
+            // The first byte decides a boolean, and what may follow it is judged on the
+            // combinations it narrows to.
+            State::Value { .. } if kind_of_first_byte(byte) == kind::BOOL => {
+                if let Slot::Node(node) = slot {
+                    self.narrow(node, boolean_code(byte == b't'));
                 }
             }
             State::Value { .. } if byte == b'"' => {
@@ -424,10 +432,14 @@ impl JsonConstraint {
         (!codes.is_empty()).then_some(codes)
     }
 
-    /// Whether the listed value of code `code` at node `id` may be written.
-    fn chosen(&self, id: u32, code: u16) -> bool {
+    /// Whether the value of code `code` at node `id` may be written, `kind` being the
+    /// codes of its kind (the node's strings, its numbers, or the booleans): those the
+    /// consistent combinations hold, or any where they hold none of that kind.
+    fn chosen(&self, id: u32, code: u16, kind: Range<u16>) -> bool {
         match &self.choices {
-            Some((node, codes)) if *node == id => codes.binary_search(&code).is_ok(),
+            Some((node, codes)) if *node == id => {
+                codes.binary_search(&code).is_ok() || !codes.iter().any(|c| kind.contains(c))
+            }
             _ => true,
         }
     }
@@ -435,9 +447,10 @@ impl JsonConstraint {
     /// The listed values node `id` may take here.
     fn value_choices(&self, id: u32) -> impl Iterator<Item = &String> {
         let values = self.values(id).unwrap_or_default();
+        let kind = 1..values.len() as u16 + 1;
         (1u16..)
             .zip(values)
-            .filter(move |&(code, _)| self.chosen(id, code))
+            .filter(move |&(code, _)| self.chosen(id, code, kind.clone()))
             .map(|(_, value)| value)
     }
 
@@ -445,10 +458,16 @@ impl JsonConstraint {
     fn number_choices(&self, id: u32) -> impl Iterator<Item = &String> {
         let first = self.node(id).map_or(0, |node| node.values.len()) as u16 + 1;
         let numbers = self.numbers(id).unwrap_or_default();
+        let kind = first..first + numbers.len() as u16;
         (first..)
             .zip(numbers)
-            .filter(move |&(code, _)| self.chosen(id, code))
+            .filter(move |&(code, _)| self.chosen(id, code, kind.clone()))
             .map(|(_, number)| number)
+    }
+
+    /// Whether node `id` may take the boolean `value` here.
+    fn boolean_chosen(&self, id: u32, value: bool) -> bool {
+        self.chosen(id, boolean_code(value), TRUE..FALSE + 1)
     }
 
     /// Narrows the consistent combinations to those that had the key just written (of
@@ -469,18 +488,32 @@ impl JsonConstraint {
 
     /// Narrows the consistent combinations to those holding the listed value just
     /// written at node `id`.
-    fn narrow(&mut self, id: u32, written: &[u8], code_of: fn(&Shape, u32, &str) -> Option<u16>) {
+    fn narrow_to_written(
+        &mut self,
+        id: u32,
+        written: &[u8],
+        code_of: fn(&Shape, u32, &str) -> Option<u16>,
+    ) {
+        let Some(shape) = self.shape.clone() else {
+            return;
+        };
+        let code = std::str::from_utf8(written)
+            .ok()
+            .and_then(|text| code_of(&shape, id, text));
+        if let Some(code) = code {
+            self.narrow(id, code);
+        }
+    }
+
+    /// Narrows the consistent combinations to those holding code `code` at node `id`.
+    fn narrow(&mut self, id: u32, code: u16) {
         let Some(shape) = self.shape.clone() else {
             return;
         };
         let Some(combinations) = shape.combinations.as_ref() else {
             return;
         };
-        let (Some(column), Ok(text)) = (combinations.column(id), std::str::from_utf8(written))
-        else {
-            return;
-        };
-        if let Some(code) = code_of(&shape, id, text) {
+        if let Some(column) = combinations.column(id) {
             let consistent = combinations.narrow(&self.consistent, column, code);
             self.presence = Arc::new(combinations.presence(&consistent));
             self.consistent = Arc::new(consistent);
@@ -619,11 +652,16 @@ impl JsonConstraint {
                 (Slot::Node(id), _) => self.node(id).is_some_and(|node| {
                     node.kinds & kind_of_first_byte(byte) != 0
                         && !(node.whole_digits.is_some() && byte == b'-')
-                        && (kind_of_first_byte(byte) != kind::NUMBER
-                            || node.numbers.is_empty()
-                            || self
-                                .number_choices(id)
-                                .any(|number| number.as_bytes()[0] == byte))
+                        && match kind_of_first_byte(byte) {
+                            kind::NUMBER => {
+                                node.numbers.is_empty()
+                                    || self
+                                        .number_choices(id)
+                                        .any(|number| number.as_bytes()[0] == byte)
+                            }
+                            kind::BOOL => self.boolean_chosen(id, byte == b't'),
+                            _ => true,
+                        }
                 }),
             },
             State::Str { key: false, part } if self.listed.is_some() => {
@@ -684,7 +722,7 @@ impl JsonConstraint {
         let (node, written) = self.listed_number.as_ref()?;
         self.combinations()?;
         let mut narrowed = self.clone();
-        narrowed.narrow(*node, written, number_code);
+        narrowed.narrow_to_written(*node, written, number_code);
         Some(narrowed)
     }
 
@@ -706,14 +744,19 @@ impl JsonConstraint {
 
     /// The first byte of the shortest value the slot takes.
     fn cheapest_value(&self) -> u8 {
-        let (kinds, first_digit) = match self.value_slot() {
+        let (kinds, first_digit, boolean) = match self.value_slot() {
             Slot::Free => return b'0',
             Slot::Empty => return b']',
-            Slot::Node(id) => self.node(id).map_or((0, b'0'), |node| {
+            Slot::Node(id) => self.node(id).map_or((0, b'0', b't'), |node| {
                 let shortest = self.number_choices(id).min_by_key(|number| number.len());
                 (
                     node.kinds,
                     shortest.map_or(b'0', |number| number.as_bytes()[0]),
+                    if self.boolean_chosen(id, true) {
+                        b't'
+                    } else {
+                        b'f'
+                    },
                 )
             }),
         };
@@ -723,7 +766,7 @@ impl JsonConstraint {
             (kind::ARRAY, b'['),
             (kind::OBJECT, b'{'),
             (kind::NULL, b'n'),
-            (kind::BOOL, b't'),
+            (kind::BOOL, boolean),
         ]
         .into_iter()
         .find(|&(bit, _)| kinds & bit != 0)
@@ -1127,6 +1170,36 @@ mod tests {
     }
 
     #[test]
+    fn a_boolean_comes_with_the_values_before_it_and_narrows_what_follows() {
+        use serde_json::json;
+        let logs = [
+            json!({"category": "SignInLogs", "interactive": true, "mfa": "Phone"}),
+            json!({"category": "NonInteractive", "interactive": false}),
+            json!({"category": "NonInteractive", "interactive": false}),
+        ];
+        let shape = Arc::new(Shape::fit(&logs));
+        assert_eq!(
+            allowed_after(&shape, r#"{"category":"SignInLogs","interactive":"#),
+            "t"
+        );
+        assert_eq!(
+            allowed_after(&shape, r#"{"category":"NonInteractive","interactive":"#),
+            "f"
+        );
+        assert_eq!(allowed_after(&shape, r#"{"interactive":true"#), ",");
+        assert_eq!(allowed_after(&shape, r#"{"interactive":false,""#), "c");
+        assert_eq!(
+            allowed_after(&shape, r#"{"interactive":false,"category":""#),
+            "N"
+        );
+        let completion = fed(&shape, r#"{"category":"SignInLogs","#).completion();
+        assert_eq!(
+            String::from_utf8(completion).unwrap(),
+            r#""mfa":"Phone","interactive":true}"#
+        );
+    }
+
+    #[test]
     fn an_optional_key_no_consistent_combination_had_is_not_written() {
         use serde_json::json;
         let logs = [
@@ -1261,23 +1334,41 @@ mod tests {
         Ok(out)
     }
 
-    /// Logs whose listed values depend on each other and on the technique, with an
-    /// optional key only some combinations have, and a listed number before it.
+    /// Logs whose listed values and booleans depend on each other and on the technique,
+    /// with an optional key only some combinations have, a listed number before it, and
+    /// an optional object whose own boolean and listed value go together.
     fn combination_logs() -> Vec<(serde_json::Value, &'static str)> {
         use serde_json::json;
         let calls = [
-            ("s3", "GetObject", 200, ""),
-            ("s3", "PutObject", 403, ""),
-            ("iam", "ListUsers", 200, ""),
-            ("iam", "CreateUser", 403, "t=T1136"),
-            ("cloudtrail", "StopLogging", 200, "t=T1562"),
+            ("s3", "GetObject", 200, true, Some((true, "joined")), ""),
+            ("s3", "PutObject", 403, false, None, ""),
+            (
+                "iam",
+                "ListUsers",
+                200,
+                true,
+                Some((false, "registered")),
+                "",
+            ),
+            (
+                "iam",
+                "CreateUser",
+                403,
+                false,
+                Some((true, "joined")),
+                "t=T1136",
+            ),
+            ("cloudtrail", "StopLogging", 200, true, None, "t=T1562"),
         ];
         calls
             .iter()
-            .flat_map(|&(src, name, code, tag)| {
-                let mut log = json!({"src": src, "name": name, "code": code, "ctx": {"region": "eu"}, "tags": ["a"]});
+            .flat_map(|&(src, name, code, interactive, device, tag)| {
+                let mut log = json!({"src": src, "name": name, "code": code, "interactive": interactive, "ctx": {"region": "eu"}, "tags": ["a"]});
                 if code == 403 {
                     log["err"] = json!("AccessDenied");
+                }
+                if let Some((managed, trust)) = device {
+                    log["device"] = json!({"managed": managed, "trust": trust});
                 }
                 [(log.clone(), tag), (log, tag)]
             })
@@ -1297,7 +1388,10 @@ mod tests {
             let out = walk_then_complete(constraint, &choices)?;
             let parsed: serde_json::Value = serde_json::from_slice(&out).map_err(|e| TestCaseError::fail(format!("{e}: {}", String::from_utf8_lossy(&out))))?;
             prop_assert!(shape.admits(&parsed), "{}", String::from_utf8_lossy(&out));
-            let key = |log: &serde_json::Value| (log["src"].clone(), log["name"].clone(), log["code"].clone(), log.get("err").cloned());
+            let key = |log: &serde_json::Value| {
+                let fields = ["src", "name", "code", "interactive", "err", "device"];
+                fields.map(|field| log.get(field).cloned())
+            };
             let seen = logs.iter().any(|(log, logged)| (*logged == tag || tag == "t=T9999") && key(log) == key(&parsed));
             prop_assert!(seen, "{tag}: {}", String::from_utf8_lossy(&out));
         }

@@ -195,7 +195,7 @@ fn random_weights_still_generate_valid_json_and_logs_of_the_shape() {
             let (_, parsed) = TextFormat::default().parse(&log.text).unwrap();
             assert!(shape.admits(&parsed), "not of the shape: {}", log.text);
         }
-        // A budget shorter than the shortest log of the shape is raised to it.
+        // A budget shorter than the shortest log of the shape ends in its completion.
         let tight = SamplingConfig {
             max_bytes: 5,
             ..config.clone()
@@ -209,6 +209,66 @@ fn random_weights_still_generate_valid_json_and_logs_of_the_shape() {
                 .unwrap()
                 .json
                 .starts_with(r#"{"eventName":"Get"#)
+        );
+    }
+}
+
+/// The budget is where the cheapest completion takes over, not where a log is cut: a
+/// technique whose logs all carry keys benign logs lack lengthens the completion once the
+/// header names it, and the log still ends complete and of its technique's combinations.
+#[test]
+fn a_tight_budget_still_ends_in_a_complete_log_of_the_prompted_technique() {
+    let device = Device::flex();
+    device.seed(5);
+    let model = Gpt::new(&tiny(64), &device);
+    let benign: Vec<serde_json::Value> = (0..4)
+        .map(|i| serde_json::json!({"eventName": format!("List{i}")}))
+        .collect();
+    let attack: Vec<serde_json::Value> = (0..4)
+        .map(|i| {
+            serde_json::json!({
+                "eventName": "StopLogging",
+                "requestParameters": {"name": "organisation-wide-trail-of-every-region"},
+                "errorCode": format!("AccessDenied{}", i % 2),
+                "sourceIPAddress": "203.0.113.7",
+            })
+        })
+        .collect();
+    let tagged = benign
+        .iter()
+        .map(|log| (log, ""))
+        .chain(attack.iter().map(|log| (log, "t=T1562.008")));
+    let shape = Arc::new(Shape::fit_tagged("t", tagged));
+    let prompt = Prompt {
+        source: Source::CloudTrail,
+        header: Header {
+            technique: Some("T1562.008".into()),
+            ..Header::default()
+        },
+        json_prefix: String::new(),
+        shape: Some(shape.clone()),
+        benign: false,
+    };
+    let config = SamplingConfig {
+        max_bytes: 5,
+        ..SamplingConfig::default()
+    };
+    let generated = generate(&model, &vec![prompt; 4], false, &config, 4, &device).unwrap();
+    for log in &generated {
+        let (_, parsed) = TextFormat::default()
+            .parse(&log.text)
+            .unwrap_or_else(|| panic!("cut short: {}", log.text));
+        assert!(
+            !log.finished_by_model,
+            "5 bytes cannot hold it: {}",
+            log.text
+        );
+        assert!(shape.admits(&parsed), "{}", log.text);
+        assert_eq!(parsed["eventName"], "StopLogging", "{}", log.text);
+        assert_eq!(
+            parsed["requestParameters"]["name"], "organisation-wide-trail-of-every-region",
+            "{}",
+            log.text
         );
     }
 }

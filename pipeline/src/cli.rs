@@ -616,7 +616,7 @@ pub struct SamplingArgs {
     /// lowered the worst field TVD at every temperature tried, for both sources.
     #[arg(long, default_value_t = 0.9)]
     pub top_p: f32,
-    /// Longest log, in bytes.
+    /// Bytes after which a log is closed by its shortest completion.
     #[arg(long, default_value_t = 8192)]
     pub max_bytes: usize,
     /// Rows decoded at once.

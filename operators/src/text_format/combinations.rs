@@ -27,7 +27,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::HEADER_KEYS;
-use super::shape::{Shape, escaped};
+use super::shape::{Shape, escaped, kind};
 
 /// More distinct combinations than this (an estate of millions of logs whose listed
 /// fields rarely repeat together) and the shape keeps none: a table that size would
@@ -39,7 +39,7 @@ pub const MAX_COMBINATIONS: usize = 200_000;
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Combinations {
     /// The shape nodes combined, in node order: every node outside arrays that lists
-    /// values or numbers or sits behind an optional key.
+    /// values or numbers, takes booleans, or sits behind an optional key.
     pub nodes: Vec<u32>,
     /// The header keys ([`HEADER_KEYS`]) the rows are keyed by, in header order: `t`
     /// for a main model, `c` for the location model.
@@ -50,7 +50,7 @@ pub struct Combinations {
     /// One row per distinct combination: first its tag's index in `tags`, then for each
     /// of `nodes` the value's code: 0 for the key absent, [`UNLISTED`] for a value of
     /// another kind (`null`), `i + 1` for the node's `values[i]`, `values.len() + i + 1`
-    /// for its `numbers[i]`. Stored as text, the non-zero codes only ([`sparse_rows`]): a
+    /// for its `numbers[i]`, [`TRUE`] and [`FALSE`] for booleans. Stored as text, the non-zero codes only ([`sparse_rows`]): a
     /// CloudTrail log has a few dozen of its source's two hundred listed places.
     #[serde(with = "sparse_rows")]
     pub rows: Vec<Vec<u16>>,
@@ -69,8 +69,21 @@ pub fn tag(keys: &str, values: &[Option<String>]) -> String {
         .join(" ")
 }
 
-/// The code of a value at a combined place that none of its lists holds (`null`, `true`).
+/// The code of a value at a combined place that none of its lists holds (`null`, a
+/// string the list left out).
 pub const UNLISTED: u16 = u16::MAX;
+
+/// The codes of `true` and `false`, above any list's (a node lists at most a few
+/// hundred values): a device's `isCompliant` goes with its `trustType`, a sign-in's
+/// `IsInteractive` with its category.
+pub const TRUE: u16 = u16::MAX - 2;
+/// See [`TRUE`].
+pub const FALSE: u16 = u16::MAX - 1;
+
+/// The code of a boolean.
+pub fn boolean_code(value: bool) -> u16 {
+    if value { TRUE } else { FALSE }
+}
 
 /// How many of the consistent rows have a column's key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -268,14 +281,16 @@ pub fn number_code(shape: &Shape, node: u32, number: &str) -> Option<u16> {
 }
 
 /// The nodes below `id` that take part, through objects only: those that list values
-/// or numbers, and those behind an optional key (`optional`), so whether the key comes
-/// is tied to the values too: `requestID` with every API call, never with a console
-/// sign-in.
+/// or numbers or take booleans, and those behind an optional key (`optional`), so
+/// whether the key comes is tied to the values too: `requestID` with every API call,
+/// never with a console sign-in.
 fn collect_columns(shape: &Shape, id: u32, optional: bool, out: &mut Vec<u32>) {
     let Some(node) = shape.node(id) else {
         return;
     };
-    if optional || !node.values.is_empty() || !node.numbers.is_empty() {
+    let combined =
+        !node.values.is_empty() || !node.numbers.is_empty() || node.kinds & kind::BOOL != 0;
+    if optional || combined {
         out.push(id);
     }
     for key in &node.keys {
@@ -290,6 +305,7 @@ fn record_codes(shape: &Shape, id: u32, value: &Value, nodes: &[u32], codes: &mu
     let code = match value {
         Value::String(text) => string_code(shape, id, &escaped(text)),
         Value::Number(number) => number_code(shape, id, &number.to_string()),
+        Value::Bool(value) => Some(boolean_code(*value)),
         _ => None,
     };
     if let Ok(column) = nodes.binary_search(&id) {
@@ -444,6 +460,19 @@ mod tests {
         assert_eq!(string_code(&shape, reason, "ok"), Some(2));
         let rows: HashSet<Vec<u16>> = combinations.rows.into_iter().collect();
         assert_eq!(rows, HashSet::from([vec![0, 1, 2], vec![0, 2, 1]]));
+    }
+
+    #[test]
+    fn booleans_take_part_with_their_own_codes() {
+        let logs = [
+            json!({"category": "SignInLogs", "interactive": true}),
+            json!({"category": "NonInteractive", "interactive": false}),
+        ];
+        let shape = Shape::fit(&logs);
+        let combinations = shape.combinations.clone().unwrap();
+        let rows: HashSet<Vec<u16>> = combinations.rows.into_iter().collect();
+        // category [NonInteractive, SignInLogs].
+        assert_eq!(rows, HashSet::from([vec![0, 2, TRUE], vec![0, 1, FALSE]]));
     }
 
     #[test]

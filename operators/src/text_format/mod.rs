@@ -38,8 +38,8 @@ mod projection;
 mod shape;
 
 pub use combinations::{
-    Combinations, Consistent, MAX_COMBINATIONS, Presence, number_code, string_code,
-    tag as combination_tag,
+    Combinations, Consistent, FALSE, MAX_COMBINATIONS, Presence, TRUE, boolean_code, number_code,
+    string_code, tag as combination_tag,
 };
 pub use country_carry::{CountryCarry, DEFAULT_CARRY_HOURS};
 pub use field_group::{FieldGroup, HeaderField};

@@ -101,7 +101,7 @@ pub fn run(args: &GenerateArgs) -> anyhow::Result<ExitCode> {
     bar.finish_and_clear();
     sink.finish()?;
     println!(
-        "{} logs written to {} ({} did not parse, {} were cut short by the context and closed by force)",
+        "{} logs written to {} ({} did not parse, {} reached --max-bytes and were closed by their shortest completion)",
         args.count,
         args.out.display(),
         unparsed,
