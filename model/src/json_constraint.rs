@@ -151,11 +151,11 @@ pub struct JsonConstraint {
 }
 
 /// A string value being written to a pattern.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 struct PatternedString {
     node: u32,
-    written: usize,
-    last: Option<u8>,
+    /// Its bytes so far (no longer than the pattern: a short timestamp).
+    written: Vec<u8>,
 }
 
 enum Stack {
@@ -275,8 +275,7 @@ impl JsonConstraint {
                     Slot::Node(_) if self.listed.is_some() => None,
                     Slot::Node(node) if self.pattern(node).is_some() => Some(PatternedString {
                         node,
-                        written: 0,
-                        last: None,
+                        written: Vec::new(),
                     }),
                     _ => None,
                 };
@@ -286,8 +285,7 @@ impl JsonConstraint {
                     written.push(byte);
                 }
                 if let Some(string) = &mut self.string {
-                    string.written += 1;
-                    string.last = Some(byte);
+                    string.written.push(byte);
                 }
             }
             State::ObjectOpen | State::Key => self.key.clear(),
@@ -368,9 +366,10 @@ impl JsonConstraint {
             State::Number(_) if self.listed_number.is_some() => self.cheapest_number_byte(),
             State::Str { key: false, .. } if self.string.is_some() => self
                 .string
+                .as_ref()
                 .and_then(|string| {
                     self.pattern(string.node)?
-                        .first_allowed(string.written, string.last)
+                        .first_allowed_after(&string.written)
                 })
                 .unwrap_or(b'"'),
             State::Str { part, .. } => match part {
@@ -670,12 +669,13 @@ impl JsonConstraint {
             State::Str { key: false, .. } if self.string.is_some() => {
                 let Some((string, pattern)) = self
                     .string
+                    .as_ref()
                     .and_then(|string| Some((string, self.pattern(string.node)?)))
                 else {
                     return true;
                 };
-                match string.written < pattern.len() {
-                    true => pattern.allows(string.written, string.last, byte),
+                match string.written.len() < pattern.len() {
+                    true => pattern.allows_after(&string.written, byte),
                     false => byte == b'"',
                 }
             }

@@ -585,6 +585,15 @@ pub struct GenerateArgs {
     /// training.
     #[arg(long, conflicts_with = "technique")]
     pub benign: bool,
+    /// Keep only logs that fire a Sigma rule tagged with `--technique` (the config's
+    /// `sigma.rules`), generating until `--count` do or `--count` times
+    /// `--must-fire-attempts` were tried: red-team logs that exercise the detections.
+    /// How many fired of those tried is printed: the model's own rate.
+    #[arg(long, requires = "technique")]
+    pub must_fire: bool,
+    /// With `--must-fire`: logs tried per log asked for before giving up.
+    #[arg(long, default_value_t = 20, requires = "must_fire")]
+    pub must_fire_attempts: usize,
     /// Config file (TOML); its `[pii]` section pseudonymises the logs as the model's training logs were, and `--user` is given in the clear.
     #[arg(long, short)]
     pub config: Option<PathBuf>,

@@ -160,7 +160,66 @@ fn train_score_and_generate_on_simulated_logs() {
         assert!(value.is_object(), "{line}");
     }
 
+    must_fire_keeps_red_team_logs_that_fire_their_rules(dir.path(), &logs, &model);
     calibrate_evaluate_and_detect(dir.path(), &logs, &model);
+}
+
+/// `generate --must-fire` writes only logs that fire a Sigma rule of their technique, as
+/// `eval generation` judges them, and refuses a technique no rule detects.
+fn must_fire_keeps_red_team_logs_that_fire_their_rules(dir: &Path, logs: &Path, model: &Path) {
+    let fired = dir.join("fired.jsonl");
+    let generate = |technique: &str| {
+        cyberlm(&[
+            "generate",
+            "--model",
+            path(model),
+            "--source",
+            "cloudtrail",
+            "--technique",
+            technique,
+            "--must-fire",
+            "--count",
+            "3",
+            "--out",
+            path(&fired),
+        ])
+    };
+    let out = ok(&generate("T1562.008"));
+    assert!(out.contains("3 logs written"), "{out}");
+    assert!(out.contains("--must-fire: 3 of"), "{out}");
+    let eval_dir = dir.join("eval-fired");
+    ok(&cyberlm(&[
+        "eval",
+        "generation",
+        path(&fired),
+        "--technique",
+        "T1562.008",
+        "--real",
+        path(logs),
+        "--tagged",
+        STRATUS,
+        "--out",
+        path(&eval_dir),
+    ]));
+    let figures: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(eval_dir.join("figures.json")).unwrap())
+            .unwrap();
+    let cloudtrail = figures["sources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|source| source["source"] == "cloudtrail")
+        .unwrap();
+    assert_eq!(cloudtrail["rules"]["generated"]["logs"], 3, "{cloudtrail}");
+    assert_eq!(
+        cloudtrail["rules"]["generated"]["technique_rule"], 1.0,
+        "{cloudtrail}"
+    );
+
+    let undetected = generate("T1001");
+    assert!(!undetected.status.success());
+    let stderr = String::from_utf8_lossy(&undetected.stderr);
+    assert!(stderr.contains("no Sigma rule"), "{stderr}");
 }
 
 /// Pseudonymised training binds the model to its key and fields: the manifest names the

@@ -109,8 +109,42 @@ impl Pattern {
         self.chars.is_empty()
     }
 
-    /// Whether `byte` may come at `position`, after `previous`.
-    pub fn allows(&self, position: usize, previous: Option<u8>, byte: u8) -> bool {
+    /// Whether `byte` may follow `written`, the value's bytes so far: seen at its
+    /// position after the byte before it, and, in a value that opens with an ISO date
+    /// (`YYYY-MM-DD`), keeping that date on the calendar: the digits of 2026-11-31 were
+    /// each seen in their place, the date never was. Where no byte the pattern allows
+    /// keeps the date real (a 29 February seen only in a leap year), the pattern alone
+    /// decides, so a value never dead-ends.
+    pub fn allows_after(&self, written: &[u8], byte: u8) -> bool {
+        let position = written.len();
+        if !self.allows(position, written.last().copied(), byte) {
+            return false;
+        }
+        if !self.opens_with_date() || !(8..10).contains(&position) {
+            return true;
+        }
+        let on_calendar = |byte: u8| self.keeps_a_real_date(written, byte);
+        on_calendar(byte) || !self.candidates(written).any(on_calendar)
+    }
+
+    /// The first byte [`Self::allows_after`] allows after `written`: every allowed byte
+    /// was seen there followed by something, so this never leads to a dead end.
+    pub fn first_allowed_after(&self, written: &[u8]) -> Option<u8> {
+        self.candidates(written)
+            .find(|&byte| self.allows_after(written, byte))
+    }
+
+    /// Whether `text` has this format.
+    pub fn admits(&self, text: &str) -> bool {
+        let bytes = text.as_bytes();
+        bytes.len() == self.len()
+            && (0..bytes.len())
+                .all(|position| self.allows_after(&bytes[..position], bytes[position]))
+    }
+
+    /// Whether `byte` may come at `position`, after `previous`, by the characters and
+    /// pairs seen alone.
+    fn allows(&self, position: usize, previous: Option<u8>, byte: u8) -> bool {
         let seen = self
             .chars
             .get(position)
@@ -127,24 +161,55 @@ impl Pattern {
         seen && follows
     }
 
-    /// The first byte allowed at `position` after `previous`: every allowed byte was seen
-    /// there followed by something, so this never leads to a dead end.
-    pub fn first_allowed(&self, position: usize, previous: Option<u8>) -> Option<u8> {
-        let chars = self.chars.get(position)?;
-        chars
-            .bytes()
-            .find(|&byte| self.allows(position, previous, byte))
+    /// The bytes seen at the position after `written` that follow its last byte.
+    fn candidates<'a>(&'a self, written: &'a [u8]) -> impl Iterator<Item = u8> + 'a {
+        let position = written.len();
+        self.chars
+            .get(position)
+            .map(String::as_bytes)
+            .unwrap_or_default()
+            .iter()
+            .copied()
+            .filter(move |&byte| self.allows(position, written.last().copied(), byte))
     }
 
-    /// Whether `text` has this format.
-    pub fn admits(&self, text: &str) -> bool {
-        let bytes = text.as_bytes();
-        bytes.len() == self.len()
-            && bytes.iter().enumerate().all(|(position, &byte)| {
-                let previous = position.checked_sub(1).map(|before| bytes[before]);
-                self.allows(position, previous, byte)
-            })
+    /// Every value seen opened with `YYYY-MM-DD`.
+    fn opens_with_date(&self) -> bool {
+        let only = |position: usize, allowed: fn(u8) -> bool| {
+            self.chars
+                .get(position)
+                .is_some_and(|chars| chars.bytes().all(allowed))
+        };
+        [0, 1, 2, 3, 5, 6, 8, 9]
+            .into_iter()
+            .all(|position| only(position, |byte| byte.is_ascii_digit()))
+            && only(4, |byte| byte == b'-')
+            && only(7, |byte| byte == b'-')
     }
+
+    /// With `written` the date's first 8 or 9 bytes, whether `byte` leaves a real day
+    /// (the first day digit: one the pattern lets follow it does).
+    fn keeps_a_real_date(&self, written: &[u8], byte: u8) -> bool {
+        let mut date = written.to_vec();
+        date.push(byte);
+        match date.len() {
+            10 => is_calendar_date(&date),
+            9 => self.candidates(&date).any(|last| {
+                let mut day = date.clone();
+                day.push(last);
+                is_calendar_date(&day)
+            }),
+            _ => true,
+        }
+    }
+}
+
+/// Whether `YYYY-MM-DD` names a day of the calendar.
+fn is_calendar_date(date: &[u8]) -> bool {
+    std::str::from_utf8(date)
+        .ok()
+        .and_then(|text| chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d").ok())
+        .is_some()
 }
 
 /// A key of an object node.
@@ -600,6 +665,45 @@ mod tests {
         let few_time = few.node(few.nodes[0].keys[0].node).unwrap();
         assert_eq!(few_time.pattern, None);
         assert_eq!(few_time.values.len(), 20, "few enough to list");
+    }
+
+    #[test]
+    fn a_date_pattern_keeps_to_the_calendar_and_never_dead_ends() {
+        let pattern = |dates: &[&str]| Pattern {
+            chars: (0..dates[0].len())
+                .map(|i| {
+                    let mut chars: Vec<u8> = dates.iter().map(|d| d.as_bytes()[i]).collect();
+                    chars.sort_unstable();
+                    chars.dedup();
+                    String::from_utf8(chars).unwrap()
+                })
+                .collect(),
+            pairs: (1..dates[0].len())
+                .map(|i| {
+                    let pairs: Vec<u8> = dates
+                        .iter()
+                        .flat_map(|d| d.as_bytes()[i - 1..=i].to_vec())
+                        .collect();
+                    String::from_utf8(pairs).unwrap()
+                })
+                .collect(),
+        };
+        let months = pattern(&["2026-10-31", "2026-11-30", "2026-11-01", "2026-02-28"]);
+        assert!(months.admits("2026-10-30"));
+        assert!(
+            !months.admits("2026-11-31"),
+            "each digit pair seen, the day never"
+        );
+        assert!(
+            !months.allows_after(b"2026-02-", b'3'),
+            "no 30 or 31 in February"
+        );
+        assert_eq!(months.first_allowed_after(b"2026-11-3"), Some(b'0'));
+        let leap = pattern(&["2024-02-29", "2025-03-29"]);
+        assert!(
+            leap.allows_after(b"2025-02-", b'2') && leap.allows_after(b"2025-02-2", b'9'),
+            "no real day left: the pattern alone decides"
+        );
     }
 
     #[test]

@@ -6,10 +6,14 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use model::generate::{Prompt, generate};
+use operators::fidelity::rule_firing::{Fired, rules_for};
+use operators::sigma::SigmaDetector;
 use operators::text_format::Header;
+use schemas::Source;
 use serde_json::Value;
 
 use crate::cli::GenerateArgs;
+use crate::commands::detect::sigma_detector;
 use crate::config::Config;
 use crate::files::JsonlSink;
 use crate::progress;
@@ -24,9 +28,8 @@ pub fn run(args: &GenerateArgs) -> anyhow::Result<ExitCode> {
     let loaded = model::checkpoint::load(&model_dir, &device)?;
     let format = &loaded.manifest.text_format;
     let source = args.source.parse().map_err(anyhow::Error::from)?;
-    let pii = Config::load(args.config.as_deref())?
-        .pii
-        .hasher_for_model(&model_dir, &loaded.manifest)?;
+    let config = Config::load(args.config.as_deref())?;
+    let pii = config.pii.hasher_for_model(&model_dir, &loaded.manifest)?;
     let header = Header {
         source: Some(source),
         user: args
@@ -63,27 +66,48 @@ pub fn run(args: &GenerateArgs) -> anyhow::Result<ExitCode> {
         shape,
         benign: args.benign,
     };
+    let mut judge = match args.must_fire {
+        true => Some(RuleJudge::new(
+            &config,
+            args.technique.as_deref().unwrap_or_default(),
+        )?),
+        false => None,
+    };
+    let attempts = match judge {
+        Some(_) => args.count.saturating_mul(args.must_fire_attempts.max(1)),
+        None => args.count,
+    };
     let mut sink = JsonlSink::create(&args.out)?;
     let bar = progress::bar(args.count as u64, "generating");
-    let mut unparsed = 0u64;
-    let mut forced = 0u64;
-    let mut done = 0;
-    while done < args.count {
-        let count = CHUNK.min(args.count - done);
-        let config = args.sampling.config(done as u64);
+    let (mut unparsed, mut forced, mut written, mut tried) = (0u64, 0u64, 0usize, 0usize);
+    while written < args.count && tried < attempts {
+        let count = CHUNK.min(attempts - tried);
+        let sampling = args.sampling.config(tried as u64);
         let generated = generate(
             &loaded.model,
             &vec![prompt.clone(); count],
             format.pin_header,
-            &config,
+            &sampling,
             args.sampling.batch_size,
             &device,
         )
         .context("cannot generate from this prompt")?;
+        tried += count;
         for log in generated {
+            if written == args.count {
+                break;
+            }
             forced += u64::from(!log.finished_by_model);
             match format.parse(&log.text) {
-                Some((_, json)) => sink.write(&json)?,
+                Some((_, json)) => {
+                    if judge
+                        .as_mut()
+                        .is_none_or(|judge| judge.fires(source, &json))
+                    {
+                        sink.write(&json)?;
+                        written += 1;
+                    }
+                }
                 // Unreachable with JSON-constrained decoding; kept so a bug shows as a count.
                 None => {
                     unparsed += 1;
@@ -91,23 +115,84 @@ pub fn run(args: &GenerateArgs) -> anyhow::Result<ExitCode> {
                         message = "A generated log does not parse.",
                         text = log.text.as_str()
                     );
-                    sink.write(&Value::String(log.text))?;
+                    if judge.is_none() {
+                        sink.write(&Value::String(log.text))?;
+                        written += 1;
+                    }
                 }
             }
         }
-        done += count;
-        bar.set_position(done as u64);
+        bar.set_position(written as u64);
     }
     bar.finish_and_clear();
     sink.finish()?;
     println!(
         "{} logs written to {} ({} did not parse, {} reached --max-bytes and were closed by their shortest completion)",
-        args.count,
+        written,
         args.out.display(),
         unparsed,
         forced
     );
+    let Some(judge) = judge else {
+        return Ok(ExitCode::SUCCESS);
+    };
+    println!(
+        "--must-fire: {} of {} logs tried fired one of the {} rules tagged with {}",
+        judge.fired, judge.tried, judge.rules, judge.technique
+    );
+    if written < args.count {
+        tracing::error!(
+            message = "Too few generated logs fire a rule of the technique: the file holds those that did. Train longer or with a larger --attack-share, or raise --must-fire-attempts.",
+            asked = args.count,
+            written,
+            tried
+        );
+        return Ok(ExitCode::FAILURE);
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Judges generated logs by the Sigma rules of one technique (`--must-fire`).
+struct RuleJudge {
+    detector: SigmaDetector,
+    technique: String,
+    /// How many rules are tagged with it.
+    rules: usize,
+    tried: usize,
+    fired: usize,
+}
+
+impl RuleJudge {
+    fn new(config: &Config, technique: &str) -> anyhow::Result<Self> {
+        let detector = sigma_detector(config)?;
+        let technique = operators::attack::canonical(technique);
+        let rules = rules_for(&detector, &technique).len();
+        anyhow::ensure!(
+            rules > 0,
+            "--must-fire: no Sigma rule in the config's sigma.rules is tagged with {technique}, so no log could pass; point sigma.rules (or CYBERLM_SIGMA_RULES) at rules that detect it, or drop --must-fire"
+        );
+        Ok(RuleJudge {
+            detector,
+            technique,
+            rules,
+            tried: 0,
+            fired: 0,
+        })
+    }
+
+    /// Whether `json`, decoded as `source` as the pipeline decodes it, fires a rule of
+    /// the technique; a log that does not decode fires nothing.
+    fn fires(&mut self, source: Source, json: &Value) -> bool {
+        self.tried += 1;
+        let fires = serde_json::to_vec(json)
+            .ok()
+            .and_then(|bytes| schemas::decode(source, &bytes).ok())
+            .is_some_and(|envelope| {
+                Fired::of(&mut self.detector, &envelope).detects(&self.technique)
+            });
+        self.fired += usize::from(fires);
+        fires
+    }
 }
 
 /// The user as the model knows them: lower-cased like every log's user, and pseudonymised
