@@ -21,7 +21,7 @@ use std::sync::Arc;
 
 use operators::text_format::{
     Combinations, Consistent, FALSE, Pattern, Presence, Shape, ShapeKey, ShapeNode, TRUE,
-    boolean_code, kind, number_code, string_code,
+    boolean_code, kind, number_code, string_code, user_fields,
 };
 
 /// Where the recogniser stands.
@@ -148,6 +148,9 @@ pub struct JsonConstraint {
     /// The node of the value due after the key just written, and the codes its listed
     /// values may take by the combinations; absent, the whole list.
     choices: Option<(u32, Vec<u16>)>,
+    /// For each field that names the log's user ([`Shape::user_fields`]), the codes of
+    /// its values naming the user asked for; empty without one.
+    user_codes: Arc<Vec<(u32, Vec<u16>)>>,
 }
 
 /// A string value being written to a pattern.
@@ -186,6 +189,7 @@ impl JsonConstraint {
             consistent: Arc::new(Consistent::All),
             presence: Arc::new(Vec::new()),
             choices: None,
+            user_codes: Arc::new(Vec::new()),
         }
     }
 
@@ -198,6 +202,32 @@ impl JsonConstraint {
             self.presence = Arc::new(combinations.presence(&consistent));
             self.consistent = Arc::new(consistent);
         }
+    }
+
+    /// Holds the fields that name the log's user to the values naming `user`, and the
+    /// combinations to those of logs that had them: the user's own. A user no listed
+    /// value names changes nothing. Called after [`Self::condition_on`].
+    pub fn condition_on_user(&mut self, user: &str) {
+        let Some(shape) = self.shape.clone() else {
+            return;
+        };
+        let codes: Vec<(u32, Vec<u16>)> = shape
+            .user_fields
+            .iter()
+            .map(|&node| (node, user_fields::codes_naming(&shape, node, user)))
+            .filter(|(_, codes)| !codes.is_empty())
+            .collect();
+        if let Some(combinations) = shape.combinations.as_ref() {
+            let mut consistent = (*self.consistent).clone();
+            for (node, codes) in &codes {
+                if let Some(column) = combinations.column(*node) {
+                    consistent = combinations.narrow_to_codes(&consistent, column, codes);
+                }
+            }
+            self.presence = Arc::new(combinations.presence(&consistent));
+            self.consistent = Arc::new(consistent);
+        }
+        self.user_codes = Arc::new(codes);
     }
 
     /// The header keys the shape's combinations are keyed by; none without them.
@@ -443,13 +473,25 @@ impl JsonConstraint {
         }
     }
 
-    /// The listed values node `id` may take here.
+    /// The listed values node `id` may take here: those the combinations hold, and,
+    /// in a field that names the user, those naming the user asked for (they win where
+    /// the two leave nothing in common: the log is that user's).
     fn value_choices(&self, id: u32) -> impl Iterator<Item = &String> {
         let values = self.values(id).unwrap_or_default();
         let kind = 1..values.len() as u16 + 1;
+        let user = self
+            .user_codes
+            .iter()
+            .find(|(node, _)| *node == id)
+            .map(|(_, codes)| codes.as_slice());
+        let combined =
+            user.is_none_or(|user| user.iter().any(|&code| self.chosen(id, code, kind.clone())));
         (1u16..)
             .zip(values)
-            .filter(move |&(code, _)| self.chosen(id, code, kind.clone()))
+            .filter(move |&(code, _)| {
+                user.is_none_or(|user| user.binary_search(&code).is_ok())
+                    && (!combined || self.chosen(id, code, kind.clone()))
+            })
             .map(|(_, value)| value)
     }
 
@@ -1196,6 +1238,53 @@ mod tests {
         assert_eq!(
             String::from_utf8(completion).unwrap(),
             r#""mfa":"Phone","interactive":true}"#
+        );
+    }
+
+    #[test]
+    fn a_users_log_names_that_user_and_follows_their_combinations() {
+        use serde_json::json;
+        let apps = [
+            ("anna@x.com", "Teams"),
+            ("bob@x.com", "Outlook"),
+            ("carol@x.com", "Teams"),
+        ];
+        let logs: Vec<(serde_json::Value, &str)> = (0..30)
+            .map(|i| {
+                let (user, app) = apps[i % 3];
+                (json!({"app": app, "upn": user}), user)
+            })
+            .collect();
+        let mut shape = Shape::fit(logs.iter().map(|(log, _)| log));
+        shape.user_fields = user_fields::fit(&shape, logs.iter().map(|(log, user)| (log, *user)));
+        let shape = Arc::new(shape);
+        let allowed = |user: &str, text: &str| {
+            let mut constraint = JsonConstraint::with_shape(shape.clone());
+            constraint.condition_on("");
+            constraint.condition_on_user(user);
+            for &byte in text.as_bytes() {
+                assert!(
+                    constraint.push(byte),
+                    "{} refused after {text}",
+                    byte as char
+                );
+            }
+            (0..=255u8)
+                .filter(|&b| constraint.allows(b))
+                .map(char::from)
+                .collect::<String>()
+        };
+        assert_eq!(allowed("bob@x.com", r#"{"upn":""#), "b");
+        assert_eq!(allowed("bob@x.com", r#"{"app":""#), "O", "bob's own apps");
+        assert_eq!(
+            allowed("anna@x.com", r#"{"app":"Teams","upn":""#),
+            "a",
+            "not carol, who also used Teams"
+        );
+        assert_eq!(
+            allowed("dave@x.com", r#"{"upn":""#),
+            "abc",
+            "a user no value names keeps every value"
         );
     }
 

@@ -11,7 +11,8 @@ use std::sync::Arc;
 
 use operators::text_format::{HEADER_KEYS, Header, Shape, combination_tag, is_header_value_byte};
 
-/// Index of the technique in [`HEADER_KEYS`].
+/// Indices of the user and the technique in [`HEADER_KEYS`].
+const USER_FIELD: usize = 0;
 const TECHNIQUE_FIELD: usize = 2;
 
 use crate::json_constraint::JsonConstraint;
@@ -168,6 +169,9 @@ impl LogConstraint {
                 let tag = combination_tag(self.json.combination_keys(), &values);
                 let mut conditioned = self.json.clone();
                 conditioned.condition_on(&tag);
+                if let Some(user) = &values[USER_FIELD] {
+                    conditioned.condition_on_user(user);
+                }
                 // A prompt's JSON prefix the tag's combinations refuse (another service's
                 // call for this technique) keeps every combination: the caller asked for it.
                 let mut check = conditioned.clone();

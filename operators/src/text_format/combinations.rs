@@ -247,6 +247,30 @@ impl Combinations {
         }
     }
 
+    /// The `consistent` rows whose `column` holds one of `codes` (sorted) or lacks the
+    /// key; unchanged when none does.
+    pub fn narrow_to_codes(
+        &self,
+        consistent: &Consistent,
+        column: usize,
+        codes: &[u16],
+    ) -> Consistent {
+        let rows: Vec<u32> = self
+            .rows_of(consistent)
+            .filter(|&row| {
+                let code = self.rows[row as usize]
+                    .get(column + 1)
+                    .copied()
+                    .unwrap_or(0);
+                code == 0 || codes.binary_search(&code).is_ok()
+            })
+            .collect();
+        match rows.is_empty() {
+            true => consistent.clone(),
+            false => Consistent::Rows(rows),
+        }
+    }
+
     fn rows_where(&self, consistent: &Consistent, at: usize, code: u16) -> Vec<u32> {
         self.rows_of(consistent)
             .filter(|&row| self.rows[row as usize].get(at) == Some(&code))

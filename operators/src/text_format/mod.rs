@@ -36,6 +36,7 @@ mod fields;
 mod header;
 mod projection;
 mod shape;
+pub mod user_fields;
 
 pub use combinations::{
     Combinations, Consistent, FALSE, MAX_COMBINATIONS, Presence, TRUE, boolean_code, number_code,
@@ -153,15 +154,15 @@ impl TextFormat {
             .collect()
     }
 
-    /// Refits each shape's combinations on the training logs with the headers the
-    /// model reads them under ([`TextFormat::combination_keys`]); call it once the
-    /// format is complete (its group set).
+    /// Refits each shape's combinations and user fields on the training logs with the
+    /// headers the model reads them under ([`TextFormat::combination_keys`]); call it
+    /// once the format is complete (its group set).
     pub fn fit_combinations<'a>(
         &mut self,
         logs: impl IntoIterator<Item = (Source, &'a Value, Header)>,
     ) {
         let keys = self.combination_keys();
-        let mut tagged: BTreeMap<&'static str, Vec<(Value, String)>> = BTreeMap::new();
+        let mut tagged: BTreeMap<&'static str, Vec<(Value, String, String)>> = BTreeMap::new();
         for (source, log, header) in logs {
             if !self.shapes.contains_key(source.name()) {
                 continue;
@@ -169,15 +170,19 @@ impl TextFormat {
             let mut log = log.clone();
             self.projection.apply(source, &mut log);
             let header = self.header(&header);
+            let tag = combinations::tag(&keys, &header.field_values());
+            let user = header.user.unwrap_or_default();
             tagged
                 .entry(source.name())
                 .or_default()
-                .push((log, combinations::tag(&keys, &header.field_values())));
+                .push((log, tag, user));
         }
         for (source, logs) in tagged {
             if let Some(shape) = self.shapes.get_mut(source) {
-                let logs = logs.iter().map(|(log, tag)| (log, tag.as_str()));
-                shape.combinations = Combinations::fit(shape, &keys, logs);
+                let with_tags = logs.iter().map(|(log, tag, _)| (log, tag.as_str()));
+                shape.combinations = Combinations::fit(shape, &keys, with_tags);
+                let with_users = logs.iter().map(|(log, _, user)| (log, user.as_str()));
+                shape.user_fields = user_fields::fit(shape, with_users);
             }
         }
     }

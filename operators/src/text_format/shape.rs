@@ -234,6 +234,11 @@ pub struct Shape {
     /// where there were too many to keep.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub combinations: Option<Combinations>,
+    /// The listed fields whose values name their log's user ([`super::user_fields`]):
+    /// generation for a user holds them to the values naming that user. Empty in models
+    /// fitted before 2026-12-06 and for a group model (whose header has no user).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub user_fields: Vec<u32>,
 }
 
 impl Shape {
@@ -562,6 +567,7 @@ impl Builder {
         Shape {
             nodes,
             combinations: None,
+            user_fields: Vec::new(),
         }
     }
 }
