@@ -20,7 +20,7 @@ use std::ops::Range;
 use std::sync::Arc;
 
 use operators::text_format::{
-    Combinations, Consistent, FALSE, Pattern, Presence, Shape, ShapeKey, ShapeNode, TRUE,
+    Combinations, Consistent, FALSE, NULL, Pattern, Presence, Shape, ShapeKey, ShapeNode, TRUE,
     boolean_code, kind, number_code, string_code, user_fields,
 };
 
@@ -289,11 +289,15 @@ impl JsonConstraint {
                     self.narrow_to_written(node, &written, string_code);
                 }
             }
-            // The first byte decides a boolean, and what may follow it is judged on the
-            // combinations it narrows to.
-            State::Value { .. } if kind_of_first_byte(byte) == kind::BOOL => {
+            // The first byte decides a boolean or `null`, and what may follow it is
+            // judged on the combinations it narrows to.
+            State::Value { .. } if matches!(byte, b't' | b'f' | b'n') => {
                 if let Slot::Node(node) = slot {
-                    self.narrow(node, boolean_code(byte == b't'));
+                    let code = match byte {
+                        b'n' => NULL,
+                        _ => boolean_code(byte == b't'),
+                    };
+                    self.narrow(node, code);
                 }
             }
             State::Value { .. } if byte == b'"' => {
@@ -508,7 +512,21 @@ impl JsonConstraint {
 
     /// Whether node `id` may take the boolean `value` here.
     fn boolean_chosen(&self, id: u32, value: bool) -> bool {
-        self.chosen(id, boolean_code(value), TRUE..FALSE + 1)
+        self.chosen(id, boolean_code(value), TRUE..FALSE + 1) && !self.only_null_chosen(id)
+    }
+
+    /// Whether node `id` may be `null` here: where the consistent combinations have its
+    /// key, one of them had `null` (a call whose logs had parameters has them).
+    fn null_chosen(&self, id: u32) -> bool {
+        match &self.choices {
+            Some((node, codes)) if *node == id => codes.binary_search(&NULL).is_ok(),
+            _ => true,
+        }
+    }
+
+    /// Whether every consistent combination with node `id`'s key had `null` there.
+    fn only_null_chosen(&self, id: u32) -> bool {
+        matches!(&self.choices, Some((node, codes)) if *node == id && codes.as_slice() == [NULL])
     }
 
     /// Narrows the consistent combinations to those that had the key just written (of
@@ -701,7 +719,8 @@ impl JsonConstraint {
                                         .any(|number| number.as_bytes()[0] == byte)
                             }
                             kind::BOOL => self.boolean_chosen(id, byte == b't'),
-                            _ => true,
+                            kind::NULL => self.null_chosen(id),
+                            _ => !self.only_null_chosen(id),
                         }
                 }),
             },
@@ -802,17 +821,24 @@ impl JsonConstraint {
                 )
             }),
         };
-        [
+        let candidates = [
             (kind::NUMBER, first_digit),
             (kind::STRING, b'"'),
             (kind::ARRAY, b'['),
             (kind::OBJECT, b'{'),
             (kind::NULL, b'n'),
             (kind::BOOL, boolean),
-        ]
-        .into_iter()
-        .find(|&(bit, _)| kinds & bit != 0)
-        .map_or(b'0', |(_, byte)| byte)
+        ];
+        let of_kind = candidates
+            .into_iter()
+            .filter(|&(bit, _)| kinds & bit != 0)
+            .map(|(_, byte)| byte);
+        // The combinations may rule out a kind (`null` where the call has parameters).
+        of_kind
+            .clone()
+            .find(|&byte| self.shape_allows(byte))
+            .or_else(|| of_kind.clone().next())
+            .unwrap_or(b'0')
     }
 
     /// The next byte of the key the completion writes: a required key before an
@@ -1090,7 +1116,11 @@ mod tests {
         assert_eq!(allowed("{\"e\":["), "]", "an array that was always empty");
         assert_eq!(allowed("{\"n\":"), "\"n", "a string or null");
         assert_eq!(allowed("{\"n\":null"), ",", "required keys are missing");
-        assert_eq!(allowed("{\"n\":null,\""), "eotu", "n is written already");
+        assert_eq!(
+            allowed("{\"n\":null,\""),
+            "etu",
+            "n is written already, and opt never came with null"
+        );
         assert_eq!(
             allowed("{\"user\":{\"type\":\"Role\""),
             "}",
@@ -1316,12 +1346,22 @@ mod tests {
     fn a_field_the_consistent_combinations_never_listed_takes_its_whole_list() {
         use serde_json::json;
         let logs = [
-            json!({"a": "x", "b": null}),
+            json!({"a": "x", "b": {"k": 1}}),
             json!({"a": "y", "b": "p"}),
             json!({"a": "y", "b": "q"}),
+            json!({"a": "z", "b": null}),
         ];
         let shape = Arc::new(Shape::fit(&logs));
-        assert_eq!(allowed_after(&shape, r#"{"a":"x","b":"#), "\"n");
+        assert_eq!(
+            allowed_after(&shape, r#"{"a":"x","b":"#),
+            "\"{",
+            "no null with x"
+        );
+        assert_eq!(
+            allowed_after(&shape, r#"{"a":"z","b":"#),
+            "n",
+            "only null with z"
+        );
         assert_eq!(allowed_after(&shape, r#"{"a":"x","b":""#), "pq");
         assert_eq!(allowed_after(&shape, r#"{"a":"x","b":"p"}"#), "");
     }
@@ -1424,8 +1464,9 @@ mod tests {
     }
 
     /// Logs whose listed values and booleans depend on each other and on the technique,
-    /// with an optional key only some combinations have, a listed number before it, and
-    /// an optional object whose own boolean and listed value go together.
+    /// with an optional key only some combinations have, a listed number before it, an
+    /// optional object whose own boolean and listed value go together, and a field that
+    /// is an object for some calls and `null` for others.
     fn combination_logs() -> Vec<(serde_json::Value, &'static str)> {
         use serde_json::json;
         let calls = [
@@ -1459,6 +1500,10 @@ mod tests {
                 if let Some((managed, trust)) = device {
                     log["device"] = json!({"managed": managed, "trust": trust});
                 }
+                log["params"] = match code {
+                    200 => json!({"bucket": src}),
+                    _ => serde_json::Value::Null,
+                };
                 [(log.clone(), tag), (log, tag)]
             })
             .collect()
@@ -1478,7 +1523,7 @@ mod tests {
             let parsed: serde_json::Value = serde_json::from_slice(&out).map_err(|e| TestCaseError::fail(format!("{e}: {}", String::from_utf8_lossy(&out))))?;
             prop_assert!(shape.admits(&parsed), "{}", String::from_utf8_lossy(&out));
             let key = |log: &serde_json::Value| {
-                let fields = ["src", "name", "code", "interactive", "err", "device"];
+                let fields = ["src", "name", "code", "interactive", "err", "device", "params"];
                 fields.map(|field| log.get(field).cloned())
             };
             let seen = logs.iter().any(|(log, logged)| (*logged == tag || tag == "t=T9999") && key(log) == key(&parsed));

@@ -48,9 +48,10 @@ pub struct Combinations {
     /// them: a benign log) included.
     pub tags: Vec<String>,
     /// One row per distinct combination: first its tag's index in `tags`, then for each
-    /// of `nodes` the value's code: 0 for the key absent, [`UNLISTED`] for a value of
-    /// another kind (`null`), `i + 1` for the node's `values[i]`, `values.len() + i + 1`
-    /// for its `numbers[i]`, [`TRUE`] and [`FALSE`] for booleans. Stored as text, the non-zero codes only ([`sparse_rows`]): a
+    /// of `nodes` the value's code: 0 for the key absent, [`UNLISTED`] for a value no
+    /// list holds (an object, a free string), `i + 1` for the node's `values[i]`,
+    /// `values.len() + i + 1` for its `numbers[i]`, [`TRUE`] and [`FALSE`] for
+    /// booleans, [`NULL`] for `null`. Stored as text, the non-zero codes only ([`sparse_rows`]): a
     /// CloudTrail log has a few dozen of its source's two hundred listed places.
     #[serde(with = "sparse_rows")]
     pub rows: Vec<Vec<u16>>,
@@ -69,9 +70,13 @@ pub fn tag(keys: &str, values: &[Option<String>]) -> String {
         .join(" ")
 }
 
-/// The code of a value at a combined place that none of its lists holds (`null`, a
-/// string the list left out).
+/// The code of a value at a combined place that none of its lists holds (an object,
+/// a string too rare to list).
 pub const UNLISTED: u16 = u16::MAX;
+
+/// The code of `null`, at a place that also takes other values: a `GetCostAndUsage`
+/// call has its `requestParameters`, a `DescribeBudgets` call `null` there.
+pub const NULL: u16 = u16::MAX - 3;
 
 /// The codes of `true` and `false`, above any list's (a node lists at most a few
 /// hundred values): a device's `isCompliant` goes with its `trustType`, a sign-in's
@@ -186,13 +191,13 @@ impl Combinations {
         self.nodes.binary_search(&node).ok()
     }
 
-    /// The codes `column` takes in the `consistent` rows, sorted; empty when none of
-    /// them has a listed value there (the caller then allows the whole list).
+    /// The codes `column` takes in the `consistent` rows that have its key, sorted
+    /// ([`UNLISTED`] included); empty when none has it.
     pub fn codes(&self, consistent: &Consistent, column: usize) -> Vec<u16> {
         let mut codes: Vec<u16> = self
             .rows_of(consistent)
             .filter_map(|row| self.rows[row as usize].get(column + 1).copied())
-            .filter(|&code| code != 0 && code != UNLISTED)
+            .filter(|&code| code != 0)
             .collect();
         codes.sort_unstable();
         codes.dedup();
@@ -305,15 +310,19 @@ pub fn number_code(shape: &Shape, node: u32, number: &str) -> Option<u16> {
 }
 
 /// The nodes below `id` that take part, through objects only: those that list values
-/// or numbers or take booleans, and those behind an optional key (`optional`), so
+/// or numbers, take booleans, or take `null` besides another kind, and those behind an
+/// optional key (`optional`), so
 /// whether the key comes is tied to the values too: `requestID` with every API call,
 /// never with a console sign-in.
 fn collect_columns(shape: &Shape, id: u32, optional: bool, out: &mut Vec<u32>) {
     let Some(node) = shape.node(id) else {
         return;
     };
-    let combined =
-        !node.values.is_empty() || !node.numbers.is_empty() || node.kinds & kind::BOOL != 0;
+    let nullable = node.kinds & kind::NULL != 0 && node.kinds != kind::NULL;
+    let combined = !node.values.is_empty()
+        || !node.numbers.is_empty()
+        || node.kinds & kind::BOOL != 0
+        || nullable;
     if optional || combined {
         out.push(id);
     }
@@ -330,6 +339,7 @@ fn record_codes(shape: &Shape, id: u32, value: &Value, nodes: &[u32], codes: &mu
         Value::String(text) => string_code(shape, id, &escaped(text)),
         Value::Number(number) => number_code(shape, id, &number.to_string()),
         Value::Bool(value) => Some(boolean_code(*value)),
+        Value::Null => Some(NULL),
         _ => None,
     };
     if let Ok(column) = nodes.binary_search(&id) {
@@ -553,8 +563,8 @@ mod tests {
         assert_eq!(combinations.presence(&on(1))[error], Presence::Always);
         assert_eq!(
             combinations.codes(&on(1), error),
-            [1],
-            "null is not a listed value"
+            [1, NULL],
+            "null has a code of its own"
         );
         assert_eq!(combinations.presence(&on(2))[error], Presence::Never);
         assert_eq!(
