@@ -1087,7 +1087,10 @@ mod tests {
     }
 
     fn fed(shape: &Arc<Shape>, text: &str) -> JsonConstraint {
-        let mut constraint = JsonConstraint::with_shape(shape.clone());
+        fed_from(JsonConstraint::with_shape(shape.clone()), text)
+    }
+
+    fn fed_from(mut constraint: JsonConstraint, text: &str) -> JsonConstraint {
         for &byte in text.as_bytes() {
             assert!(
                 constraint.push(byte),
@@ -1100,7 +1103,12 @@ mod tests {
 
     /// The bytes allowed after `text`, in byte order.
     fn allowed_after(shape: &Arc<Shape>, text: &str) -> String {
-        let constraint = fed(shape, text);
+        allowed_after_feeding(JsonConstraint::with_shape(shape.clone()), text)
+    }
+
+    /// The bytes `constraint` allows once fed `text`, in byte order.
+    fn allowed_after_feeding(constraint: JsonConstraint, text: &str) -> String {
+        let constraint = fed_from(constraint, text);
         (0..=255u8)
             .filter(|&b| constraint.allows(b))
             .map(char::from)
@@ -1178,17 +1186,7 @@ mod tests {
         let allowed = |tag: &str, text: &str| {
             let mut constraint = JsonConstraint::with_shape(shape.clone());
             constraint.condition_on(tag);
-            for &byte in text.as_bytes() {
-                assert!(
-                    constraint.push(byte),
-                    "{} refused after {text}",
-                    byte as char
-                );
-            }
-            (0..=255u8)
-                .filter(|&b| constraint.allows(b))
-                .map(char::from)
-                .collect::<String>()
+            allowed_after_feeding(constraint, text)
         };
         assert_eq!(allowed("", r#"{"src":""#), "is", "benign logs' sources");
         assert_eq!(allowed("", r#"{"src":"s3","name":""#), "GP");
@@ -1292,17 +1290,7 @@ mod tests {
             let mut constraint = JsonConstraint::with_shape(shape.clone());
             constraint.condition_on("");
             constraint.condition_on_user(user);
-            for &byte in text.as_bytes() {
-                assert!(
-                    constraint.push(byte),
-                    "{} refused after {text}",
-                    byte as char
-                );
-            }
-            (0..=255u8)
-                .filter(|&b| constraint.allows(b))
-                .map(char::from)
-                .collect::<String>()
+            allowed_after_feeding(constraint, text)
         };
         assert_eq!(allowed("bob@x.com", r#"{"upn":""#), "b");
         assert_eq!(allowed("bob@x.com", r#"{"app":""#), "O", "bob's own apps");
