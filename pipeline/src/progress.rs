@@ -92,13 +92,26 @@ fn progress_line(bar: &ProgressBar) -> String {
         Some(total) => format!(
             "progress: {what} {}/{total}{figures}, eta {}",
             bar.position(),
-            HumanDuration(bar.eta())
+            eta(bar.position(), total, bar.elapsed())
         ),
         None => format!(
             "progress: {what} {}{figures} ({:.0}/s)",
             bar.position(),
             bar.per_sec()
         ),
+    }
+}
+
+/// The time left at the average pace so far. indicatif's own estimate follows the
+/// recent pace, which a bar moved in large steps (64 generated logs at a time) reads as
+/// no progress at all: "eta 4326077 years".
+fn eta(position: u64, total: u64, elapsed: std::time::Duration) -> String {
+    match position {
+        0 => "unknown".to_string(),
+        done => {
+            let left = total.saturating_sub(done) as f64 / done as f64;
+            HumanDuration(elapsed.mul_f64(left)).to_string()
+        }
     }
 }
 
@@ -128,5 +141,13 @@ mod tests {
         stream.set_position(5120);
         let line = progress_line(&stream);
         assert!(line.starts_with("progress: logs judged 5120 ("), "{line}");
+    }
+
+    #[test]
+    fn the_eta_is_the_average_pace_so_far() {
+        let minute = std::time::Duration::from_secs(60);
+        assert_eq!(eta(64, 256, minute), "3 minutes");
+        assert_eq!(eta(256, 256, minute), "0 seconds");
+        assert_eq!(eta(0, 256, minute), "unknown");
     }
 }
