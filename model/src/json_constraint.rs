@@ -390,8 +390,8 @@ impl JsonConstraint {
             State::ObjectOpen => b'}',
             State::Key => b'"',
             State::Colon => b':',
-            State::Value { array_open: true } if !self.array_never_empty() => b']',
-            State::Value { .. } => self.cheapest_value(),
+            State::Value { array_open: true } => b']',
+            State::Value { array_open: false } => self.cheapest_value(),
             State::AfterValue | State::Done => self.cheapest_after_value(),
             State::Str { key: true, .. } if self.constrained_object().is_some() => {
                 self.cheapest_key_byte()
@@ -657,15 +657,6 @@ impl JsonConstraint {
         self.unused_keys().any(|(_, key)| self.key_required(key))
     }
 
-    /// The innermost array is one every training log had an element in.
-    fn array_never_empty(&self) -> bool {
-        self.stack
-            .last()
-            .filter(|frame| frame.container == Container::Array)
-            .and_then(|frame| self.node(frame.node?))
-            .is_some_and(|node| node.never_empty)
-    }
-
     /// What the value due next may be.
     fn value_slot(&self) -> Slot {
         let Some(frame) = self.stack.last() else {
@@ -714,7 +705,7 @@ impl JsonConstraint {
                     .any(|(_, key)| continues(key.name.as_bytes(), &self.key, byte, closing))
             }
             State::Value { array_open } => match (self.value_slot(), byte) {
-                (_, b']') if array_open => !self.array_never_empty(),
+                (_, b']') if array_open => true,
                 (Slot::Free, _) => true,
                 (Slot::Empty, _) => false,
                 (Slot::Node(id), _) => self.node(id).is_some_and(|node| {
@@ -1316,20 +1307,6 @@ mod tests {
     }
 
     #[test]
-    fn an_array_never_empty_in_training_gets_an_element() {
-        use serde_json::json;
-        let logs = [
-            json!({"p": [{"id": "a"}]}),
-            json!({"p": [{"id": "b"}, {"id": "a"}]}),
-        ];
-        let shape = Arc::new(Shape::fit(&logs));
-        assert_eq!(allowed_after(&shape, r#"{"p":["#), "{");
-        assert_eq!(allowed_after(&shape, r#"{"p":[{"id":"a"}"#), ",]");
-        let completion = fed(&shape, r#"{"p":"#).completion();
-        assert_eq!(String::from_utf8(completion).unwrap(), r#"[{"id":"a"}]}"#);
-    }
-
-    #[test]
     fn an_optional_key_no_consistent_combination_had_is_not_written() {
         use serde_json::json;
         let logs = [
@@ -1450,7 +1427,7 @@ mod tests {
         assert_eq!(allowed("{\"t\":\"2024-07-12T05Z"), "\"");
         let text =
             String::from_utf8(JsonConstraint::with_shape(shape.clone()).completion()).unwrap();
-        assert_eq!(text, r#"{"t":"2024-07-10T00Z","v":[0]}"#, "v never empty");
+        assert_eq!(text, r#"{"t":"2024-07-10T00Z","v":[]}"#);
     }
 
     /// Takes the allowed byte each choice picks (modulo the allowed count), then the

@@ -61,10 +61,6 @@ pub struct ShapeNode {
     /// The node of its elements when it is an array.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub element: Option<u32>,
-    /// Every array seen here had an element (Entra ID's `ConditionalAccessPolicies`):
-    /// a generated one is not left empty. `false` in models fitted before 2026-12-06.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub never_empty: bool,
     /// For a string field of many values that all had one length and few characters at
     /// each position (timestamps, numeric ids): which characters may follow which where.
     /// A timestamp the model writes then stays a timestamp.
@@ -306,13 +302,10 @@ impl Shape {
                     .all(|k| object.keys().any(|key| escaped(key) == k.name));
                 known && complete
             }
-            Value::Array(items) => {
-                !(node.never_empty && items.is_empty())
-                    && match node.element {
-                        Some(element) => items.iter().all(|item| self.admits_at(element, item)),
-                        None => items.is_empty(),
-                    }
-            }
+            Value::Array(items) => match node.element {
+                Some(element) => items.iter().all(|item| self.admits_at(element, item)),
+                None => items.is_empty(),
+            },
             Value::String(text) => {
                 node.pattern
                     .as_ref()
@@ -377,8 +370,6 @@ struct BuildNode {
     index: HashMap<String, usize>,
     open: bool,
     element: Option<u32>,
-    /// An empty array was seen here.
-    empty_array: bool,
     /// Distinct strings seen here (as compact JSON writes them), up to one more than
     /// [`MAX_LISTED_VALUES`].
     distinct: HashSet<String>,
@@ -518,7 +509,6 @@ impl Builder {
                 }
             }
             Value::Array(items) => {
-                self.nodes[at].empty_array |= items.is_empty();
                 for item in items {
                     let element = match self.nodes[at].element {
                         Some(element) => element,
@@ -571,7 +561,6 @@ impl Builder {
                         .collect(),
                 },
                 open: node.open,
-                never_empty: node.kinds & kind::ARRAY != 0 && !node.empty_array,
                 element: node.element,
             })
             .collect();
