@@ -180,10 +180,7 @@ impl Combinations {
             return Consistent::All;
         };
         let rows = self.rows_where(&Consistent::All, 0, index as u16);
-        match rows.is_empty() {
-            true => Consistent::All,
-            false => Consistent::Rows(rows),
-        }
+        narrowed_or_unchanged(&Consistent::All, rows)
     }
 
     /// The column of `node`, when it takes part.
@@ -236,20 +233,14 @@ impl Combinations {
                     .is_some_and(|&code| code != 0)
             })
             .collect();
-        match rows.is_empty() {
-            true => consistent.clone(),
-            false => Consistent::Rows(rows),
-        }
+        narrowed_or_unchanged(consistent, rows)
     }
 
     /// The `consistent` rows whose `column` holds `code`; unchanged when none does (a
     /// value the rows did not offer: generation fell back to the whole list).
     pub fn narrow(&self, consistent: &Consistent, column: usize, code: u16) -> Consistent {
         let rows = self.rows_where(consistent, column + 1, code);
-        match rows.is_empty() {
-            true => consistent.clone(),
-            false => Consistent::Rows(rows),
-        }
+        narrowed_or_unchanged(consistent, rows)
     }
 
     /// The `consistent` rows whose `column` holds one of `codes` (sorted) or lacks the
@@ -270,10 +261,7 @@ impl Combinations {
                 code == 0 || codes.binary_search(&code).is_ok()
             })
             .collect();
-        match rows.is_empty() {
-            true => consistent.clone(),
-            false => Consistent::Rows(rows),
-        }
+        narrowed_or_unchanged(consistent, rows)
     }
 
     fn rows_where(&self, consistent: &Consistent, at: usize, code: u16) -> Vec<u32> {
@@ -287,6 +275,15 @@ impl Combinations {
             Consistent::All => Box::new(0..self.rows.len() as u32),
             Consistent::Rows(rows) => Box::new(rows.iter().copied()),
         }
+    }
+}
+
+/// `rows` as the consistent ones, or `consistent` unchanged when none is left: a
+/// narrowing that would leave nothing falls back, so generation never dead-ends.
+fn narrowed_or_unchanged(consistent: &Consistent, rows: Vec<u32>) -> Consistent {
+    match rows.is_empty() {
+        true => consistent.clone(),
+        false => Consistent::Rows(rows),
     }
 }
 
