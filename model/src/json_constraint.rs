@@ -20,8 +20,8 @@ use std::ops::Range;
 use std::sync::Arc;
 
 use operators::text_format::{
-    Combinations, Consistent, FALSE, NULL, Pattern, Presence, Shape, ShapeKey, ShapeNode, TRUE,
-    boolean_code, kind, number_code, string_code, user_fields,
+    Combinations, Consistent, FALSE, ItemRange, NULL, Pattern, Presence, Shape, ShapeKey,
+    ShapeNode, TRUE, boolean_code, kind, number_code, string_code, user_fields,
 };
 
 /// Where the recogniser stands.
@@ -105,6 +105,8 @@ struct Frame {
     node: Option<u32>,
     /// Indices into the node's keys of the keys written so far.
     used: Vec<usize>,
+    /// Values begun so far in it: an array's elements.
+    items: u32,
 }
 
 /// What the value due next may be, by the shape.
@@ -335,6 +337,13 @@ impl JsonConstraint {
             State::Str { key: true, .. } => self.key.push(byte),
             _ => {}
         }
+        // A value begun in an array is one more element of it.
+        if matches!(self.state, State::Value { .. })
+            && byte != b']'
+            && let Some(frame) = self.stack.last_mut()
+        {
+            frame.items += 1;
+        }
         match stack {
             Stack::Keep => {}
             Stack::Push(container) => self.stack.push(Frame {
@@ -344,6 +353,7 @@ impl JsonConstraint {
                     Slot::Free | Slot::Empty => None,
                 },
                 used: Vec::new(),
+                items: 0,
             }),
             Stack::Pop => {
                 self.stack.pop();
@@ -390,8 +400,8 @@ impl JsonConstraint {
             State::ObjectOpen => b'}',
             State::Key => b'"',
             State::Colon => b':',
-            State::Value { array_open: true } => b']',
-            State::Value { array_open: false } => self.cheapest_value(),
+            State::Value { array_open: true } if self.array_may_close() => b']',
+            State::Value { .. } => self.cheapest_value(),
             State::AfterValue | State::Done => self.cheapest_after_value(),
             State::Str { key: true, .. } if self.constrained_object().is_some() => {
                 self.cheapest_key_byte()
@@ -657,6 +667,28 @@ impl JsonConstraint {
         self.unused_keys().any(|(_, key)| self.key_required(key))
     }
 
+    /// The elements begun in the innermost array, and the range its node's arrays had;
+    /// `None` outside an array or where the shape does not bound it.
+    fn array_items(&self) -> Option<(u32, ItemRange)> {
+        let frame = self.stack.last()?;
+        if frame.container != Container::Array {
+            return None;
+        }
+        Some((frame.items, self.node(frame.node?)?.items?))
+    }
+
+    /// The innermost array has as many elements as the fewest its node's arrays had.
+    fn array_may_close(&self) -> bool {
+        self.array_items()
+            .is_none_or(|(items, range)| items >= range.min)
+    }
+
+    /// The innermost array has fewer elements than the most its node's arrays had.
+    fn array_may_grow(&self) -> bool {
+        self.array_items()
+            .is_none_or(|(items, range)| items < range.max)
+    }
+
     /// What the value due next may be.
     fn value_slot(&self) -> Slot {
         let Some(frame) = self.stack.last() else {
@@ -705,7 +737,7 @@ impl JsonConstraint {
                     .any(|(_, key)| continues(key.name.as_bytes(), &self.key, byte, closing))
             }
             State::Value { array_open } => match (self.value_slot(), byte) {
-                (_, b']') if array_open => true,
+                (_, b']') if array_open => self.array_may_close(),
                 (Slot::Free, _) => true,
                 (Slot::Empty, _) => false,
                 (Slot::Node(id), _) => self.node(id).is_some_and(|node| {
@@ -791,13 +823,16 @@ impl JsonConstraint {
         match (self.top(), byte) {
             (Some(Container::Object), b',') => self.may_add_key(),
             (Some(Container::Object), b'}') => self.may_close(),
+            (Some(Container::Array), b',') => self.array_may_grow(),
+            (Some(Container::Array), b']') => self.array_may_close(),
             _ => true,
         }
     }
 
     fn cheapest_after_value(&self) -> u8 {
         match self.top() {
-            Some(Container::Array) => b']',
+            Some(Container::Array) if self.array_may_close() => b']',
+            Some(Container::Array) => b',',
             _ if self.must_add_key() => b',',
             _ => b'}',
         }
@@ -1307,6 +1342,40 @@ mod tests {
     }
 
     #[test]
+    fn an_array_keeps_to_the_fewest_and_most_elements_seen() {
+        use serde_json::json;
+        let logs = [
+            json!({"p": [{"id": "a"}]}),
+            json!({"p": [{"id": "b"}, {"id": "a"}], "q": [[1, 2], []]}),
+        ];
+        let shape = Arc::new(Shape::fit(&logs));
+        assert_eq!(
+            allowed_after(&shape, r#"{"p":["#),
+            "{",
+            "never empty in training"
+        );
+        assert_eq!(allowed_after(&shape, r#"{"p":[{"id":"a"}"#), ",]");
+        assert_eq!(
+            allowed_after(&shape, r#"{"p":[{"id":"a"},{"id":"b"}"#),
+            "]",
+            "two at most"
+        );
+        // The inner arrays share one node: none had more than two numbers.
+        assert_eq!(allowed_after(&shape, r#"{"p":[{"id":"a"}],"q":[[1,2"#), "]");
+        assert_eq!(
+            allowed_after(&shape, r#"{"p":[{"id":"a"}],"q":[[],[1"#),
+            ",]"
+        );
+        assert_eq!(
+            allowed_after(&shape, r#"{"p":[{"id":"a"}],"q":[[],[]"#),
+            "]",
+            "two at most"
+        );
+        let completion = fed(&shape, r#"{"p":"#).completion();
+        assert_eq!(String::from_utf8(completion).unwrap(), r#"[{"id":"a"}]}"#);
+    }
+
+    #[test]
     fn an_optional_key_no_consistent_combination_had_is_not_written() {
         use serde_json::json;
         let logs = [
@@ -1427,7 +1496,10 @@ mod tests {
         assert_eq!(allowed("{\"t\":\"2024-07-12T05Z"), "\"");
         let text =
             String::from_utf8(JsonConstraint::with_shape(shape.clone()).completion()).unwrap();
-        assert_eq!(text, r#"{"t":"2024-07-10T00Z","v":[]}"#);
+        assert_eq!(
+            text, r#"{"t":"2024-07-10T00Z","v":[0]}"#,
+            "v was never empty"
+        );
     }
 
     /// Takes the allowed byte each choice picks (modulo the allowed count), then the

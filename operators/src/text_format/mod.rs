@@ -47,7 +47,9 @@ pub use field_group::{FieldGroup, HeaderField};
 pub use fields::{FieldSpan, field_spans};
 pub use header::{HEADER_KEYS, Header, header_spans, is_header_value_byte};
 pub use projection::{ConstantField, Projection};
-pub use shape::{MAX_KEYS_PER_OBJECT, Pattern, Shape, ShapeKey, ShapeNode, kind, kind_of};
+pub use shape::{
+    ItemRange, MAX_KEYS_PER_OBJECT, Pattern, Shape, ShapeKey, ShapeNode, kind, kind_of,
+};
 
 use std::collections::BTreeMap;
 

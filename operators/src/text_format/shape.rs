@@ -61,6 +61,12 @@ pub struct ShapeNode {
     /// The node of its elements when it is an array.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub element: Option<u32>,
+    /// When arrays were seen here: the fewest and the most elements one had. A generated
+    /// array keeps to them, so a list every log filled (Entra ID's
+    /// `ConditionalAccessPolicies`) is never left empty and a model that repeats itself
+    /// cannot grow one without end. `None` in models fitted before 2026-12-06.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub items: Option<ItemRange>,
     /// For a string field of many values that all had one length and few characters at
     /// each position (timestamps, numeric ids): which characters may follow which where.
     /// A timestamp the model writes then stays a timestamp.
@@ -85,6 +91,32 @@ pub struct ShapeNode {
     /// whose values rarely repeat, are not listed.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub numbers: Vec<String>,
+}
+
+/// The fewest and the most elements the arrays at one place had.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ItemRange {
+    /// The fewest elements.
+    pub min: u32,
+    /// The most elements.
+    pub max: u32,
+}
+
+impl ItemRange {
+    fn widened_to(range: Option<Self>, len: u32) -> Self {
+        match range {
+            None => Self { min: len, max: len },
+            Some(range) => Self {
+                min: range.min.min(len),
+                max: range.max.max(len),
+            },
+        }
+    }
+
+    /// Whether an array of `len` elements keeps to the range.
+    pub fn admits(&self, len: usize) -> bool {
+        (self.min as usize..=self.max as usize).contains(&len)
+    }
 }
 
 /// The format of a fixed-length string field, position by position.
@@ -302,10 +334,13 @@ impl Shape {
                     .all(|k| object.keys().any(|key| escaped(key) == k.name));
                 known && complete
             }
-            Value::Array(items) => match node.element {
-                Some(element) => items.iter().all(|item| self.admits_at(element, item)),
-                None => items.is_empty(),
-            },
+            Value::Array(items) => {
+                node.items.is_none_or(|range| range.admits(items.len()))
+                    && match node.element {
+                        Some(element) => items.iter().all(|item| self.admits_at(element, item)),
+                        None => items.is_empty(),
+                    }
+            }
             Value::String(text) => {
                 node.pattern
                     .as_ref()
@@ -370,6 +405,7 @@ struct BuildNode {
     index: HashMap<String, usize>,
     open: bool,
     element: Option<u32>,
+    items: Option<ItemRange>,
     /// Distinct strings seen here (as compact JSON writes them), up to one more than
     /// [`MAX_LISTED_VALUES`].
     distinct: HashSet<String>,
@@ -509,6 +545,8 @@ impl Builder {
                 }
             }
             Value::Array(items) => {
+                let len = u32::try_from(items.len()).unwrap_or(u32::MAX);
+                self.nodes[at].items = Some(ItemRange::widened_to(self.nodes[at].items, len));
                 for item in items {
                     let element = match self.nodes[at].element {
                         Some(element) => element,
@@ -562,6 +600,7 @@ impl Builder {
                 },
                 open: node.open,
                 element: node.element,
+                items: node.items,
             })
             .collect();
         Shape {
@@ -576,6 +615,28 @@ impl Builder {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn an_array_node_keeps_the_fewest_and_most_elements_seen() {
+        let logs = [json!({"p": [1], "q": []}), json!({"p": [1, 2, 3], "q": []})];
+        let shape = Shape::fit(&logs);
+        let items = |key: &str| {
+            let root = shape.node(Shape::ROOT).unwrap();
+            let node = root.keys.iter().find(|k| k.name == key).unwrap().node;
+            shape.node(node).unwrap().items
+        };
+        assert_eq!(items("p"), Some(ItemRange { min: 1, max: 3 }));
+        assert_eq!(items("q"), Some(ItemRange { min: 0, max: 0 }));
+        assert!(shape.admits(&json!({"p": [2, 1], "q": []})));
+        assert!(
+            !shape.admits(&json!({"p": [], "q": []})),
+            "p was never empty"
+        );
+        assert!(
+            !shape.admits(&json!({"p": [1, 1, 1, 1], "q": []})),
+            "p had three at most"
+        );
+    }
 
     #[test]
     fn keys_kinds_and_required_keys_come_from_the_logs() {

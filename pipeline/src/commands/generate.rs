@@ -97,16 +97,15 @@ pub fn run(args: &GenerateArgs) -> anyhow::Result<ExitCode> {
             if written == args.count {
                 break;
             }
-            forced += u64::from(!log.finished_by_model);
-            match format.parse(&log.text) {
+            let kept = match format.parse(&log.text) {
                 Some((_, json)) => {
-                    if judge
+                    let kept = judge
                         .as_mut()
-                        .is_none_or(|judge| judge.fires(source, &json))
-                    {
+                        .is_none_or(|judge| judge.fires(source, &json));
+                    if kept {
                         sink.write(&json)?;
-                        written += 1;
                     }
+                    kept
                 }
                 // Unreachable with JSON-constrained decoding; kept so a bug shows as a count.
                 None => {
@@ -117,9 +116,14 @@ pub fn run(args: &GenerateArgs) -> anyhow::Result<ExitCode> {
                     );
                     if judge.is_none() {
                         sink.write(&Value::String(log.text))?;
-                        written += 1;
                     }
+                    judge.is_none()
                 }
+            };
+            // Counted among the logs written: one --must-fire rejected is not in the file.
+            if kept {
+                written += 1;
+                forced += u64::from(!log.finished_by_model);
             }
         }
         bar.set_position(written as u64);
