@@ -109,6 +109,27 @@ struct Frame {
     items: u32,
 }
 
+/// The keys an ordered object may write next: those after the last one written, up to
+/// the first required one not written yet (skipping it would leave it nowhere to go).
+#[derive(Debug, Clone, Copy)]
+struct KeyWindow {
+    /// The highest index in the node's keys written so far.
+    last: Option<usize>,
+    /// The first required key after `last`; `usize::MAX` when none is left.
+    next_required: usize,
+}
+
+impl KeyWindow {
+    fn admits(self, index: usize, required: bool) -> bool {
+        match self.last {
+            // A key a later value made required (a combination that has it) is written
+            // out of order rather than not at all.
+            Some(last) if index < last => required,
+            _ => index <= self.next_required,
+        }
+    }
+}
+
 /// What the value due next may be, by the shape.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Slot {
@@ -622,17 +643,43 @@ impl JsonConstraint {
         (frame.container == Container::Object && !node.open).then_some((node, &frame.used))
     }
 
-    /// Keys of the innermost constrained object not written yet, less the optional ones
-    /// no consistent combination had.
+    /// Keys of the innermost constrained object that may be written next: not written
+    /// yet, less the optional ones no consistent combination had and, where its logs
+    /// kept their keys in one order, those out of it.
     fn unused_keys(&self) -> impl Iterator<Item = (usize, &ShapeKey)> {
         let (node, used) = match self.constrained_object() {
             Some((node, used)) => (Some(node), used),
             None => (None, &[][..]),
         };
+        let window = node
+            .filter(|node| node.ordered)
+            .map(|node| self.key_window(node, used));
         node.into_iter()
             .flat_map(|node| node.keys.iter().enumerate())
             .filter(move |(index, _)| !used.contains(index))
             .filter(|(_, key)| key.required || self.presence_of(key.node) != Presence::Never)
+            .filter(move |(index, key)| {
+                window.is_none_or(|window| window.admits(*index, self.key_required(key)))
+            })
+    }
+
+    /// Where the next key of an ordered object may come from, `used` being the keys
+    /// written in it.
+    fn key_window(&self, node: &ShapeNode, used: &[usize]) -> KeyWindow {
+        let last = used.iter().max().copied();
+        let after_last = |index: usize| last.is_none_or(|last| index > last);
+        let next_required = node
+            .keys
+            .iter()
+            .enumerate()
+            .find(|(index, key)| {
+                after_last(*index) && !used.contains(index) && self.key_required(key)
+            })
+            .map_or(usize::MAX, |(index, _)| index);
+        KeyWindow {
+            last,
+            next_required,
+        }
     }
 
     /// Whether `key` must be written: every log had it, or every consistent
@@ -1115,10 +1162,19 @@ mod tests {
 
     fn sample_shape() -> Arc<Shape> {
         use serde_json::json;
-        Arc::new(Shape::fit(&[
+        Arc::new(unordered(Shape::fit(&[
             json!({"eventName": "A", "user": {"type": "IAM", "name": "bob"}, "tags": [{"k": 1}], "n": null, "e": []}),
             json!({"eventName": "B", "user": {"type": "Role"}, "tags": [], "n": "x", "e": [], "opt": true}),
-        ]))
+        ])))
+    }
+
+    /// `shape` with its keys free to come in any order: for tests that write them out of
+    /// the order of their logs (what a shape whose logs disagreed on one allows).
+    fn unordered(mut shape: Shape) -> Shape {
+        for node in &mut shape.nodes {
+            node.ordered = false;
+        }
+        shape
     }
 
     fn fed(shape: &Arc<Shape>, text: &str) -> JsonConstraint {
@@ -1282,7 +1338,7 @@ mod tests {
             json!({"category": "NonInteractive", "interactive": false}),
             json!({"category": "NonInteractive", "interactive": false}),
         ];
-        let shape = Arc::new(Shape::fit(&logs));
+        let shape = Arc::new(unordered(Shape::fit(&logs)));
         assert_eq!(
             allowed_after(&shape, r#"{"category":"SignInLogs","interactive":"#),
             "t"
@@ -1318,7 +1374,7 @@ mod tests {
                 (json!({"app": app, "upn": user}), user)
             })
             .collect();
-        let mut shape = Shape::fit(logs.iter().map(|(log, _)| log));
+        let mut shape = unordered(Shape::fit(logs.iter().map(|(log, _)| log)));
         shape.user_fields = user_fields::fit(&shape, logs.iter().map(|(log, user)| (log, *user)));
         let shape = Arc::new(shape);
         let allowed = |user: &str, text: &str| {
@@ -1338,6 +1394,32 @@ mod tests {
             allowed("dave@x.com", r#"{"upn":""#),
             "abc",
             "a user no value names keeps every value"
+        );
+    }
+
+    #[test]
+    fn keys_keep_to_the_order_every_log_had() {
+        use serde_json::json;
+        let logs = [
+            json!({"a": "1", "b": "x", "c": "y"}),
+            json!({"a": "1", "c": "y"}),
+        ];
+        let shape = Arc::new(Shape::fit(&logs));
+        assert_eq!(
+            allowed_after(&shape, r#"{""#),
+            "a",
+            "a is required and first"
+        );
+        assert_eq!(allowed_after(&shape, r#"{"a":"1",""#), "bc");
+        assert_eq!(
+            allowed_after(&shape, r#"{"a":"1","c":"y""#),
+            "}",
+            "b never came after c"
+        );
+        let completion = fed(&shape, "{").completion();
+        assert_eq!(
+            String::from_utf8(completion).unwrap(),
+            r#""a":"1","c":"y"}"#
         );
     }
 
@@ -1447,7 +1529,7 @@ mod tests {
         assert_eq!(allowed("{\"code\":0,\"lat\":-33.87"), "}");
         let text =
             String::from_utf8(JsonConstraint::with_shape(shape.clone()).completion()).unwrap();
-        assert_eq!(text, r#"{"lat":-33.87,"code":0}"#, "shortest key first");
+        assert_eq!(text, r#"{"code":0,"lat":-33.87}"#, "the logs' key order");
         let mut partial = b"{\"code\":50".to_vec();
         partial.extend(fed(&shape, "{\"code\":50").completion());
         let value: serde_json::Value = serde_json::from_slice(&partial).unwrap();

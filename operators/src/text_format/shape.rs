@@ -10,7 +10,8 @@
 //! codes, autonomous system numbers, coordinates); every other value stays the model's to
 //! write.
 
-use std::collections::{HashMap, HashSet};
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, HashSet};
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -29,6 +30,10 @@ pub const MAX_LISTED_VALUES: usize = 256;
 /// [`ShapeNode::pattern`] (a format: timestamps, ids) only if no position took more
 /// than this many characters.
 const MAX_PATTERN_CHOICES: usize = 10;
+
+/// An object node whose objects wrote their keys in more distinct orders than this (or
+/// subsets of keys) is left unordered rather than kept in memory.
+const MAX_KEY_SEQUENCES: usize = 4096;
 
 /// Kinds of JSON value, as bits of [`ShapeNode::kinds`].
 pub mod kind {
@@ -58,6 +63,12 @@ pub struct ShapeNode {
     /// Too many distinct keys to constrain: anything goes below this object.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub open: bool,
+    /// Every object seen here wrote its keys in the order of [`Self::keys`] (each one's
+    /// keys a subsequence of them), as a source's logs do: a generated one keeps to it, so
+    /// it reads like the real logs and a list of objects compares equal to theirs.
+    /// `false` where objects disagreed, and in models fitted before 2026-12-06.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub ordered: bool,
     /// The node of its elements when it is an array.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub element: Option<u32>,
@@ -332,7 +343,11 @@ impl Shape {
                     .iter()
                     .filter(|k| k.required)
                     .all(|k| object.keys().any(|key| escaped(key) == k.name));
-                known && complete
+                let positions = object
+                    .keys()
+                    .filter_map(|key| node.keys.iter().position(|k| k.name == escaped(key)));
+                let in_order = !node.ordered || positions.is_sorted();
+                known && complete && in_order
             }
             Value::Array(items) => {
                 node.items.is_none_or(|range| range.admits(items.len()))
@@ -404,6 +419,9 @@ struct BuildNode {
     keys: Vec<(String, u32, usize)>,
     index: HashMap<String, usize>,
     open: bool,
+    /// The distinct key sequences (positions in `keys`) its objects had, until more than
+    /// [`MAX_KEY_SEQUENCES`]: then `None`.
+    key_sequences: Option<HashSet<Vec<u32>>>,
     element: Option<u32>,
     items: Option<ItemRange>,
     /// Distinct strings seen here (as compact JSON writes them), up to one more than
@@ -427,6 +445,51 @@ struct BuildNode {
 }
 
 impl BuildNode {
+    fn observe_key_sequence(&mut self, sequence: Vec<u32>) {
+        let sequences = match &mut self.key_sequences {
+            Some(sequences) => sequences,
+            // The first object seen; or too many orders already.
+            None if self.objects == 1 => self.key_sequences.insert(HashSet::new()),
+            None => return,
+        };
+        sequences.insert(sequence);
+        if sequences.len() > MAX_KEY_SEQUENCES {
+            self.key_sequences = None;
+        }
+    }
+
+    /// Positions in `keys` in the one order every object's keys kept to, when there is
+    /// one: the first-seen order where it serves, else the earliest-seen key first.
+    fn key_order(&self) -> Option<Vec<usize>> {
+        let sequences = self.key_sequences.as_ref()?;
+        let mut after: Vec<HashSet<usize>> = vec![HashSet::new(); self.keys.len()];
+        for sequence in sequences {
+            for pair in sequence.windows(2) {
+                after[pair[0] as usize].insert(pair[1] as usize);
+            }
+        }
+        let mut before_count = vec![0usize; self.keys.len()];
+        for next in after.iter().flatten() {
+            before_count[*next] += 1;
+        }
+        let mut ready: BinaryHeap<Reverse<usize>> = (0..self.keys.len())
+            .filter(|&position| before_count[position] == 0)
+            .map(Reverse)
+            .collect();
+        let mut order = Vec::with_capacity(self.keys.len());
+        while let Some(Reverse(position)) = ready.pop() {
+            order.push(position);
+            for &next in &after[position] {
+                before_count[next] -= 1;
+                if before_count[next] == 0 {
+                    ready.push(Reverse(next));
+                }
+            }
+        }
+        // A cycle (a before b in one object, b before a in another) leaves keys out.
+        (order.len() == self.keys.len()).then_some(order)
+    }
+
     fn observe_string(&mut self, text: &str) {
         let first = self.distinct.is_empty();
         if self.distinct.len() <= MAX_LISTED_VALUES {
@@ -522,10 +585,12 @@ impl Builder {
                 if self.nodes[at].open {
                     return;
                 }
+                let mut sequence = Vec::with_capacity(object.len());
                 for (key, child) in object {
                     let name = escaped(key);
                     let child_id = match self.nodes[at].index.get(&name) {
                         Some(&position) => {
+                            sequence.push(position as u32);
                             self.nodes[at].keys[position].2 += 1;
                             self.nodes[at].keys[position].1
                         }
@@ -536,6 +601,7 @@ impl Builder {
                         None => {
                             let new = self.add();
                             let node = &mut self.nodes[at];
+                            sequence.push(node.keys.len() as u32);
                             node.index.insert(name.clone(), node.keys.len());
                             node.keys.push((name, new, 1));
                             new
@@ -543,6 +609,7 @@ impl Builder {
                     };
                     self.observe(child_id, child);
                 }
+                self.nodes[at].observe_key_sequence(sequence);
             }
             Value::Array(items) => {
                 let len = u32::try_from(items.len()).unwrap_or(u32::MAX);
@@ -576,37 +643,51 @@ impl Builder {
     }
 
     fn finish(self) -> Shape {
-        let nodes = self
-            .nodes
-            .into_iter()
-            .map(|node| ShapeNode {
-                pattern: node.pattern(),
-                values: node.values(),
-                numbers: node.numbers(),
-                whole_digits: (node.kinds & kind::NUMBER != 0 && !node.fractional)
-                    .then_some(node.max_digits),
-                kinds: node.kinds,
-                keys: match node.open {
-                    true => Vec::new(),
-                    false => node
-                        .keys
-                        .into_iter()
-                        .map(|(name, id, seen)| ShapeKey {
-                            name,
-                            node: id,
-                            required: seen == node.objects,
-                        })
-                        .collect(),
-                },
-                open: node.open,
-                element: node.element,
-                items: node.items,
-            })
-            .collect();
+        let nodes = self.nodes.into_iter().map(BuildNode::finish).collect();
         Shape {
             nodes,
             combinations: None,
             user_fields: Vec::new(),
+        }
+    }
+}
+
+impl BuildNode {
+    /// The node, its keys in the order its objects kept to when they kept to one.
+    fn finish(self) -> ShapeNode {
+        let (pattern, values, numbers) = (self.pattern(), self.values(), self.numbers());
+        let order = match self.open {
+            true => None,
+            false => self.key_order(),
+        };
+        let keys = match self.open {
+            true => Vec::new(),
+            false => self
+                .keys
+                .iter()
+                .map(|(name, id, seen)| ShapeKey {
+                    name: name.clone(),
+                    node: *id,
+                    required: *seen == self.objects,
+                })
+                .collect(),
+        };
+        let keys = match &order {
+            Some(order) => order.iter().map(|&at| keys[at].clone()).collect(),
+            None => keys,
+        };
+        ShapeNode {
+            pattern,
+            values,
+            numbers,
+            whole_digits: (self.kinds & kind::NUMBER != 0 && !self.fractional)
+                .then_some(self.max_digits),
+            kinds: self.kinds,
+            keys,
+            open: self.open,
+            ordered: order.is_some() && self.objects > 0,
+            element: self.element,
+            items: self.items,
         }
     }
 }
@@ -636,6 +717,33 @@ mod tests {
             !shape.admits(&json!({"p": [1, 1, 1, 1], "q": []})),
             "p had three at most"
         );
+    }
+
+    #[test]
+    fn objects_that_kept_one_key_order_are_ordered() {
+        let logs = [
+            json!({"a": 1, "c": {"y": 1, "x": 2}, "d": 1}),
+            json!({"b": 1, "c": {"x": 1, "y": 2}}),
+            json!({"a": 1, "b": 1, "d": 1}),
+        ];
+        let shape = Shape::fit(&logs);
+        let root = shape.node(Shape::ROOT).unwrap();
+        let names: Vec<&str> = root.keys.iter().map(|k| k.name.as_str()).collect();
+        assert_eq!(
+            names,
+            ["a", "b", "c", "d"],
+            "b before c though c was seen first"
+        );
+        assert!(root.ordered);
+        let c = shape.node(root.keys[2].node).unwrap();
+        assert!(
+            !c.ordered,
+            "x before y in one object, y before x in another"
+        );
+        assert!(shape.admits(&json!({"b": 1, "d": 1})));
+        assert!(!shape.admits(&json!({"d": 1, "b": 1})), "out of order");
+        assert!(shape.admits(&json!({"c": {"x": 1, "y": 2}})));
+        assert!(shape.admits(&json!({"c": {"y": 1, "x": 2}})));
     }
 
     #[test]
