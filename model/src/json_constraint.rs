@@ -21,7 +21,7 @@ use std::sync::Arc;
 
 use operators::text_format::{
     Combinations, Consistent, FALSE, ItemRange, NULL, Pattern, Presence, Shape, ShapeKey,
-    ShapeNode, TRUE, boolean_code, kind, number_code, string_code, user_fields,
+    ShapeNode, TRUE, array_code, boolean_code, kind, number_code, string_code, user_fields,
 };
 
 /// Where the recogniser stands.
@@ -162,6 +162,8 @@ pub struct JsonConstraint {
     /// The number being written when its node lists its numbers: the node and the bytes
     /// written so far.
     listed_number: Option<(u32, Vec<u8>)>,
+    /// The array being written when its node lists its arrays.
+    listed_array: Option<ListedArray>,
     /// The training combinations still consistent with the listed values written so far
     /// (and the technique), shared between clones until a value narrows them.
     consistent: Arc<Consistent>,
@@ -174,6 +176,19 @@ pub struct JsonConstraint {
     /// For each field that names the log's user ([`Shape::user_fields`]), the codes of
     /// its values naming the user asked for; empty without one.
     user_codes: Arc<Vec<(u32, Vec<u16>)>>,
+}
+
+/// An array being written when its node lists its arrays: one of them, byte for byte.
+#[derive(Debug, Clone)]
+struct ListedArray {
+    node: u32,
+    /// Indices into the node's arrays of those it may be, fixed at its `[` (the keys of
+    /// the objects inside it move the choices on).
+    choices: Vec<usize>,
+    /// Its bytes so far, from its `[`.
+    written: Vec<u8>,
+    /// The stack's depth outside it: the array is closed when the stack is back to it.
+    depth: usize,
 }
 
 /// A string value being written to a pattern.
@@ -209,6 +224,7 @@ impl JsonConstraint {
             listed: None,
             whole_number: None,
             listed_number: None,
+            listed_array: None,
             consistent: Arc::new(Consistent::All),
             presence: Arc::new(Vec::new()),
             choices: None,
@@ -358,6 +374,18 @@ impl JsonConstraint {
             State::Str { key: true, .. } => self.key.push(byte),
             _ => {}
         }
+        if let Some(array) = &mut self.listed_array {
+            array.written.push(byte);
+        } else if let (State::Value { .. }, b'[', Slot::Node(node)) = (self.state, byte, slot)
+            && self.arrays(node).is_some()
+        {
+            self.listed_array = Some(ListedArray {
+                node,
+                choices: self.array_choices(node).collect(),
+                written: vec![byte],
+                depth: self.stack.len(),
+            });
+        }
         // A value begun in an array is one more element of it.
         if matches!(self.state, State::Value { .. })
             && byte != b']'
@@ -378,6 +406,12 @@ impl JsonConstraint {
             }),
             Stack::Pop => {
                 self.stack.pop();
+                if let Some(array) = self
+                    .listed_array
+                    .take_if(|array| self.stack.len() <= array.depth)
+                {
+                    self.narrow_to_written(array.node, &array.written, array_code);
+                }
             }
         }
         self.state = if self.stack.is_empty() && state == State::AfterValue {
@@ -415,6 +449,10 @@ impl JsonConstraint {
     }
 
     fn cheapest_next(&self) -> u8 {
+        if let Some(array) = &self.listed_array {
+            return shortest_continuation(self.listed_arrays(array), &array.written)
+                .unwrap_or(b']');
+        }
         match self.state {
             State::Start => b'{',
             State::ObjectOpen if self.must_add_key() => b'"',
@@ -459,6 +497,12 @@ impl JsonConstraint {
 
     fn pattern(&self, id: u32) -> Option<&Pattern> {
         self.node(id)?.pattern.as_ref()
+    }
+
+    /// The arrays node `id` lists, when it lists any.
+    fn arrays(&self, id: u32) -> Option<&[String]> {
+        let arrays = &self.node(id)?.arrays;
+        (!arrays.is_empty()).then_some(arrays.as_slice())
     }
 
     /// The values node `id` lists, when it lists any.
@@ -539,6 +583,15 @@ impl JsonConstraint {
             .zip(numbers)
             .filter(move |&(code, _)| self.chosen(id, code, kind.clone()))
             .map(|(_, number)| number)
+    }
+
+    /// Indices into the arrays node `id` lists of those it may take here.
+    fn array_choices(&self, id: u32) -> impl Iterator<Item = usize> {
+        let node = self.node(id);
+        let first = node.map_or(0, |node| node.values.len() + node.numbers.len()) as u16 + 1;
+        let count = self.arrays(id).map_or(0, <[String]>::len);
+        let kind = first..first + count as u16;
+        (0..count).filter(move |&index| self.chosen(id, first + index as u16, kind.clone()))
     }
 
     /// Whether node `id` may take the boolean `value` here.
@@ -765,6 +818,26 @@ impl JsonConstraint {
     }
 
     fn shape_allows(&self, byte: u8) -> bool {
+        self.listed_array_allows(byte) && self.shape_allows_here(byte)
+    }
+
+    /// Whether `byte` keeps the listed array being written on the way to one of its
+    /// node's arrays; `true` outside one.
+    fn listed_array_allows(&self, byte: u8) -> bool {
+        let Some(array) = &self.listed_array else {
+            return true;
+        };
+        continues_any(self.listed_arrays(array), &array.written, byte, false)
+    }
+
+    /// The arrays the listed array being written may be.
+    fn listed_arrays<'a>(&'a self, array: &'a ListedArray) -> impl Iterator<Item = &'a String> {
+        let arrays = self.arrays(array.node).unwrap_or_default();
+        array.choices.iter().filter_map(|&index| arrays.get(index))
+    }
+
+    /// [`Self::shape_allows`] but for a listed array being written.
+    fn shape_allows_here(&self, byte: u8) -> bool {
         if self.shape.is_none() {
             return true;
         }
@@ -1421,6 +1494,67 @@ mod tests {
             String::from_utf8(completion).unwrap(),
             r#""a":"1","c":"y"}"#
         );
+    }
+
+    #[test]
+    fn a_listed_array_of_objects_keeps_to_the_values_before_it() {
+        use serde_json::json;
+        let policies = |first: &str| {
+            json!([
+                {"id": "x", "grant": ["Mfa"], "result": first},
+                {"id": "y", "grant": ["Block"], "result": "notApplied"},
+            ])
+        };
+        let logs: Vec<serde_json::Value> = [
+            json!({"req": "mfa", "p": policies("success"), "s": "success"}),
+            json!({"req": "single", "p": policies("notApplied"), "s": "notApplied"}),
+        ]
+        .into_iter()
+        .flat_map(|log| [log.clone(), log])
+        .collect();
+        let shape = Arc::new(Shape::fit(&logs));
+        // The keys inside the list must not lose what `req` chose.
+        assert_eq!(
+            allowed_after(
+                &shape,
+                r#"{"req":"mfa","p":[{"id":"x","grant":["Mfa"],"result":""#
+            ),
+            "s"
+        );
+        let text = r#"{"req":"single","p":[{"id":"x","grant":["Mfa"],"result":"notApplied"},{"id":"y","grant":["Block"],"result":"notApplied"}],"s":""#;
+        assert_eq!(allowed_after(&shape, text), "n");
+    }
+
+    #[test]
+    fn a_listed_array_is_one_of_the_arrays_seen_and_comes_with_its_values() {
+        use serde_json::json;
+        let logs: Vec<serde_json::Value> = [
+            json!({"p": [{"id": "a", "r": "on"}], "s": "on"}),
+            json!({"p": [{"id": "a", "r": "off"}], "s": "off"}),
+            json!({"p": [{"id": "b", "r": "on"}, {"id": "a", "r": "on"}], "s": "on"}),
+        ]
+        .into_iter()
+        .flat_map(|log| [log.clone(), log])
+        .collect();
+        let shape = Arc::new(Shape::fit(&logs));
+        assert_eq!(allowed_after(&shape, r#"{"p":[{"id":""#), "ab");
+        assert_eq!(allowed_after(&shape, r#"{"p":[{"id":"a","r":"o"#), "fn");
+        assert_eq!(
+            allowed_after(&shape, r#"{"p":[{"id":"a","r":"on"}"#),
+            "]",
+            "no list went on after a"
+        );
+        assert_eq!(
+            allowed_after(&shape, r#"{"p":[{"id":"a","r":"off"}],"s":"o"#),
+            "f",
+            "the status the list came with"
+        );
+        let completion = fed(&shape, r#"{"p":"#).completion();
+        assert_eq!(
+            String::from_utf8(completion).unwrap(),
+            r#"[{"id":"a","r":"on"}],"s":"on"}"#
+        );
+        assert!(!shape.admits(&json!({"p": [{"id": "b", "r": "off"}], "s": "off"})));
     }
 
     #[test]

@@ -306,8 +306,18 @@ pub fn number_code(shape: &Shape, node: u32, number: &str) -> Option<u16> {
     Some((node.values.len() + index) as u16 + 1)
 }
 
-/// The nodes below `id` that take part, through objects only: those that list values
-/// or numbers, take booleans, or take `null` besides another kind, and those behind an
+/// The code of an array (as compact JSON writes it) at `node`.
+pub fn array_code(shape: &Shape, node: u32, array: &str) -> Option<u16> {
+    let node = shape.node(node)?;
+    let index = node
+        .arrays
+        .binary_search_by(|listed| listed.as_str().cmp(array))
+        .ok()?;
+    Some((node.values.len() + node.numbers.len() + index) as u16 + 1)
+}
+
+/// The nodes below `id` that take part, through objects only: those that list values,
+/// numbers or arrays, take booleans, or take `null` besides another kind, and those behind an
 /// optional key (`optional`), so
 /// whether the key comes is tied to the values too: `requestID` with every API call,
 /// never with a console sign-in.
@@ -318,6 +328,7 @@ fn collect_columns(shape: &Shape, id: u32, optional: bool, out: &mut Vec<u32>) {
     let nullable = node.kinds & kind::NULL != 0 && node.kinds != kind::NULL;
     let combined = !node.values.is_empty()
         || !node.numbers.is_empty()
+        || !node.arrays.is_empty()
         || node.kinds & kind::BOOL != 0
         || nullable;
     if optional || combined {
@@ -337,7 +348,8 @@ fn record_codes(shape: &Shape, id: u32, value: &Value, nodes: &[u32], codes: &mu
         Value::Number(number) => number_code(shape, id, &number.to_string()),
         Value::Bool(value) => Some(boolean_code(*value)),
         Value::Null => Some(NULL),
-        _ => None,
+        Value::Array(_) => array_code(shape, id, &value.to_string()),
+        Value::Object(_) => None,
     };
     if let Ok(column) = nodes.binary_search(&id) {
         codes[column] = code.unwrap_or(UNLISTED);

@@ -102,6 +102,14 @@ pub struct ShapeNode {
     /// whose values rarely repeat, are not listed.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub numbers: Vec<String>,
+    /// For an array field whose whole arrays repeat (at most [`MAX_LISTED_VALUES`]
+    /// distinct, each seen twice on average): those arrays as compact JSON writes them,
+    /// sorted. A generated array is one of them, element for element: Entra ID's
+    /// `ConditionalAccessPolicies` is one of the policy lists sign-ins had, and it takes
+    /// part in the value combinations, so the policies' results agree with
+    /// `ConditionalAccessStatus`. Empty in models fitted before 2026-12-06.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub arrays: Vec<String>,
 }
 
 /// The fewest and the most elements the arrays at one place had.
@@ -350,7 +358,8 @@ impl Shape {
                 known && complete && in_order
             }
             Value::Array(items) => {
-                node.items.is_none_or(|range| range.admits(items.len()))
+                (node.arrays.is_empty() || node.arrays.binary_search(&value.to_string()).is_ok())
+                    && node.items.is_none_or(|range| range.admits(items.len()))
                     && match node.element {
                         Some(element) => items.iter().all(|item| self.admits_at(element, item)),
                         None => items.is_empty(),
@@ -442,6 +451,11 @@ struct BuildNode {
     /// Distinct numbers seen here (as compact JSON writes them), up to one more than
     /// [`MAX_LISTED_VALUES`].
     distinct_numbers: HashSet<String>,
+    /// Arrays seen here.
+    array_count: usize,
+    /// Distinct arrays seen here (as compact JSON writes them), up to one more than
+    /// [`MAX_LISTED_VALUES`].
+    distinct_arrays: HashSet<String>,
 }
 
 impl BuildNode {
@@ -542,6 +556,14 @@ impl BuildNode {
         }
     }
 
+    /// The listed arrays, sorted, when they repeat.
+    fn arrays(&self) -> Vec<String> {
+        match self.array_count >= 2 * self.distinct_arrays.len() {
+            true => sorted(&self.distinct_arrays),
+            false => Vec::new(),
+        }
+    }
+
     /// A pattern, for strings too many to list.
     fn pattern(&self) -> Option<Pattern> {
         let only_strings = self.kinds == kind::STRING;
@@ -613,7 +635,12 @@ impl Builder {
             }
             Value::Array(items) => {
                 let len = u32::try_from(items.len()).unwrap_or(u32::MAX);
-                self.nodes[at].items = Some(ItemRange::widened_to(self.nodes[at].items, len));
+                let node = &mut self.nodes[at];
+                node.items = Some(ItemRange::widened_to(node.items, len));
+                node.array_count += 1;
+                if node.distinct_arrays.len() <= MAX_LISTED_VALUES {
+                    node.distinct_arrays.insert(value.to_string());
+                }
                 for item in items {
                     let element = match self.nodes[at].element {
                         Some(element) => element,
@@ -655,7 +682,8 @@ impl Builder {
 impl BuildNode {
     /// The node, its keys in the order its objects kept to when they kept to one.
     fn finish(self) -> ShapeNode {
-        let (pattern, values, numbers) = (self.pattern(), self.values(), self.numbers());
+        let (pattern, values, numbers, arrays) =
+            (self.pattern(), self.values(), self.numbers(), self.arrays());
         let order = match self.open {
             true => None,
             false => self.key_order(),
@@ -680,6 +708,7 @@ impl BuildNode {
             pattern,
             values,
             numbers,
+            arrays,
             whole_digits: (self.kinds & kind::NUMBER != 0 && !self.fractional)
                 .then_some(self.max_digits),
             kinds: self.kinds,
@@ -716,6 +745,26 @@ mod tests {
         assert!(
             !shape.admits(&json!({"p": [1, 1, 1, 1], "q": []})),
             "p had three at most"
+        );
+    }
+
+    #[test]
+    fn arrays_that_repeat_are_listed_whole() {
+        let logs: Vec<Value> = (0..6)
+            .map(|i| json!({"p": [i % 2, 1 - i % 2], "r": [i]}))
+            .collect();
+        let shape = Shape::fit(&logs);
+        let root = shape.node(Shape::ROOT).unwrap();
+        let listed = |key: usize| &shape.node(root.keys[key].node).unwrap().arrays;
+        assert_eq!(listed(0), &["[0,1]", "[1,0]"]);
+        assert!(
+            listed(1).is_empty(),
+            "six arrays, six values: not a category"
+        );
+        assert!(shape.admits(&json!({"p": [1, 0], "r": [7]})));
+        assert!(
+            !shape.admits(&json!({"p": [1, 1], "r": [7]})),
+            "elements, length and digits as seen, but not a list seen"
         );
     }
 
