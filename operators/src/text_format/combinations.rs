@@ -289,31 +289,29 @@ fn narrowed_or_unchanged(consistent: &Consistent, rows: Vec<u32>) -> Consistent 
 
 /// The code of a string value (as compact JSON writes it between the quotes) at `node`.
 pub fn string_code(shape: &Shape, node: u32, escaped_text: &str) -> Option<u16> {
-    let values = &shape.node(node)?.values;
-    let index = values
-        .binary_search_by(|value| value.as_str().cmp(escaped_text))
-        .ok()?;
-    Some(index as u16 + 1)
+    let node = shape.node(node)?;
+    listed_code(&node.values, escaped_text, 0)
 }
 
 /// The code of a number (as compact JSON writes it) at `node`.
 pub fn number_code(shape: &Shape, node: u32, number: &str) -> Option<u16> {
     let node = shape.node(node)?;
-    let index = node
-        .numbers
-        .binary_search_by(|listed| listed.as_str().cmp(number))
-        .ok()?;
-    Some((node.values.len() + index) as u16 + 1)
+    listed_code(&node.numbers, number, node.values.len())
 }
 
 /// The code of an array (as compact JSON writes it) at `node`.
 pub fn array_code(shape: &Shape, node: u32, array: &str) -> Option<u16> {
     let node = shape.node(node)?;
-    let index = node
-        .arrays
-        .binary_search_by(|listed| listed.as_str().cmp(array))
+    listed_code(&node.arrays, array, node.values.len() + node.numbers.len())
+}
+
+/// The code of `text` in a node's sorted `list`, whose codes start after `before` codes
+/// of the lists ahead of it (code 0 is the key's absence).
+fn listed_code(list: &[String], text: &str, before: usize) -> Option<u16> {
+    let index = list
+        .binary_search_by(|listed| listed.as_str().cmp(text))
         .ok()?;
-    Some((node.values.len() + node.numbers.len() + index) as u16 + 1)
+    Some((before + index) as u16 + 1)
 }
 
 /// The nodes below `id` that take part, through objects only: those that list values,
