@@ -21,7 +21,8 @@ use std::sync::Arc;
 
 use operators::text_format::{
     Combinations, Consistent, FALSE, ItemRange, NULL, Pattern, Presence, Shape, ShapeKey,
-    ShapeNode, TRUE, array_code, boolean_code, kind, number_code, string_code, user_fields,
+    ShapeNode, TRUE, array_codes, boolean_code, kind, number_code, number_codes, string_code,
+    string_codes, user_fields,
 };
 
 /// Where the recogniser stands.
@@ -182,11 +183,12 @@ pub struct JsonConstraint {
 #[derive(Debug, Clone)]
 struct ListedArray {
     node: u32,
-    /// Indices into the node's arrays of those it may be, fixed at its `[` (the keys of
-    /// the objects inside it move the choices on).
+    /// Indices into the node's arrays of those it may still be: fixed at its `[` (the
+    /// keys of the objects inside it move the per-key choices on), then narrowed to
+    /// those each byte written continues.
     choices: Vec<usize>,
-    /// Its bytes so far, from its `[`.
-    written: Vec<u8>,
+    /// How many of its bytes are written, from its `[`.
+    written: usize,
     /// The stack's depth outside it: the array is closed when the stack is back to it.
     depth: usize,
 }
@@ -374,15 +376,21 @@ impl JsonConstraint {
             State::Str { key: true, .. } => self.key.push(byte),
             _ => {}
         }
+        let shape = self.shape.as_deref();
         if let Some(array) = &mut self.listed_array {
-            array.written.push(byte);
+            let arrays = shape.and_then(|shape| shape.node(array.node));
+            let arrays = arrays.map_or(&[][..], |node| node.arrays.as_slice());
+            array
+                .choices
+                .retain(|&index| listed_byte(arrays, index, array.written) == Some(byte));
+            array.written += 1;
         } else if let (State::Value { .. }, b'[', Slot::Node(node)) = (self.state, byte, slot)
             && self.arrays(node).is_some()
         {
             self.listed_array = Some(ListedArray {
                 node,
                 choices: self.array_choices(node).collect(),
-                written: vec![byte],
+                written: 1,
                 depth: self.stack.len(),
             });
         }
@@ -410,7 +418,21 @@ impl JsonConstraint {
                     .listed_array
                     .take_if(|array| self.stack.len() <= array.depth)
                 {
-                    self.narrow_to_written(array.node, &array.written, array_code);
+                    // Listed arrays are prefix-free: the one written is the one whose
+                    // bytes are all written.
+                    let arrays = self.arrays(array.node).unwrap_or_default();
+                    let whole = array.choices.iter().find(|&&index| {
+                        arrays
+                            .get(index)
+                            .is_some_and(|text| text.len() == array.written)
+                    });
+                    let code = self
+                        .node(array.node)
+                        .zip(whole)
+                        .map(|(node, &index)| array_codes(node).start + index as u16);
+                    if let Some(code) = code {
+                        self.narrow(array.node, code);
+                    }
                 }
             }
         }
@@ -450,7 +472,12 @@ impl JsonConstraint {
 
     fn cheapest_next(&self) -> u8 {
         if let Some(array) = &self.listed_array {
-            return shortest_continuation(self.listed_arrays(array), &array.written)
+            let arrays = self.arrays(array.node).unwrap_or_default();
+            return array
+                .choices
+                .iter()
+                .min_by_key(|&&index| arrays.get(index).map_or(usize::MAX, String::len))
+                .and_then(|&index| listed_byte(arrays, index, array.written))
                 .unwrap_or(b']');
         }
         match self.state {
@@ -557,7 +584,7 @@ impl JsonConstraint {
     /// the two leave nothing in common: the log is that user's).
     fn value_choices(&self, id: u32) -> impl Iterator<Item = &String> {
         let values = self.values(id).unwrap_or_default();
-        let kind = 1..values.len() as u16 + 1;
+        let kind = self.node(id).map_or(0..0, string_codes);
         let user = self
             .user_codes
             .iter()
@@ -565,7 +592,7 @@ impl JsonConstraint {
             .map(|(_, codes)| codes.as_slice());
         let combined =
             user.is_none_or(|user| user.iter().any(|&code| self.chosen(id, code, kind.clone())));
-        (1u16..)
+        kind.clone()
             .zip(values)
             .filter(move |&(code, _)| {
                 user.is_none_or(|user| user.binary_search(&code).is_ok())
@@ -576,10 +603,9 @@ impl JsonConstraint {
 
     /// The listed numbers node `id` may take here.
     fn number_choices(&self, id: u32) -> impl Iterator<Item = &String> {
-        let first = self.node(id).map_or(0, |node| node.values.len()) as u16 + 1;
+        let kind = self.node(id).map_or(0..0, number_codes);
         let numbers = self.numbers(id).unwrap_or_default();
-        let kind = first..first + numbers.len() as u16;
-        (first..)
+        kind.clone()
             .zip(numbers)
             .filter(move |&(code, _)| self.chosen(id, code, kind.clone()))
             .map(|(_, number)| number)
@@ -587,11 +613,11 @@ impl JsonConstraint {
 
     /// Indices into the arrays node `id` lists of those it may take here.
     fn array_choices(&self, id: u32) -> impl Iterator<Item = usize> {
-        let node = self.node(id);
-        let first = node.map_or(0, |node| node.values.len() + node.numbers.len()) as u16 + 1;
-        let count = self.arrays(id).map_or(0, <[String]>::len);
-        let kind = first..first + count as u16;
-        (0..count).filter(move |&index| self.chosen(id, first + index as u16, kind.clone()))
+        let kind = self.node(id).map_or(0..0, array_codes);
+        kind.clone()
+            .enumerate()
+            .filter(move |&(_, code)| self.chosen(id, code, kind.clone()))
+            .map(|(index, _)| index)
     }
 
     /// Whether node `id` may take the boolean `value` here.
@@ -827,13 +853,11 @@ impl JsonConstraint {
         let Some(array) = &self.listed_array else {
             return true;
         };
-        continues_any(self.listed_arrays(array), &array.written, byte, false)
-    }
-
-    /// The arrays the listed array being written may be.
-    fn listed_arrays<'a>(&'a self, array: &'a ListedArray) -> impl Iterator<Item = &'a String> {
         let arrays = self.arrays(array.node).unwrap_or_default();
-        array.choices.iter().filter_map(|&index| arrays.get(index))
+        array
+            .choices
+            .iter()
+            .any(|&index| listed_byte(arrays, index, array.written) == Some(byte))
     }
 
     /// [`Self::shape_allows`] but for a listed array being written.
@@ -1171,6 +1195,11 @@ fn shortest_continuation<'a>(
         .filter(|text| text.starts_with(written))
         .min_by_key(|text| text.len())?;
     target.get(written.len()).copied()
+}
+
+/// Byte `at` of listed array `index` of `arrays`, when it has one.
+fn listed_byte(arrays: &[String], index: usize, at: usize) -> Option<u8> {
+    arrays.get(index)?.as_bytes().get(at).copied()
 }
 
 /// Whether `byte` after `written` stays on the way to one of `listed` ([`continues`]).

@@ -22,12 +22,13 @@
 //! this field in this log" is not one value there.
 
 use std::collections::{BTreeSet, HashSet};
+use std::ops::Range;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::HEADER_KEYS;
-use super::shape::{Shape, escaped, kind};
+use super::shape::{Shape, ShapeNode, escaped, kind};
 
 /// More distinct combinations than this (an estate of millions of logs whose listed
 /// fields rarely repeat together) and the shape keeps none: a table that size would
@@ -287,31 +288,48 @@ fn narrowed_or_unchanged(consistent: &Consistent, rows: Vec<u32>) -> Consistent 
     }
 }
 
+/// The codes of a node's listed strings, `values[i]` being `start + i` (code 0 is the
+/// key's absence).
+pub fn string_codes(node: &ShapeNode) -> Range<u16> {
+    1..1 + node.values.len() as u16
+}
+
+/// The codes of a node's listed numbers: after its strings'.
+pub fn number_codes(node: &ShapeNode) -> Range<u16> {
+    let start = string_codes(node).end;
+    start..start + node.numbers.len() as u16
+}
+
+/// The codes of a node's listed arrays: after its numbers'.
+pub fn array_codes(node: &ShapeNode) -> Range<u16> {
+    let start = number_codes(node).end;
+    start..start + node.arrays.len() as u16
+}
+
 /// The code of a string value (as compact JSON writes it between the quotes) at `node`.
 pub fn string_code(shape: &Shape, node: u32, escaped_text: &str) -> Option<u16> {
     let node = shape.node(node)?;
-    listed_code(&node.values, escaped_text, 0)
+    listed_code(&node.values, escaped_text, string_codes(node))
 }
 
 /// The code of a number (as compact JSON writes it) at `node`.
 pub fn number_code(shape: &Shape, node: u32, number: &str) -> Option<u16> {
     let node = shape.node(node)?;
-    listed_code(&node.numbers, number, node.values.len())
+    listed_code(&node.numbers, number, number_codes(node))
 }
 
 /// The code of an array (as compact JSON writes it) at `node`.
 pub fn array_code(shape: &Shape, node: u32, array: &str) -> Option<u16> {
     let node = shape.node(node)?;
-    listed_code(&node.arrays, array, node.values.len() + node.numbers.len())
+    listed_code(&node.arrays, array, array_codes(node))
 }
 
-/// The code of `text` in a node's sorted `list`, whose codes start after `before` codes
-/// of the lists ahead of it (code 0 is the key's absence).
-fn listed_code(list: &[String], text: &str, before: usize) -> Option<u16> {
+/// The code of `text` in a node's sorted `list`, whose codes are `codes`.
+fn listed_code(list: &[String], text: &str, codes: Range<u16>) -> Option<u16> {
     let index = list
         .binary_search_by(|listed| listed.as_str().cmp(text))
         .ok()?;
-    Some((before + index) as u16 + 1)
+    Some(codes.start + index as u16)
 }
 
 /// The nodes below `id` that take part, through objects only: those that list values,

@@ -39,8 +39,8 @@ mod shape;
 pub mod user_fields;
 
 pub use combinations::{
-    Combinations, Consistent, FALSE, MAX_COMBINATIONS, NULL, Presence, TRUE, array_code,
-    boolean_code, number_code, string_code, tag as combination_tag,
+    Combinations, Consistent, FALSE, MAX_COMBINATIONS, NULL, Presence, TRUE, array_codes,
+    boolean_code, number_code, number_codes, string_code, string_codes, tag as combination_tag,
 };
 pub use country_carry::{CountryCarry, DEFAULT_CARRY_HOURS};
 pub use field_group::{FieldGroup, HeaderField};

@@ -428,9 +428,10 @@ struct BuildNode {
     keys: Vec<(String, u32, usize)>,
     index: HashMap<String, usize>,
     open: bool,
-    /// The distinct key sequences (positions in `keys`) its objects had, until more than
-    /// [`MAX_KEY_SEQUENCES`]: then `None`.
-    key_sequences: Option<HashSet<Vec<u32>>>,
+    /// The distinct key sequences (positions in `keys`) its objects had.
+    key_sequences: HashSet<Vec<u32>>,
+    /// They were more than [`MAX_KEY_SEQUENCES`]: the node is left unordered.
+    too_many_orders: bool,
     element: Option<u32>,
     items: Option<ItemRange>,
     /// Distinct strings seen here (as compact JSON writes them), up to one more than
@@ -460,24 +461,24 @@ struct BuildNode {
 
 impl BuildNode {
     fn observe_key_sequence(&mut self, sequence: Vec<u32>) {
-        let sequences = match &mut self.key_sequences {
-            Some(sequences) => sequences,
-            // The first object seen; or too many orders already.
-            None if self.objects == 1 => self.key_sequences.insert(HashSet::new()),
-            None => return,
-        };
-        sequences.insert(sequence);
-        if sequences.len() > MAX_KEY_SEQUENCES {
-            self.key_sequences = None;
+        if self.too_many_orders {
+            return;
+        }
+        self.key_sequences.insert(sequence);
+        if self.key_sequences.len() > MAX_KEY_SEQUENCES {
+            self.too_many_orders = true;
+            self.key_sequences = HashSet::new();
         }
     }
 
     /// Positions in `keys` in the one order every object's keys kept to, when there is
     /// one: the first-seen order where it serves, else the earliest-seen key first.
     fn key_order(&self) -> Option<Vec<usize>> {
-        let sequences = self.key_sequences.as_ref()?;
+        if self.too_many_orders {
+            return None;
+        }
         let mut after: Vec<HashSet<usize>> = vec![HashSet::new(); self.keys.len()];
-        for sequence in sequences {
+        for sequence in &self.key_sequences {
             for pair in sequence.windows(2) {
                 after[pair[0] as usize].insert(pair[1] as usize);
             }

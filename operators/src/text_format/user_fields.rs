@@ -13,6 +13,7 @@ use std::collections::HashMap;
 
 use serde_json::Value;
 
+use super::combinations::string_codes;
 use super::shape::{Shape, escaped};
 
 /// Logs of a field that must name their user before the field counts as the user's:
@@ -43,12 +44,11 @@ pub fn fit<'a>(shape: &Shape, logs: impl IntoIterator<Item = (&'a Value, &'a str
     nodes
 }
 
-/// The codes ([`super::Combinations`]: `i + 1` for `values[i]`) of the values of `node`
-/// that name `user`.
+/// The codes ([`string_codes`]) of the values of `node` that name `user`.
 pub fn codes_naming(shape: &Shape, node: u32, user: &str) -> Vec<u16> {
     let user = escaped(&user.to_lowercase());
     shape.node(node).map_or_else(Vec::new, |node| {
-        (1u16..)
+        string_codes(node)
             .zip(&node.values)
             .filter(|(_, value)| names(value, &user))
             .map(|(code, _)| code)
