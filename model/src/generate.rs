@@ -113,6 +113,51 @@ struct Row {
     finished_by_model: bool,
 }
 
+impl Row {
+    /// Writes the next byte and returns it: the model's sample where `left` bytes of
+    /// budget still close the log after it, else the shortest completion's.
+    fn advance(
+        &mut self,
+        logits: &[f32],
+        config: &SamplingConfig,
+        rng: &mut impl Rng,
+        left: usize,
+    ) -> u8 {
+        if self.constraint.completion_len() < left {
+            if let Some(byte) = self.constraint.forced() {
+                return self.write(byte);
+            }
+            let token = sample(logits, &self.constraint, config, rng);
+            // A byte that opens a string or an object lengthens the shortest completion;
+            // near the end of the budget take the cheapest instead.
+            if let Ok(byte) = u8::try_from(token) {
+                let mut after = self.constraint.clone();
+                if after.push(byte) && after.completion_len() < left {
+                    // The pushed clone, not a second push: it keeps the completion it
+                    // just measured.
+                    self.constraint = after;
+                    self.text.push(byte);
+                    return byte;
+                }
+            }
+        }
+        self.finished_by_model = false;
+        let byte = self.constraint.cheapest();
+        self.write(byte)
+    }
+
+    fn write(&mut self, byte: u8) -> u8 {
+        if self.constraint.push(byte) {
+            self.text.push(byte);
+        } else {
+            // A refused cheapest byte is a dead end (a bug): the row stops and shows in
+            // the caller's count of logs that do not parse.
+            self.done = true;
+        }
+        byte
+    }
+}
+
 /// Generates one log per prompt. Prompts of equal length are decoded together as one
 /// batch; `batch_size` bounds the rows decoded at once. `pin_header` is the model's text
 /// format's [`pin_header`](operators::text_format::TextFormat::pin_header).
@@ -231,34 +276,7 @@ fn generate_batch(
                 row.done = true;
                 Special::EndLog as u32
             } else {
-                let token = if row.constraint.completion_len() >= left {
-                    row.finished_by_model = false;
-                    u32::from(row.constraint.cheapest())
-                } else if let Some(byte) = row.constraint.forced() {
-                    u32::from(byte)
-                } else {
-                    let token = sample(row_logits, &row.constraint, config, rng);
-                    // A byte that opens a string or an object lengthens the shortest
-                    // completion; near the end of the budget take the cheapest instead.
-                    let mut after = row.constraint.clone();
-                    match u8::try_from(token) {
-                        Ok(byte) if after.push(byte) && after.completion_len() < left => token,
-                        _ => {
-                            row.finished_by_model = false;
-                            u32::from(row.constraint.cheapest())
-                        }
-                    }
-                };
-                if let Ok(byte) = u8::try_from(token) {
-                    if row.constraint.push(byte) {
-                        row.text.push(byte);
-                    } else {
-                        // A refused cheapest byte is a dead end (a bug): the row stops
-                        // and shows in the caller's count of logs that do not parse.
-                        row.done = true;
-                    }
-                }
-                token
+                u32::from(row.advance(row_logits, config, rng, left))
             };
             next.push(token);
         }

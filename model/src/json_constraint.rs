@@ -17,7 +17,7 @@
 //! stays the model's.
 
 use std::ops::Range;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use operators::text_format::{
     Combinations, Consistent, FALSE, ItemRange, NULL, Pattern, Presence, Shape, ShapeKey,
@@ -177,6 +177,33 @@ pub struct JsonConstraint {
     /// For each field that names the log's user ([`Shape::user_fields`]), the codes of
     /// its values naming the user asked for; empty without one.
     user_codes: Arc<Vec<(u32, Vec<u16>)>>,
+    /// The shortest completion from here, once asked for. Generation asks at every byte
+    /// (is the log's budget still enough to close it?), and walking the completion costs
+    /// as much as writing it; when the byte written is the completion's first, the rest
+    /// of it is the completion after that byte, so it is kept rather than walked again.
+    completion: OnceLock<Completion>,
+}
+
+/// A shortest completion computed once, shared by the states along it.
+#[derive(Debug, Clone)]
+struct Completion {
+    bytes: Arc<[u8]>,
+    /// How many of its bytes have been written since.
+    start: usize,
+}
+
+impl Completion {
+    fn rest(&self) -> &[u8] {
+        &self.bytes[self.start..]
+    }
+
+    /// The completion after `byte`, when `byte` is this one's first.
+    fn after(&self, byte: u8) -> Option<Completion> {
+        (self.rest().first() == Some(&byte)).then(|| Completion {
+            bytes: self.bytes.clone(),
+            start: self.start + 1,
+        })
+    }
 }
 
 /// An array being written when its node lists its arrays: one of them, byte for byte.
@@ -231,6 +258,7 @@ impl JsonConstraint {
             presence: Arc::new(Vec::new()),
             choices: None,
             user_codes: Arc::new(Vec::new()),
+            completion: OnceLock::new(),
         }
     }
 
@@ -243,6 +271,7 @@ impl JsonConstraint {
             self.presence = Arc::new(combinations.presence(&consistent));
             self.consistent = Arc::new(consistent);
         }
+        self.completion = OnceLock::new();
     }
 
     /// Holds the fields that name the log's user to the values naming `user`, and the
@@ -269,6 +298,7 @@ impl JsonConstraint {
             self.consistent = Arc::new(consistent);
         }
         self.user_codes = Arc::new(codes);
+        self.completion = OnceLock::new();
     }
 
     /// The header keys the shape's combinations are keyed by; none without them.
@@ -298,6 +328,11 @@ impl JsonConstraint {
         if !self.shape_allows(byte) {
             return false;
         }
+        let completion = self
+            .completion
+            .get()
+            .and_then(|completion| completion.after(byte));
+        self.completion = completion.map(OnceLock::from).unwrap_or_default();
         let slot = self.value_slot();
         match self.state {
             State::Value { .. } if kind_of_first_byte(byte) == kind::NUMBER => {
@@ -450,7 +485,16 @@ impl JsonConstraint {
     }
 
     /// The shortest bytes that complete the object from here (empty when complete).
-    pub fn completion(&self) -> Vec<u8> {
+    pub fn completion(&self) -> &[u8] {
+        self.completion
+            .get_or_init(|| Completion {
+                bytes: self.walk_completion().into(),
+                start: 0,
+            })
+            .rest()
+    }
+
+    fn walk_completion(&self) -> Vec<u8> {
         let mut finisher = self.clone();
         let mut out = Vec::new();
         while !finisher.is_complete() {
@@ -1345,7 +1389,9 @@ mod tests {
     #[test]
     fn the_shortest_completion_writes_every_required_key_with_an_allowed_kind() {
         let shape = sample_shape();
-        let completion = JsonConstraint::with_shape(shape.clone()).completion();
+        let completion = JsonConstraint::with_shape(shape.clone())
+            .completion()
+            .to_vec();
         let text = String::from_utf8(completion).unwrap();
         assert_eq!(
             text, r#"{"n":"x","e":[],"opt":true,"user":{"type":"Role"},"tags":[],"eventName":"B"}"#,
@@ -1401,7 +1447,7 @@ mod tests {
         );
         let mut constraint = JsonConstraint::with_shape(shape.clone());
         constraint.condition_on("t=T1562.008");
-        let completion = String::from_utf8(constraint.completion()).unwrap();
+        let completion = String::from_utf8(constraint.completion().to_vec()).unwrap();
         assert_eq!(
             completion,
             r#"{"src":"cloudtrail","name":"StopLogging","code":0}"#
@@ -1428,7 +1474,7 @@ mod tests {
             ",",
             "every log of code 1 had err"
         );
-        let completion = fed(&shape, r#"{"code":0"#).completion();
+        let completion = fed(&shape, r#"{"code":0"#).completion().to_vec();
         assert_eq!(completion, b"}");
     }
 
@@ -1455,7 +1501,9 @@ mod tests {
             allowed_after(&shape, r#"{"interactive":false,"category":""#),
             "N"
         );
-        let completion = fed(&shape, r#"{"category":"SignInLogs","#).completion();
+        let completion = fed(&shape, r#"{"category":"SignInLogs","#)
+            .completion()
+            .to_vec();
         assert_eq!(
             String::from_utf8(completion).unwrap(),
             r#""mfa":"Phone","interactive":true}"#
@@ -1518,7 +1566,7 @@ mod tests {
             "}",
             "b never came after c"
         );
-        let completion = fed(&shape, "{").completion();
+        let completion = fed(&shape, "{").completion().to_vec();
         assert_eq!(
             String::from_utf8(completion).unwrap(),
             r#""a":"1","c":"y"}"#
@@ -1578,7 +1626,7 @@ mod tests {
             "f",
             "the status the list came with"
         );
-        let completion = fed(&shape, r#"{"p":"#).completion();
+        let completion = fed(&shape, r#"{"p":"#).completion().to_vec();
         assert_eq!(
             String::from_utf8(completion).unwrap(),
             r#"[{"id":"a","r":"on"}],"s":"on"}"#
@@ -1616,7 +1664,7 @@ mod tests {
             "]",
             "two at most"
         );
-        let completion = fed(&shape, r#"{"p":"#).completion();
+        let completion = fed(&shape, r#"{"p":"#).completion().to_vec();
         assert_eq!(String::from_utf8(completion).unwrap(), r#"[{"id":"a"}]}"#);
     }
 
@@ -1690,8 +1738,12 @@ mod tests {
         assert_eq!(allowed("{\"code\":0,\"lat\":"), "-");
         assert_eq!(allowed("{\"code\":0,\"lat\":-33.8"), "7");
         assert_eq!(allowed("{\"code\":0,\"lat\":-33.87"), "}");
-        let text =
-            String::from_utf8(JsonConstraint::with_shape(shape.clone()).completion()).unwrap();
+        let text = String::from_utf8(
+            JsonConstraint::with_shape(shape.clone())
+                .completion()
+                .to_vec(),
+        )
+        .unwrap();
         assert_eq!(text, r#"{"code":0,"lat":-33.87}"#, "the logs' key order");
         let mut partial = b"{\"code\":50".to_vec();
         partial.extend(fed(&shape, "{\"code\":50").completion());
@@ -1739,8 +1791,12 @@ mod tests {
         assert_eq!(allowed("{\"t\":\"2024-07-"), "1");
         assert_eq!(allowed("{\"t\":\"2024-07-1"), "012");
         assert_eq!(allowed("{\"t\":\"2024-07-12T05Z"), "\"");
-        let text =
-            String::from_utf8(JsonConstraint::with_shape(shape.clone()).completion()).unwrap();
+        let text = String::from_utf8(
+            JsonConstraint::with_shape(shape.clone())
+                .completion()
+                .to_vec(),
+        )
+        .unwrap();
         assert_eq!(
             text, r#"{"t":"2024-07-10T00Z","v":[0]}"#,
             "v was never empty"
@@ -1833,6 +1889,33 @@ mod tests {
             };
             let seen = logs.iter().any(|(log, logged)| (*logged == tag || tag == "t=T9999") && key(log) == key(&parsed));
             prop_assert!(seen, "{tag}: {}", String::from_utf8_lossy(&out));
+        }
+
+        /// The completion kept from step to step is the one a fresh walk finds, whether
+        /// the byte written was the completion's first or another, and after the
+        /// combinations are narrowed by a tag.
+        #[test]
+        fn the_kept_completion_is_the_walked_one(tag_choice in 0usize..3, choices in proptest::collection::vec(any::<u8>(), 0..300)) {
+            let logs = combination_logs();
+            let shape = Arc::new(Shape::fit_tagged("t", logs.iter().map(|(log, tag)| (log, *tag))));
+            let mut constraint = JsonConstraint::with_shape(shape);
+            prop_assert!(!constraint.completion().is_empty());
+            constraint.condition_on(["", "t=T1136", "t=T1562"][tag_choice]);
+            for &choice in &choices {
+                prop_assert_eq!(constraint.completion(), &constraint.walk_completion()[..]);
+                let Some(&cheapest) = constraint.completion().first() else {
+                    break;
+                };
+                let byte = match choice % 2 {
+                    0 => cheapest,
+                    _ => {
+                        let allowed: Vec<u8> = (0..=255u8).filter(|&b| constraint.allows(b)).collect();
+                        allowed[usize::from(choice / 2) % allowed.len()]
+                    }
+                };
+                prop_assert!(constraint.push(byte));
+            }
+            prop_assert_eq!(constraint.completion(), &constraint.walk_completion()[..]);
         }
 
         /// With a shape, any allowed walk completes to a log of that shape.
