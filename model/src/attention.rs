@@ -17,9 +17,17 @@ pub struct CausalSelfAttention {
     heads: usize,
 }
 
-/// The keys and values one block has seen so far, `[batch, heads, seen, head_width]`.
+/// The keys and values one block has seen so far: on the CPU a host buffer appended in
+/// place, elsewhere burn tensors (`[batch, heads, seen, head_width]`) concatenated anew
+/// each step.
 #[derive(Debug, Clone)]
-pub struct LayerCache {
+pub enum LayerCache {
+    Host(cpu_kernels::KvBuffer),
+    Tensors(Box<SeenTensors>),
+}
+
+#[derive(Debug, Clone)]
+pub struct SeenTensors {
     keys: Tensor<4>,
     values: Tensor<4>,
 }
@@ -59,32 +67,61 @@ impl CausalSelfAttention {
         };
         let qkv = self.qkv.forward(input);
         let query = split(qkv.clone().narrow(2, 0, width));
-        let mut keys = split(qkv.clone().narrow(2, width, width));
-        let mut values = split(qkv.narrow(2, 2 * width, width));
+        let keys = split(qkv.clone().narrow(2, width, width));
+        let values = split(qkv.narrow(2, 2 * width, width));
 
-        let mut seen = 0;
-        if let Some(cache) = cache {
-            if let Some(previous) = cache.take() {
-                seen = previous.keys.dims()[2];
-                keys = Tensor::cat(vec![previous.keys, keys], 2);
-                values = Tensor::cat(vec![previous.values, values], 2);
-            }
-            *cache = Some(LayerCache {
-                keys: keys.clone(),
-                values: values.clone(),
-            });
-        }
-
-        let chunk = query_chunk();
-        let attended = match cpu_kernels::causal_attention(&query, &keys, &values) {
-            Some(attended) => attended,
-            None if seen == 0 && chunk > 0 && new > chunk => {
-                causal_in_chunks(query, keys, values, chunk)
-            }
-            None => attend_causal(query, keys, values),
+        let attended = match cache {
+            Some(cache) => attend_cached(query, keys, values, cache),
+            None => attend_fresh(query, keys, values),
         };
         let merged = attended.swap_dims(1, 2).reshape([batch, new, width]);
         self.dropout.forward(self.output.forward(merged))
+    }
+}
+
+/// Attention of new positions over those `cache` holds and themselves; the cache is
+/// extended with them (made, when empty).
+fn attend_cached(
+    query: Tensor<4>,
+    keys: Tensor<4>,
+    values: Tensor<4>,
+    cache: &mut Option<LayerCache>,
+) -> Tensor<4> {
+    let mut buffer = match cache.take() {
+        Some(LayerCache::Tensors(seen)) => {
+            let keys = Tensor::cat(vec![seen.keys, keys], 2);
+            let values = Tensor::cat(vec![seen.values, values], 2);
+            *cache = Some(LayerCache::Tensors(Box::new(SeenTensors {
+                keys: keys.clone(),
+                values: values.clone(),
+            })));
+            return attend_causal(query, keys, values);
+        }
+        Some(LayerCache::Host(buffer)) => Some(buffer),
+        None => None,
+    };
+    if let Some(attended) =
+        cpu_kernels::causal_attention_cached(&query, &keys, &values, &mut buffer)
+    {
+        *cache = buffer.map(LayerCache::Host);
+        return attended;
+    }
+    *cache = Some(LayerCache::Tensors(Box::new(SeenTensors {
+        keys: keys.clone(),
+        values: values.clone(),
+    })));
+    attend_fresh(query, keys, values)
+}
+
+/// Causal attention over a fresh sequence: the CPU's inference kernel where it applies,
+/// else in blocks of queries when the sequence is long, else burn's attention.
+fn attend_fresh(query: Tensor<4>, keys: Tensor<4>, values: Tensor<4>) -> Tensor<4> {
+    let chunk = query_chunk();
+    let new = query.dims()[2];
+    match cpu_kernels::causal_attention(&query, &keys, &values) {
+        Some(attended) => attended,
+        None if chunk > 0 && new > chunk => causal_in_chunks(query, keys, values, chunk),
+        None => attend_causal(query, keys, values),
     }
 }
 
@@ -218,6 +255,38 @@ mod tests {
         }
         let tracked = Tensor::<4>::zeros([1, 1, 2, 4], &device.autodiff());
         assert!(cpu_kernels::causal_attention(&tracked, &tracked, &tracked).is_none());
+    }
+
+    #[test]
+    fn the_host_cache_and_the_tensor_cache_attend_alike() {
+        let device = Device::flex();
+        let random = |length| {
+            Tensor::<4>::random(
+                [2, 3, length, 16],
+                burn::tensor::Distribution::Normal(0.0, 1.0),
+                &device,
+            )
+        };
+        // The GPU's cache, seeded empty so the CPU takes it too.
+        let empty = Tensor::<4>::zeros([2, 3, 0, 16], &device);
+        let mut tensors = Some(LayerCache::Tensors(Box::new(SeenTensors {
+            keys: empty.clone(),
+            values: empty,
+        })));
+        let mut host = None;
+        // A prefill, decoding steps past the host buffer's first room, a few at once.
+        for new in std::iter::once(40)
+            .chain(std::iter::repeat_n(1, 30))
+            .chain([5])
+        {
+            let (query, keys, values) = (random(new), random(new), random(new));
+            let from_tensors =
+                attend_cached(query.clone(), keys.clone(), values.clone(), &mut tensors);
+            let from_host = attend_cached(query, keys, values, &mut host);
+            let difference = (from_tensors - from_host).abs().max().into_scalar::<f32>();
+            assert!(difference < 1e-5, "{new} new positions: {difference}");
+        }
+        assert!(matches!(host, Some(LayerCache::Host(ref buffer)) if buffer.seen() == 75));
     }
 
     #[test]

@@ -26,25 +26,29 @@ pub struct AttentionShape {
     pub keys: usize,
     /// Width of one head.
     pub head_width: usize,
+    /// Positions from one head's keys (and values) to the next's: `keys` when they are
+    /// packed, more in a cache with room to grow ([`super::KvBuffer`]).
+    pub key_stride: usize,
 }
 
 /// `softmax(q·kᵀ/sqrt(d) + causal mask)·v` for contiguous `q` (`[heads, queries, d]`),
-/// `k` and `v` (`[heads, keys, d]`); query `i` sees keys `0 ..= keys - queries + i`.
-/// Returns `[heads, queries, d]`.
+/// `k` and `v` (`[heads, key_stride, d]`, of which the first `keys` positions count);
+/// query `i` sees keys `0 ..= keys - queries + i`. Returns `[heads, queries, d]`.
 pub fn causal_attention(q: &[f32], k: &[f32], v: &[f32], shape: AttentionShape) -> Vec<f32> {
     let AttentionShape {
         heads,
         queries,
         keys,
         head_width: d,
+        key_stride,
     } = shape;
     assert!(
-        queries <= keys,
-        "{queries} new positions cannot attend over {keys}"
+        queries <= keys && keys <= key_stride,
+        "{queries} new positions cannot attend over {keys} of {key_stride}"
     );
     assert_eq!(q.len(), heads * queries * d, "query length");
-    assert_eq!(k.len(), heads * keys * d, "key length");
-    assert_eq!(v.len(), heads * keys * d, "value length");
+    assert_eq!(k.len(), heads * key_stride * d, "key length");
+    assert_eq!(v.len(), heads * key_stride * d, "value length");
     let mut output = vec![0.0; heads * queries * d];
     if output.is_empty() {
         return output;
@@ -58,8 +62,8 @@ pub fn causal_attention(q: &[f32], k: &[f32], v: &[f32], shape: AttentionShape) 
             || vec![0.0f32; QUERY_BLOCK.min(queries) * keys],
             |scores, (head, out)| {
                 let q = &q[head * queries * d..][..queries * d];
-                let k = &k[head * keys * d..][..keys * d];
-                let v = &v[head * keys * d..][..keys * d];
+                let k = &k[head * key_stride * d..][..keys * d];
+                let v = &v[head * key_stride * d..][..keys * d];
                 for first in (0..queries).step_by(QUERY_BLOCK) {
                     let rows = QUERY_BLOCK.min(queries - first);
                     // The block's last query sees up to this many keys; earlier ones fewer.
@@ -243,6 +247,7 @@ mod tests {
             queries,
             keys,
             head_width: d,
+            ..
         } = shape;
         let seen = keys - queries;
         let mut out = Vec::new();
@@ -297,6 +302,7 @@ mod tests {
                 queries,
                 keys,
                 head_width: 8,
+                key_stride: keys,
             };
             let q = pseudo_random(3 * queries * 8, 1);
             let k = pseudo_random(3 * keys * 8, 2);
@@ -309,6 +315,25 @@ mod tests {
                 .map(|(a, b)| (a - b).abs())
                 .fold(0.0, f32::max);
             assert!(worst < 1e-5, "{shape:?}: largest difference {worst}");
+
+            // The same keys and values spaced out as a cache with room holds them.
+            let room = keys + 9;
+            let spaced = |packed: &[f32]| -> Vec<f32> {
+                packed
+                    .chunks(keys * 8)
+                    .flat_map(|head| {
+                        head.iter()
+                            .copied()
+                            .chain(std::iter::repeat_n(f32::NAN, 9 * 8))
+                    })
+                    .collect()
+            };
+            let strided = AttentionShape {
+                key_stride: room,
+                ..shape
+            };
+            let from_cache = causal_attention(&q, &spaced(&k), &spaced(&v), strided);
+            assert_eq!(from_cache, ours, "{strided:?}");
         }
     }
 }

@@ -6,11 +6,13 @@
 
 mod attention;
 mod gelu;
+mod kv_buffer;
 mod vector_math;
 
 use burn::prelude::*;
 
 use attention::AttentionShape;
+pub use kv_buffer::KvBuffer;
 
 /// Whether a tensor of `dtype` on `device` is one these kernels compute: f32 on the CPU,
 /// tracked by autodiff or not as the kernel requires.
@@ -44,8 +46,43 @@ pub fn causal_attention(
         queries,
         keys: keys.dims()[2],
         head_width,
+        key_stride: keys.dims()[2],
     };
     let output = attention::causal_attention(&host(query)?, &host(keys)?, &host(values)?, shape);
+    Some(Tensor::from_data(
+        TensorData::new(output, [batch, heads, queries, head_width]),
+        &device,
+    ))
+}
+
+/// Causal attention of `query` (`[batch, heads, new, d]`) over the positions `cache`
+/// holds and the new `keys` and `values` (`[batch, heads, new, d]`), which are appended
+/// to it first (an empty cache is made). Decoding one position at a time thus copies
+/// only that position. `None` where the kernels do not apply; the cache is then
+/// untouched.
+pub fn causal_attention_cached(
+    query: &Tensor<4>,
+    keys: &Tensor<4>,
+    values: &Tensor<4>,
+    cache: &mut Option<KvBuffer>,
+) -> Option<Tensor<4>> {
+    let device = query.device();
+    if !applies(&device, query.dtype(), false) {
+        return None;
+    }
+    let [batch, heads, queries, head_width] = query.dims();
+    let (query, keys, values) = (host(query)?, host(keys)?, host(values)?);
+    let buffer = cache.get_or_insert_with(|| KvBuffer::new(batch * heads, head_width));
+    assert_eq!(buffer.heads(), batch * heads, "a cache serves one batch");
+    buffer.append(&keys, &values, queries);
+    let shape = AttentionShape {
+        heads: batch * heads,
+        queries,
+        keys: buffer.seen(),
+        head_width,
+        key_stride: buffer.capacity(),
+    };
+    let output = attention::causal_attention(&query, buffer.keys(), buffer.values(), shape);
     Some(Tensor::from_data(
         TensorData::new(output, [batch, heads, queries, head_width]),
         &device,
