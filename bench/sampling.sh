@@ -2,7 +2,8 @@
 # Which sampling settings make the most faithful logs? For each temperature and top-p of
 # the grid, generates logs for one source and judges them with `cyberlm eval generation`
 # against the real logs, then prints one table (schema validity, median and worst TVD of
-# the categorical fields against the held-out reference, exact copies, ROUGE-1, time).
+# the categorical fields against the held-out reference, fields that agree, the share
+# firing a Sigma rule against the real logs', exact copies, ROUGE-1, time).
 #
 #   bench/sampling.sh MODEL SOURCE REAL HOLDOUT [COUNT]
 #
@@ -46,7 +47,8 @@ python3 - "$WORK" <<'PY'
 import json, os, statistics, sys
 work = sys.argv[1]
 print(f"{'temperature':>11} {'top-p':>5} {'schema valid':>12} {'median TVD':>10} {'(reference)':>11} "
-      f"{'worst TVD':>9} {'fields ≤ 0.05':>13} {'exact copies':>12} {'ROUGE-1':>7} {'seconds':>7}")
+      f"{'worst TVD':>9} {'fields ≤ 0.05':>13} {'agree':>6} {'Sigma (real)':>14} {'exact copies':>12} "
+      f"{'ROUGE-1':>7} {'seconds':>7}")
 for run in sorted(os.listdir(work)):
     figures = os.path.join(work, run, "eval", "figures.json")
     if not os.path.exists(figures):
@@ -57,8 +59,14 @@ for run in sorted(os.listdir(work)):
     references = [f["reference_tvd"] for f in source["fields"] if f["reference_tvd"] is not None]
     temperature, top_p = run[1:].split("-p")
     seconds = float(open(os.path.join(work, run, "generate_seconds")).read())
+    agreement = source.get("agreement")
+    agree = f"{agreement['agreeing']:.1%}" if agreement else "-"
+    rules = source.get("rules") or {}
+    fired, real = rules.get("generated", {}).get("any_rule"), (rules.get("real_benign") or {}).get("any_rule")
+    sigma = f"{fired:.1%} ({real:.1%})" if fired is not None and real is not None else "-"
     print(f"{temperature:>11} {top_p:>5} {source['schema_valid']:>12.1%} {statistics.median(tvds):>10.3f} "
           f"{statistics.median(references) if references else float('nan'):>11.3f} {max(tvds):>9.3f} "
-          f"{source['fields_within_target']:>6}/{len(tvds):<6} {source['memorisation']['exact_copies']:>12.1%} "
+          f"{source['fields_within_target']:>6}/{len(tvds):<6} {agree:>6} {sigma:>14} "
+          f"{source['memorisation']['exact_copies']:>12.1%} "
           f"{source['memorisation']['rouge1']['median']:>7.3f} {seconds:>7.0f}")
 PY

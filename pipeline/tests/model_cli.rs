@@ -160,8 +160,45 @@ fn train_score_and_generate_on_simulated_logs() {
         assert!(value.is_object(), "{line}");
     }
 
+    benign_logs_are_generated_for_the_users_of_the_training_mix(dir.path(), &model, &manifest);
     must_fire_keeps_red_team_logs_that_fire_their_rules(dir.path(), &logs, &model);
     calibrate_evaluate_and_detect(dir.path(), &logs, &model);
+}
+
+/// The model keeps each source's mix of users, and benign logs asked for no user are
+/// generated for users of it: the user fields name one of them.
+fn benign_logs_are_generated_for_the_users_of_the_training_mix(
+    dir: &Path,
+    model: &Path,
+    manifest: &serde_json::Value,
+) {
+    let mix = manifest["text_format"]["shapes"]["azure"]["users"]
+        .as_object()
+        .expect("the sign-ins' mix of users");
+    assert!(mix.len() >= 2, "{mix:?}");
+    assert!(mix.values().all(|count| count.as_u64() > Some(0)));
+    let generated = dir.join("benign.jsonl");
+    let out = ok(&cyberlm(&[
+        "generate",
+        "--model",
+        path(model),
+        "--source",
+        "azure",
+        "--benign",
+        "--count",
+        "4",
+        "--max-bytes",
+        "600",
+        "--out",
+        path(&generated),
+    ]));
+    assert!(out.contains("4 logs written"), "{out}");
+    for line in std::fs::read_to_string(&generated).unwrap().lines() {
+        let log: serde_json::Value = serde_json::from_str(line).unwrap();
+        if let Some(user) = log["UserPrincipalName"].as_str() {
+            assert!(mix.contains_key(user), "{user} is not in {mix:?}");
+        }
+    }
 }
 
 /// `generate --must-fire` writes only logs that fire a Sigma rule of their technique, as

@@ -164,7 +164,8 @@ impl TextFormat {
         logs: impl IntoIterator<Item = (Source, &'a Value, Header)>,
     ) {
         let keys = self.combination_keys();
-        let mut tagged: BTreeMap<&'static str, Vec<(Value, String, String)>> = BTreeMap::new();
+        let mut tagged: BTreeMap<&'static str, Vec<(Value, String, String, bool)>> =
+            BTreeMap::new();
         for (source, log, header) in logs {
             if !self.shapes.contains_key(source.name()) {
                 continue;
@@ -173,18 +174,24 @@ impl TextFormat {
             self.projection.apply(source, &mut log);
             let header = self.header(&header);
             let tag = combinations::tag(&keys, &header.field_values());
+            let benign = header.technique.is_none();
             let user = header.user.unwrap_or_default();
             tagged
                 .entry(source.name())
                 .or_default()
-                .push((log, tag, user));
+                .push((log, tag, user, benign));
         }
         for (source, logs) in tagged {
             if let Some(shape) = self.shapes.get_mut(source) {
-                let with_tags = logs.iter().map(|(log, tag, _)| (log, tag.as_str()));
+                let with_tags = logs.iter().map(|(log, tag, ..)| (log, tag.as_str()));
                 shape.combinations = Combinations::fit(shape, &keys, with_tags);
-                let with_users = logs.iter().map(|(log, _, user)| (log, user.as_str()));
+                let with_users = logs.iter().map(|(log, _, user, _)| (log, user.as_str()));
                 shape.user_fields = user_fields::fit(shape, with_users);
+                let benign_users = logs
+                    .iter()
+                    .filter(|(.., benign)| *benign)
+                    .map(|(_, _, user, _)| user.as_str());
+                shape.users = user_fields::mix(benign_users);
             }
         }
     }

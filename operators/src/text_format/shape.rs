@@ -11,7 +11,7 @@
 //! write.
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap, HashSet};
+use std::collections::{BTreeMap, BinaryHeap, HashMap, HashSet};
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -290,6 +290,12 @@ pub struct Shape {
     /// fitted before 2026-12-06 and for a group model (whose header has no user).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub user_fields: Vec<u32>,
+    /// How many benign training logs of the source each header user had: the mix of
+    /// users generation draws from when none is asked for (a small model's own pick
+    /// leans to the users heaviest across all sources). Empty in models fitted before
+    /// 2026-12-07 and for a group model (whose header has no user).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub users: BTreeMap<String, u32>,
 }
 
 impl Shape {
@@ -676,6 +682,7 @@ impl Builder {
             nodes,
             combinations: None,
             user_fields: Vec::new(),
+            users: BTreeMap::new(),
         }
     }
 }

@@ -8,7 +8,11 @@ use anyhow::Context;
 use model::generate::{Prompt, generate};
 use operators::fidelity::rule_firing::{Fired, rules_for};
 use operators::sigma::SigmaDetector;
-use operators::text_format::Header;
+use operators::text_format::{Header, Shape};
+use rand::SeedableRng;
+use rand::distr::Distribution;
+use rand::distr::weighted::WeightedIndex;
+use rand_chacha::ChaCha8Rng;
 use schemas::Source;
 use serde_json::Value;
 
@@ -59,6 +63,15 @@ pub fn run(args: &GenerateArgs) -> anyhow::Result<ExitCode> {
             source = source.name()
         );
     }
+    let mut users = match args.model_picks_user || args.user.is_some() {
+        true => None,
+        false => UserMix::of(
+            shape.as_deref(),
+            args.technique.is_some(),
+            args.benign,
+            args.sampling.seed,
+        ),
+    };
     let prompt = Prompt {
         source,
         header,
@@ -83,9 +96,18 @@ pub fn run(args: &GenerateArgs) -> anyhow::Result<ExitCode> {
     while written < args.count && tried < attempts {
         let count = CHUNK.min(attempts - tried);
         let sampling = args.sampling.config(tried as u64);
+        let prompts: Vec<Prompt> = (0..count)
+            .map(|_| {
+                let mut prompt = prompt.clone();
+                if let Some(users) = &mut users {
+                    prompt.header.user = Some(users.draw());
+                }
+                prompt
+            })
+            .collect();
         let generated = generate(
             &loaded.model,
-            &vec![prompt.clone(); count],
+            &prompts,
             format.pin_header,
             &sampling,
             args.sampling.batch_size,
@@ -209,6 +231,47 @@ pub fn prompt_user(user: &str, pii: Option<&operators::pii::PiiHasher>) -> Strin
     }
 }
 
+/// The users benign logs are generated for when none is asked for: the source's
+/// training mix ([`Shape::users`]), drawn from in proportion, with a stream of its own so
+/// the draws do not move the sampling.
+struct UserMix {
+    users: Vec<String>,
+    weights: WeightedIndex<u32>,
+    rng: ChaCha8Rng,
+}
+
+impl UserMix {
+    /// `None` where the model picks: a model fitted before the mix was kept, a group
+    /// model, or logs that may be an attack's (a technique given, or a red-team model
+    /// free to write one), whose users the benign mix does not describe.
+    fn of(shape: Option<&Shape>, technique: bool, benign: bool, seed: u64) -> Option<Self> {
+        let shape = shape?;
+        let red_team = shape
+            .combinations
+            .as_ref()
+            .is_some_and(|combinations| combinations.tags.iter().any(|tag| !tag.is_empty()));
+        if technique || (red_team && !benign) {
+            return None;
+        }
+        let weights = WeightedIndex::new(shape.users.values().copied()).ok()?;
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        rng.set_stream(USER_STREAM);
+        Some(UserMix {
+            users: shape.users.keys().cloned().collect(),
+            weights,
+            rng,
+        })
+    }
+
+    fn draw(&mut self) -> String {
+        self.users[self.weights.sample(&mut self.rng)].clone()
+    }
+}
+
+/// The random stream user draws take: past any a chunk's rows take ([`model::generate`]
+/// gives row `i` stream `i`).
+const USER_STREAM: u64 = u64::MAX;
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -221,5 +284,32 @@ mod tests {
         assert_eq!(prompt_user("Alice@Contoso.com", Some(&hasher)), pseudonym);
         assert_eq!(prompt_user(&pseudonym, Some(&hasher)), pseudonym);
         assert_eq!(prompt_user("Alice@Contoso.com", None), "alice@contoso.com");
+    }
+
+    #[test]
+    fn benign_logs_are_drawn_for_users_in_their_training_proportions() {
+        let logs: Vec<serde_json::Value> = (0..4)
+            .map(|i| serde_json::json!({ "event": if i % 2 == 0 { "a" } else { "b" } }))
+            .collect();
+        let mut shape = Shape::fit(&logs);
+        shape.users = [("anna".to_string(), 3), ("omar".to_string(), 1)].into();
+        let mut mix = UserMix::of(Some(&shape), false, false, 7).expect("a benign model's mix");
+        let draws = 4000;
+        let anna = (0..draws).filter(|_| mix.draw() == "anna").count();
+        let share = anna as f64 / draws as f64;
+        assert!(
+            (share - 0.75).abs() < 0.03,
+            "anna drawn {share:.3} of the time"
+        );
+
+        // A technique's logs, and a red-team model's logs free to be an attack's, are
+        // the model's to give a user; a model without a mix keeps picking.
+        assert!(UserMix::of(Some(&shape), true, false, 7).is_none());
+        let tagged = [(&logs[0], ""), (&logs[1], "t=T1110")];
+        let mut red_team = Shape::fit_tagged("t", tagged);
+        red_team.users = shape.users.clone();
+        assert!(UserMix::of(Some(&red_team), false, false, 7).is_none());
+        assert!(UserMix::of(Some(&red_team), false, true, 7).is_some());
+        assert!(UserMix::of(Some(&Shape::fit(&logs)), false, false, 7).is_none());
     }
 }
