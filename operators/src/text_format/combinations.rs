@@ -131,7 +131,11 @@ impl Combinations {
         let mut seen: HashSet<(&str, Vec<u16>)> = HashSet::new();
         for (log, tag) in logs {
             let mut codes = vec![0u16; nodes.len()];
-            record_codes(shape, Shape::ROOT, log, &nodes, &mut codes);
+            shape.visit(log, &mut |id, _, value| {
+                if let Ok(column) = nodes.binary_search(&id) {
+                    codes[column] = value_code(shape, id, value);
+                }
+            });
             if seen.insert((tag, codes.clone())) {
                 tagged.push((tag, codes));
                 if tagged.len() > MAX_COMBINATIONS {
@@ -355,10 +359,8 @@ fn collect_columns(shape: &Shape, id: u32, optional: bool, out: &mut Vec<u32>) {
     }
 }
 
-fn record_codes(shape: &Shape, id: u32, value: &Value, nodes: &[u32], codes: &mut [u16]) {
-    let Some(node) = shape.node(id) else {
-        return;
-    };
+/// The code ([`Combinations::rows`]) of `value` at node `id`.
+fn value_code(shape: &Shape, id: u32, value: &Value) -> u16 {
     let code = match value {
         Value::String(text) => string_code(shape, id, &escaped(text)),
         Value::Number(number) => number_code(shape, id, &number.to_string()),
@@ -367,17 +369,7 @@ fn record_codes(shape: &Shape, id: u32, value: &Value, nodes: &[u32], codes: &mu
         Value::Array(_) => array_code(shape, id, &value.to_string()),
         Value::Object(_) => None,
     };
-    if let Ok(column) = nodes.binary_search(&id) {
-        codes[column] = code.unwrap_or(UNLISTED);
-    }
-    if let Value::Object(object) = value {
-        for (key, child) in object {
-            let name = escaped(key);
-            if let Some(key) = node.keys.iter().find(|k| k.name == name) {
-                record_codes(shape, key.node, child, nodes, codes);
-            }
-        }
-    }
+    code.unwrap_or(UNLISTED)
 }
 
 /// Rows as text: the tag's index, then `column:code` for each non-zero code, space

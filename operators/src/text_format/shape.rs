@@ -331,6 +331,28 @@ impl Shape {
         self.nodes.get(id as usize)
     }
 
+    /// Calls `visit` with each value of `log` outside arrays and the node it sits at,
+    /// parents first: objects' keys are followed, arrays not entered, keys the shape
+    /// lacks skipped.
+    pub fn visit(&self, log: &Value, visit: &mut impl FnMut(u32, &ShapeNode, &Value)) {
+        self.visit_at(Self::ROOT, log, visit);
+    }
+
+    fn visit_at(&self, id: u32, value: &Value, visit: &mut impl FnMut(u32, &ShapeNode, &Value)) {
+        let Some(node) = self.node(id) else {
+            return;
+        };
+        visit(id, node, value);
+        if let Value::Object(object) = value {
+            for (key, child) in object {
+                let name = escaped(key);
+                if let Some(key) = node.keys.iter().find(|k| k.name == name) {
+                    self.visit_at(key.node, child, visit);
+                }
+            }
+        }
+    }
+
     /// Whether `log` fits this shape: known keys only, every required key, known kinds.
     pub fn admits(&self, log: &Value) -> bool {
         self.admits_at(Self::ROOT, log)

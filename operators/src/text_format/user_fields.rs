@@ -33,9 +33,19 @@ const MIN_SHARE: f64 = 0.9;
 pub fn fit<'a>(shape: &Shape, logs: impl IntoIterator<Item = (&'a Value, &'a str)>) -> Vec<u32> {
     let mut counts: HashMap<u32, (usize, usize)> = HashMap::new();
     for (log, user) in logs {
-        if !user.is_empty() {
-            count(shape, Shape::ROOT, log, &user.to_lowercase(), &mut counts);
+        if user.is_empty() {
+            continue;
         }
+        let user = user.to_lowercase();
+        shape.visit(log, &mut |id, node, value| {
+            if let Value::String(text) = value
+                && !node.values.is_empty()
+            {
+                let (present, named) = counts.entry(id).or_default();
+                *present += 1;
+                *named += usize::from(names(text, &user));
+            }
+        });
     }
     let mut nodes: Vec<u32> = counts
         .into_iter()
@@ -78,34 +88,6 @@ fn names(value: &str, user: &str) -> bool {
         !part_of_name(value[..at].chars().next_back())
             && !part_of_name(value[at + user.len()..].chars().next())
     })
-}
-
-fn count(
-    shape: &Shape,
-    id: u32,
-    value: &Value,
-    user: &str,
-    counts: &mut HashMap<u32, (usize, usize)>,
-) {
-    let Some(node) = shape.node(id) else {
-        return;
-    };
-    match value {
-        Value::String(text) if !node.values.is_empty() => {
-            let (present, named) = counts.entry(id).or_default();
-            *present += 1;
-            *named += usize::from(names(text, user));
-        }
-        Value::Object(object) => {
-            for (key, child) in object {
-                let name = escaped(key);
-                if let Some(key) = node.keys.iter().find(|k| k.name == name) {
-                    count(shape, key.node, child, user, counts);
-                }
-            }
-        }
-        _ => {}
-    }
 }
 
 #[cfg(test)]
