@@ -234,16 +234,19 @@ fn shifted_causal_mask(
 mod tests {
     use super::*;
 
+    /// Standard-normal `[2, 3, length, 16]`: two batch rows of three heads.
+    fn two_rows_of_three_heads(length: usize, device: &Device) -> Tensor<4> {
+        Tensor::<4>::random(
+            [2, 3, length, 16],
+            burn::tensor::Distribution::Normal(0.0, 1.0),
+            device,
+        )
+    }
+
     #[test]
     fn the_cpu_kernel_agrees_with_burns_attention_fresh_and_after_a_cache() {
         let device = Device::flex();
-        let random = |length| {
-            Tensor::<4>::random(
-                [2, 3, length, 16],
-                burn::tensor::Distribution::Normal(0.0, 1.0),
-                &device,
-            )
-        };
+        let random = |length| two_rows_of_three_heads(length, &device);
         for (new, seen) in [(300, 0), (2, 40), (7, 40)] {
             let (query, keys, values) = (random(new), random(seen + new), random(seen + new));
             let ours = cpu_kernels::causal_attention(&query, &keys, &values)
@@ -260,13 +263,7 @@ mod tests {
     #[test]
     fn the_host_cache_and_the_tensor_cache_attend_alike() {
         let device = Device::flex();
-        let random = |length| {
-            Tensor::<4>::random(
-                [2, 3, length, 16],
-                burn::tensor::Distribution::Normal(0.0, 1.0),
-                &device,
-            )
-        };
+        let random = |length| two_rows_of_three_heads(length, &device);
         // The GPU's cache, seeded empty so the CPU takes it too.
         let empty = Tensor::<4>::zeros([2, 3, 0, 16], &device);
         let mut tensors = Some(LayerCache::Tensors(Box::new(SeenTensors {
