@@ -293,7 +293,7 @@ pub struct Shape {
     /// How many benign training logs of the source each header user had: the mix of
     /// users generation draws from when none is asked for (a small model's own pick
     /// leans to the users heaviest across all sources). Empty in models fitted before
-    /// 2026-12-07 and for a group model (whose header has no user).
+    /// 2026-12-06 (session 31) and for a group model (whose header has no user).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub users: BTreeMap<String, u32>,
 }
@@ -475,16 +475,36 @@ struct BuildNode {
     fractional: bool,
     /// The most digits of a whole number seen here.
     max_digits: u8,
-    /// Numbers seen here.
-    number_count: usize,
-    /// Distinct numbers seen here (as compact JSON writes them), up to one more than
-    /// [`MAX_LISTED_VALUES`].
-    distinct_numbers: HashSet<String>,
-    /// Arrays seen here.
-    array_count: usize,
-    /// Distinct arrays seen here (as compact JSON writes them), up to one more than
-    /// [`MAX_LISTED_VALUES`].
-    distinct_arrays: HashSet<String>,
+    /// Numbers seen here, as compact JSON writes them.
+    numbers: Repeats,
+    /// Arrays seen here, as compact JSON writes them.
+    arrays: Repeats,
+}
+
+/// Values of one kind seen at a node, to list them when they repeat: at most
+/// [`MAX_LISTED_VALUES`] distinct, each seen twice on average.
+#[derive(Debug, Default)]
+struct Repeats {
+    seen: usize,
+    /// Up to one more than [`MAX_LISTED_VALUES`].
+    distinct: HashSet<String>,
+}
+
+impl Repeats {
+    fn observe(&mut self, text: String) {
+        self.seen += 1;
+        if self.distinct.len() <= MAX_LISTED_VALUES {
+            self.distinct.insert(text);
+        }
+    }
+
+    /// The values, sorted, when they repeat; else none.
+    fn listed(&self) -> Vec<String> {
+        match self.seen >= 2 * self.distinct.len() {
+            true => sorted(&self.distinct),
+            false => Vec::new(),
+        }
+    }
 }
 
 impl BuildNode {
@@ -577,22 +597,6 @@ impl BuildNode {
         sorted(&self.distinct)
     }
 
-    /// The listed numbers, sorted as text, when they repeat.
-    fn numbers(&self) -> Vec<String> {
-        match self.number_count >= 2 * self.distinct_numbers.len() {
-            true => sorted(&self.distinct_numbers),
-            false => Vec::new(),
-        }
-    }
-
-    /// The listed arrays, sorted, when they repeat.
-    fn arrays(&self) -> Vec<String> {
-        match self.array_count >= 2 * self.distinct_arrays.len() {
-            true => sorted(&self.distinct_arrays),
-            false => Vec::new(),
-        }
-    }
-
     /// A pattern, for strings too many to list.
     fn pattern(&self) -> Option<Pattern> {
         let only_strings = self.kinds == kind::STRING;
@@ -666,10 +670,7 @@ impl Builder {
                 let len = u32::try_from(items.len()).unwrap_or(u32::MAX);
                 let node = &mut self.nodes[at];
                 node.items = Some(ItemRange::widened_to(node.items, len));
-                node.array_count += 1;
-                if node.distinct_arrays.len() <= MAX_LISTED_VALUES {
-                    node.distinct_arrays.insert(value.to_string());
-                }
+                node.arrays.observe(value.to_string());
                 for item in items {
                     let element = match self.nodes[at].element {
                         Some(element) => element,
@@ -685,10 +686,7 @@ impl Builder {
             Value::String(text) => self.nodes[at].observe_string(text),
             Value::Number(number) => {
                 let node = &mut self.nodes[at];
-                node.number_count += 1;
-                if node.distinct_numbers.len() <= MAX_LISTED_VALUES {
-                    node.distinct_numbers.insert(number.to_string());
-                }
+                node.numbers.observe(number.to_string());
                 match number.as_u64() {
                     Some(whole) => node.max_digits = node.max_digits.max(digits(whole)),
                     None => node.fractional = true,
@@ -712,8 +710,12 @@ impl Builder {
 impl BuildNode {
     /// The node, its keys in the order its objects kept to when they kept to one.
     fn finish(self) -> ShapeNode {
-        let (pattern, values, numbers, arrays) =
-            (self.pattern(), self.values(), self.numbers(), self.arrays());
+        let (pattern, values, numbers, arrays) = (
+            self.pattern(),
+            self.values(),
+            self.numbers.listed(),
+            self.arrays.listed(),
+        );
         let order = match self.open {
             true => None,
             false => self.key_order(),
