@@ -562,12 +562,13 @@ pub struct GenerateArgs {
     /// Hold the user fixed.
     #[arg(long)]
     pub user: Option<String>,
-    /// Without `--user`, let the model pick each log's user. By default each benign log
-    /// is generated for a user drawn from the source's training logs, as often as each
-    /// user had one there: a small model's own pick leans to the users heaviest across
-    /// all sources (README, sampling defaults).
-    #[arg(long, conflicts_with = "user")]
-    pub model_picks_user: bool,
+    /// Let the model pick each log's user (without `--user`) and time. By default each
+    /// benign log is generated for a user drawn from the source's training logs, as often
+    /// as each user had one there, at an hour of the week drawn from that user's own
+    /// training logs: a small model's own pick leans to the users heaviest across all
+    /// sources and to the wrong hours (README, sampling defaults).
+    #[arg(long, alias = "model-picks-user")]
+    pub model_picks_header: bool,
     /// Hold the country fixed (ISO 3166 alpha-2).
     #[arg(long)]
     pub country: Option<String>,

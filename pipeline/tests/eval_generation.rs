@@ -104,6 +104,19 @@ fn copies_of_real_logs_and_broken_lines_get_exactly_their_figures() {
         "volatile fields are not categories"
     );
 
+    // The copies happen exactly when the real logs did; the two lines that are no log
+    // have no time to count.
+    let times = source["time_of_week"].as_array().unwrap();
+    let paths: Vec<&str> = times.iter().map(|f| f["path"].as_str().unwrap()).collect();
+    assert_eq!(paths, ["event_hour_utc", "event_weekday_utc"]);
+    for field in times {
+        close(&field["tvd"], 0.0);
+        assert_eq!(field["generated"]["logs"], n, "{field}");
+        assert!(field["reference_tvd"].is_number(), "{field}");
+        let chart = format!("cloudtrail-field-{}.png", field["path"].as_str().unwrap());
+        assert!(out.join(chart).exists());
+    }
+
     // Copies keep every dependency between fields the real logs keep (the eventName
     // decides the eventSource); only the foreign log may break one.
     let agreement = &source["agreement"];

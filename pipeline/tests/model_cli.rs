@@ -165,8 +165,8 @@ fn train_score_and_generate_on_simulated_logs() {
     calibrate_evaluate_and_detect(dir.path(), &logs, &model);
 }
 
-/// The model keeps each source's mix of users, and benign logs asked for no user are
-/// generated for users of it: the user fields name one of them.
+/// The model keeps each source's mix of users and their hours of the week, and benign logs
+/// asked for no user are generated for users of it: the user fields name one of them.
 fn benign_logs_are_generated_for_the_users_of_the_training_mix(
     dir: &Path,
     model: &Path,
@@ -177,6 +177,21 @@ fn benign_logs_are_generated_for_the_users_of_the_training_mix(
         .expect("the sign-ins' mix of users");
     assert!(mix.len() >= 2, "{mix:?}");
     assert!(mix.values().all(|count| count.as_u64() > Some(0)));
+    // And each user's hours of the week, one count per log: what a log's time is drawn
+    // from.
+    let hours = manifest["text_format"]["shapes"]["azure"]["hours"]
+        .as_object()
+        .expect("the sign-in users' hours of the week");
+    for (user, count) in mix {
+        let of_week = hours[user].as_object().expect("the user's hours");
+        assert!(
+            of_week
+                .keys()
+                .all(|hour| hour.parse::<u8>().is_ok_and(|h| h < 168))
+        );
+        let logs: u64 = of_week.values().filter_map(serde_json::Value::as_u64).sum();
+        assert_eq!(Some(logs), count.as_u64(), "{user}: {of_week:?}");
+    }
     let generated = dir.join("benign.jsonl");
     let out = ok(&cyberlm(&[
         "generate",

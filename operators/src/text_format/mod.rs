@@ -34,6 +34,7 @@ mod country_carry;
 mod field_group;
 mod fields;
 mod header;
+pub mod header_mix;
 mod projection;
 mod shape;
 pub mod user_fields;
@@ -164,8 +165,7 @@ impl TextFormat {
         logs: impl IntoIterator<Item = (Source, &'a Value, Header)>,
     ) {
         let keys = self.combination_keys();
-        let mut tagged: BTreeMap<&'static str, Vec<(Value, String, String, bool)>> =
-            BTreeMap::new();
+        let mut by_source: BTreeMap<&'static str, Vec<FitLog>> = BTreeMap::new();
         for (source, log, header) in logs {
             if !self.shapes.contains_key(source.name()) {
                 continue;
@@ -173,25 +173,33 @@ impl TextFormat {
             let mut log = log.clone();
             self.projection.apply(source, &mut log);
             let header = self.header(&header);
-            let tag = combinations::tag(&keys, &header.field_values());
-            let benign = header.technique.is_none();
-            let user = header.user.unwrap_or_default();
-            tagged
-                .entry(source.name())
-                .or_default()
-                .push((log, tag, user, benign));
+            by_source.entry(source.name()).or_default().push(FitLog {
+                log,
+                tag: combinations::tag(&keys, &header.field_values()),
+                benign: header.technique.is_none(),
+                hour_of_week: header
+                    .weekday
+                    .zip(header.hour)
+                    .and_then(|(weekday, hour)| header_mix::hour_of_week(weekday, hour)),
+                user: header.user.unwrap_or_default(),
+            });
         }
-        for (source, logs) in tagged {
+        for (source, logs) in by_source {
             if let Some(shape) = self.shapes.get_mut(source) {
-                let with_tags = logs.iter().map(|(log, tag, ..)| (log, tag.as_str()));
+                let with_tags = logs.iter().map(|l| (&l.log, l.tag.as_str()));
                 shape.combinations = Combinations::fit(shape, &keys, with_tags);
-                let with_users = logs.iter().map(|(log, _, user, _)| (log, user.as_str()));
+                let with_users = logs.iter().map(|l| (&l.log, l.user.as_str()));
                 shape.user_fields = user_fields::fit(shape, with_users);
-                let benign_users = logs
-                    .iter()
-                    .filter(|(.., benign)| *benign)
-                    .map(|(_, _, user, _)| user.as_str());
-                shape.users = user_fields::mix(benign_users);
+                let benign = || {
+                    logs.iter()
+                        .filter(|l| l.benign)
+                        .map(|l| header_mix::BenignHeader {
+                            user: &l.user,
+                            hour_of_week: l.hour_of_week,
+                        })
+                };
+                shape.users = header_mix::users(benign());
+                shape.hours = header_mix::hours(benign());
             }
         }
     }
@@ -239,4 +247,17 @@ impl TextFormat {
         }
         Some((header, log))
     }
+}
+
+/// One training log as [`TextFormat::fit_combinations`] reads it: projected, with what
+/// its header says.
+struct FitLog {
+    log: Value,
+    /// Its header's keyed fields ([`combinations::tag`]).
+    tag: String,
+    /// Its header's user, empty for none.
+    user: String,
+    /// No technique in its header.
+    benign: bool,
+    hour_of_week: Option<u8>,
 }

@@ -296,6 +296,12 @@ pub struct Shape {
     /// 2026-12-06 (session 31) and for a group model (whose header has no user).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub users: BTreeMap<String, u32>,
+    /// For each of those users, how many of their benign training logs fell in each hour
+    /// of the week ([`super::header_mix::hour_of_week`]: 0 is Monday 00 UTC): the time
+    /// generation draws for a log asked for none. Empty in models fitted before session
+    /// 32 (2026-12-06) and for a group model.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub hours: BTreeMap<String, BTreeMap<u8, u32>>,
 }
 
 impl Shape {
@@ -703,6 +709,7 @@ impl Builder {
             combinations: None,
             user_fields: Vec::new(),
             users: BTreeMap::new(),
+            hours: BTreeMap::new(),
         }
     }
 }

@@ -9,11 +9,10 @@
 //! follows what that user did. A user no listed value names (a joiner since training)
 //! keeps every value: their name is not in the lists to be written.
 //!
-//! Asked for no user, generation draws one from the source's training mix ([`mix`]) and
-//! generates for them: left to pick, the model leans to the users heaviest across all
-//! sources.
+//! Asked for no user, generation draws one from the source's training mix
+//! ([`super::header_mix`]) and generates for them.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 use serde_json::Value;
 
@@ -56,15 +55,6 @@ pub fn fit<'a>(shape: &Shape, logs: impl IntoIterator<Item = (&'a Value, &'a str
         .collect();
     nodes.sort_unstable();
     nodes
-}
-
-/// How many of `users` (one per log, empty for a log without one) each user is.
-pub fn mix<'a>(users: impl IntoIterator<Item = &'a str>) -> BTreeMap<String, u32> {
-    let mut mix = BTreeMap::new();
-    for user in users.into_iter().filter(|user| !user.is_empty()) {
-        *mix.entry(user.to_string()).or_insert(0) += 1;
-    }
-    mix
 }
 
 /// The codes ([`string_codes`]) of the values of `node` that name `user`.

@@ -1,14 +1,17 @@
 //! `cyberlm generate`: synthetic logs from a trained model, for a source and optionally a
 //! user, country or MITRE technique; every line written parses as JSON.
 
+use std::collections::HashMap;
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context;
+use chrono::{Datelike, TimeDelta, Timelike};
 use model::generate::{Prompt, generate};
 use operators::fidelity::rule_firing::{Fired, rules_for};
 use operators::sigma::SigmaDetector;
-use operators::text_format::{Header, Shape};
+use operators::source_fields::lookup_mut;
+use operators::text_format::{Header, Shape, header_mix};
 use rand::SeedableRng;
 use rand::distr::Distribution;
 use rand::distr::weighted::WeightedIndex;
@@ -18,6 +21,7 @@ use serde_json::Value;
 
 use crate::cli::GenerateArgs;
 use crate::commands::detect::sigma_detector;
+use crate::commands::scenario::recorded_days::set_event_time;
 use crate::config::Config;
 use crate::files::JsonlSink;
 use crate::progress;
@@ -63,10 +67,11 @@ pub fn run(args: &GenerateArgs) -> anyhow::Result<ExitCode> {
             source = source.name()
         );
     }
-    let mut users = match args.model_picks_user || args.user.is_some() {
+    let mut headers = match args.model_picks_header {
         true => None,
-        false => UserMix::of(
+        false => HeaderMix::of(
             shape.as_deref(),
+            header.user.as_deref(),
             args.technique.is_some(),
             args.benign,
             args.sampling.seed,
@@ -99,8 +104,8 @@ pub fn run(args: &GenerateArgs) -> anyhow::Result<ExitCode> {
         let prompts: Vec<Prompt> = (0..count)
             .map(|_| {
                 let mut prompt = prompt.clone();
-                if let Some(users) = &mut users {
-                    prompt.header.user = Some(users.draw());
+                if let Some(headers) = &mut headers {
+                    headers.fill(&mut prompt.header);
                 }
                 prompt
             })
@@ -120,7 +125,10 @@ pub fn run(args: &GenerateArgs) -> anyhow::Result<ExitCode> {
                 break;
             }
             let kept = match format.parse(&log.text) {
-                Some((_, json)) => {
+                Some((written, mut json)) => {
+                    if headers.is_some() {
+                        move_to_header_time(source, &mut json, &written);
+                    }
                     let kept = judge
                         .as_mut()
                         .is_none_or(|judge| judge.fires(source, &json));
@@ -231,20 +239,32 @@ pub fn prompt_user(user: &str, pii: Option<&operators::pii::PiiHasher>) -> Strin
     }
 }
 
-/// The users benign logs are generated for when none is asked for: the source's
-/// training mix ([`Shape::users`]), drawn from in proportion, with a stream of its own so
-/// the draws do not move the sampling.
-struct UserMix {
+/// The users and times benign logs are generated for when none are asked for: a user
+/// drawn from the source's training mix ([`Shape::users`]), in proportion, unless one is
+/// asked for, then an hour of the week drawn from that user's own training logs
+/// ([`Shape::hours`]). Its own random stream, so the draws do not move the sampling.
+struct HeaderMix {
+    /// The asked-for user, or `None` to draw one.
+    user: Option<String>,
     users: Vec<String>,
-    weights: WeightedIndex<u32>,
+    weights: Option<WeightedIndex<u32>>,
+    /// Each user's hours of the week and their weights.
+    hours: HashMap<String, (Vec<u8>, WeightedIndex<u32>)>,
     rng: ChaCha8Rng,
 }
 
-impl UserMix {
+impl HeaderMix {
     /// `None` where the model picks: a model fitted before the mix was kept, a group
-    /// model, or logs that may be an attack's (a technique given, or a red-team model
-    /// free to write one), whose users the benign mix does not describe.
-    fn of(shape: Option<&Shape>, technique: bool, benign: bool, seed: u64) -> Option<Self> {
+    /// model, logs that may be an attack's (a technique given, or a red-team model free
+    /// to write one), whose users and times the benign mix does not describe, or an
+    /// asked-for user with no training logs to take the time from.
+    fn of(
+        shape: Option<&Shape>,
+        user: Option<&str>,
+        technique: bool,
+        benign: bool,
+        seed: u64,
+    ) -> Option<Self> {
         let shape = shape?;
         let red_team = shape
             .combinations
@@ -253,24 +273,84 @@ impl UserMix {
         if technique || (red_team && !benign) {
             return None;
         }
-        let weights = WeightedIndex::new(shape.users.values().copied()).ok()?;
+        let hours: HashMap<String, (Vec<u8>, WeightedIndex<u32>)> = shape
+            .hours
+            .iter()
+            .filter(|(name, _)| user.is_none_or(|user| user == name.as_str()))
+            .filter_map(|(name, hours)| {
+                let weights = WeightedIndex::new(hours.values().copied()).ok()?;
+                Some((name.clone(), (hours.keys().copied().collect(), weights)))
+            })
+            .collect();
+        let weights = match user {
+            Some(_) if hours.is_empty() => return None,
+            Some(_) => None,
+            None => Some(WeightedIndex::new(shape.users.values().copied()).ok()?),
+        };
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
-        rng.set_stream(USER_STREAM);
-        Some(UserMix {
+        rng.set_stream(HEADER_STREAM);
+        Some(HeaderMix {
+            user: user.map(str::to_string),
             users: shape.users.keys().cloned().collect(),
             weights,
+            hours,
             rng,
         })
     }
 
-    fn draw(&mut self) -> String {
-        self.users[self.weights.sample(&mut self.rng)].clone()
+    /// Sets the header's user (unless asked for) and its weekday and hour (where the
+    /// user's training logs say when they work).
+    fn fill(&mut self, header: &mut Header) {
+        let user = match (&self.user, &self.weights) {
+            (Some(user), _) => user.clone(),
+            (None, Some(weights)) => self.users[weights.sample(&mut self.rng)].clone(),
+            (None, None) => return,
+        };
+        if let Some((hours, weights)) = self.hours.get(&user) {
+            let (weekday, hour) =
+                header_mix::weekday_and_hour(hours[weights.sample(&mut self.rng)]);
+            header.weekday = Some(weekday);
+            header.hour = Some(hour);
+        }
+        header.user = Some(user);
     }
 }
 
-/// The random stream user draws take: past any a chunk's rows take ([`model::generate`]
+/// Moves a generated log to its header's weekday and hour, in the week and at the minute
+/// and second the model wrote. A small model does not work out a date's weekday, nor copy
+/// the header's hour across the log: given the hour of the week drawn from the user's
+/// logs, it still wrote the hours and weekdays it favours (hour-of-day TVD 0.147 against
+/// 0.035 between two real stretches, and no weekend date at all). A log whose time does
+/// not parse, or a header without both, is left as written.
+fn move_to_header_time(source: Source, log: &mut Value, header: &Header) {
+    let (Some(weekday), Some(hour)) = (header.weekday, header.hour) else {
+        return;
+    };
+    let Some(written) = source.spec().event_time.iter().find_map(|path| {
+        let value = lookup_mut(log, path.as_str())?;
+        schemas::parse_event_time(value).ok()
+    }) else {
+        return;
+    };
+    let monday =
+        written.date_naive() - TimeDelta::days(i64::from(written.weekday().num_days_from_monday()));
+    let Some(moved) = (monday + TimeDelta::days(i64::from(weekday)))
+        .and_hms_nano_opt(
+            u32::from(hour),
+            written.minute(),
+            written.second(),
+            written.nanosecond(),
+        )
+        .map(|time| time.and_utc())
+    else {
+        return;
+    };
+    set_event_time(source, log, moved);
+}
+
+/// The random stream header draws take: past any a chunk's rows take ([`model::generate`]
 /// gives row `i` stream `i`).
-const USER_STREAM: u64 = u64::MAX;
+const HEADER_STREAM: u64 = u64::MAX;
 
 #[cfg(test)]
 mod tests {
@@ -287,29 +367,95 @@ mod tests {
     }
 
     #[test]
-    fn benign_logs_are_drawn_for_users_in_their_training_proportions() {
+    fn benign_logs_are_drawn_for_users_in_their_training_proportions_at_their_hours() {
         let logs: Vec<serde_json::Value> = (0..4)
             .map(|i| serde_json::json!({ "event": if i % 2 == 0 { "a" } else { "b" } }))
             .collect();
         let mut shape = Shape::fit(&logs);
         shape.users = [("anna".to_string(), 3), ("omar".to_string(), 1)].into();
-        let mut mix = UserMix::of(Some(&shape), false, false, 7).expect("a benign model's mix");
+        // Anna works Monday 09:00 three times in four, Omar Sunday nights.
+        shape.hours = [
+            ("anna".to_string(), [(9, 3), (10, 1)].into()),
+            ("omar".to_string(), [(167, 1)].into()),
+        ]
+        .into();
+        let mut mix =
+            HeaderMix::of(Some(&shape), None, false, false, 7).expect("a benign model's mix");
         let draws = 4000;
-        let anna = (0..draws).filter(|_| mix.draw() == "anna").count();
-        let share = anna as f64 / draws as f64;
+        let headers: Vec<Header> = (0..draws)
+            .map(|_| {
+                let mut header = Header::default();
+                mix.fill(&mut header);
+                header
+            })
+            .collect();
+        let share = |wanted: fn(&Header) -> bool| {
+            headers.iter().filter(|h| wanted(h)).count() as f64 / draws as f64
+        };
+        let anna = share(|h| h.user.as_deref() == Some("anna"));
         assert!(
-            (share - 0.75).abs() < 0.03,
-            "anna drawn {share:.3} of the time"
+            (anna - 0.75).abs() < 0.03,
+            "anna drawn {anna:.3} of the time"
         );
+        let anna_at_nine = share(|h| h.user.as_deref() == Some("anna") && h.hour == Some(9));
+        assert!(
+            (anna_at_nine - 0.5625).abs() < 0.03,
+            "anna at 09: {anna_at_nine:.3}"
+        );
+        assert!(headers.iter().all(|h| match h.user.as_deref() {
+            Some("anna") => h.weekday == Some(0) && matches!(h.hour, Some(9 | 10)),
+            _ => (h.weekday, h.hour) == (Some(6), Some(23)),
+        }));
+
+        // An asked-for user keeps their name and gets their own hours; one without
+        // training logs leaves the time to the model.
+        let mut omar = HeaderMix::of(Some(&shape), Some("omar"), false, false, 7).unwrap();
+        let mut header = Header::default();
+        omar.fill(&mut header);
+        assert_eq!(
+            (header.user.as_deref(), header.weekday, header.hour),
+            (Some("omar"), Some(6), Some(23))
+        );
+        assert!(HeaderMix::of(Some(&shape), Some("zoe"), false, false, 7).is_none());
 
         // A technique's logs, and a red-team model's logs free to be an attack's, are
-        // the model's to give a user; a model without a mix keeps picking.
-        assert!(UserMix::of(Some(&shape), true, false, 7).is_none());
+        // the model's to give a user and time; a model without a mix keeps picking.
+        assert!(HeaderMix::of(Some(&shape), None, true, false, 7).is_none());
         let tagged = [(&logs[0], ""), (&logs[1], "t=T1110")];
         let mut red_team = Shape::fit_tagged("t", tagged);
         red_team.users = shape.users.clone();
-        assert!(UserMix::of(Some(&red_team), false, false, 7).is_none());
-        assert!(UserMix::of(Some(&red_team), false, true, 7).is_some());
-        assert!(UserMix::of(Some(&Shape::fit(&logs)), false, false, 7).is_none());
+        assert!(HeaderMix::of(Some(&red_team), None, false, false, 7).is_none());
+        assert!(HeaderMix::of(Some(&red_team), None, false, true, 7).is_some());
+        assert!(HeaderMix::of(Some(&Shape::fit(&logs)), None, false, false, 7).is_none());
+    }
+
+    #[test]
+    fn a_log_moves_to_its_headers_hour_of_the_week_in_the_week_the_model_wrote() {
+        let header = Header {
+            weekday: Some(0),
+            hour: Some(9),
+            ..Header::default()
+        };
+        // Thursday 14:23:45 → that week's Monday 09:23:45, in the log's own format.
+        let mut trail = serde_json::json!({ "eventTime": "2026-11-12T14:23:45Z" });
+        move_to_header_time(Source::CloudTrail, &mut trail, &header);
+        assert_eq!(trail["eventTime"], "2026-11-09T09:23:45Z");
+        // Sunday is the week's last day; the fraction stays.
+        let sunday = Header {
+            weekday: Some(6),
+            hour: Some(23),
+            ..Header::default()
+        };
+        let mut sign_in = serde_json::json!({ "TimeGenerated": "2026-11-09T00:05:00.1234567Z" });
+        move_to_header_time(Source::Azure, &mut sign_in, &sunday);
+        let moved = schemas::parse_event_time(&sign_in["TimeGenerated"]).unwrap();
+        assert_eq!(moved.to_rfc3339(), "2026-11-15T23:05:00.123456700+00:00");
+        // No header time, or no time to move: left as written.
+        let mut untouched = trail.clone();
+        move_to_header_time(Source::CloudTrail, &mut untouched, &Header::default());
+        assert_eq!(untouched, trail);
+        let mut timeless = serde_json::json!({ "eventName": "GetObject" });
+        move_to_header_time(Source::CloudTrail, &mut timeless, &header);
+        assert_eq!(timeless, serde_json::json!({ "eventName": "GetObject" }));
     }
 }

@@ -13,10 +13,11 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::Context;
+use chrono::{DateTime, Utc};
 use operators::fidelity::rule_firing::rules_for;
 use operators::fidelity::{
     Agreement, Dependencies, FieldFidelity, Fired, FiringRate, KnownLocations, Nearest,
-    RealLogIndex, RequiredFields, Validity, categorical_fields, compare,
+    RealLogIndex, RequiredFields, Validity, categorical_fields, compare, compare_times,
 };
 use operators::sigma::SigmaDetector;
 use rayon::prelude::*;
@@ -52,6 +53,8 @@ struct Generated {
     /// Its user and country, when it decodes as its source.
     user: Option<String>,
     country: Option<String>,
+    /// Its event time, when it decodes as its source.
+    event_time: Option<DateTime<Utc>>,
     /// The Sigma rules it fires.
     fired: Fired,
 }
@@ -118,6 +121,9 @@ struct SourceReport {
     worst_tvd: Option<f64>,
     fields_within_target: usize,
     fields: Vec<FieldFidelity>,
+    /// The hour of the day and the weekday of the event times, compared as fields are
+    /// (not counted among `fields`: they are not fields of the logs).
+    time_of_week: Vec<FieldFidelity>,
     /// Whether the generated logs keep the dependencies between fields that every real
     /// log of the source keeps (a failure code with a failure status).
     agreement: Option<Agreement>,
@@ -298,6 +304,7 @@ fn read_generated(
                 .as_ref()
                 .map(|envelope| Fired::of(sigma, envelope))
                 .unwrap_or_default();
+            let event_time = envelope.as_ref().map(|envelope| envelope.event_time);
             let (json, user, country) = match envelope {
                 Some(envelope) => (Some(envelope.json), envelope.user, envelope.country),
                 None if validity == Validity::NotJson => (None, None, None),
@@ -309,6 +316,7 @@ fn read_generated(
                 json,
                 user,
                 country,
+                event_time,
                 fired,
             });
         })?;
@@ -414,7 +422,21 @@ fn judge_source(
         .iter()
         .filter(|f| f.tvd <= TARGET_TVD && f.missing.is_empty())
         .count();
-    for field in &fields {
+    let time_of_week = {
+        let times = |logs: &[&Envelope]| -> Vec<DateTime<Utc>> {
+            logs.iter().map(|log| log.event_time).collect()
+        };
+        let generated_times: Vec<DateTime<Utc>> =
+            generated.iter().filter_map(|g| g.event_time).collect();
+        let real_times = times(&real.iter().filter(of_prompt).collect::<Vec<_>>());
+        let held_out_times = times(&holdout.iter().filter(of_prompt).collect::<Vec<_>>());
+        let reference_times = match held_out_times.is_empty() {
+            false => spread(&held_out_times, generated_times.len()),
+            true => spread(&real_times, generated_times.len()),
+        };
+        compare_times(&real_times, &generated_times, Some(&reference_times))
+    };
+    for field in fields.iter().chain(&time_of_week) {
         draw_field(&args.out, source, field)?;
     }
     // Fitted on every real log of the source: a user's few logs would make chance look
@@ -453,6 +475,7 @@ fn judge_source(
         worst_tvd,
         fields_within_target,
         fields,
+        time_of_week,
         agreement,
         reference_agreement,
         memorisation,
@@ -496,7 +519,7 @@ fn judge_rules(
 }
 
 /// Up to `count` items spread evenly over `items` (all of them when there are fewer).
-fn spread<'a>(items: &[&'a Value], count: usize) -> Vec<&'a Value> {
+fn spread<T: Copy>(items: &[T], count: usize) -> Vec<T> {
     if items.len() <= count {
         return items.to_vec();
     }
@@ -674,6 +697,7 @@ fn print_summary(reports: &[SourceReport]) {
     }
     for r in reports {
         println!("{}", rules_summary(r));
+        println!("{}", time_of_week_summary(r));
     }
     println!(
         "targets: 100% JSON valid, ≥ {} schema valid, TVD ≤ {TARGET_TVD} with no ≥ 1% value missing on every field, ≤ {} exact copies",
@@ -689,6 +713,23 @@ fn agreement_summary(r: &SourceReport) -> String {
         optional(r.agreement.as_ref().map(|a| a.agreeing), percent),
         optional(r.reference_agreement, percent)
     )
+}
+
+/// One line on the hours and weekdays of the source's generated logs.
+fn time_of_week_summary(r: &SourceReport) -> String {
+    let fields: Vec<String> = r
+        .time_of_week
+        .iter()
+        .map(|f| {
+            format!(
+                "{} TVD {:.3} (reference {})",
+                f.path,
+                f.tvd,
+                optional(f.reference_tvd, |t| format!("{t:.3}"))
+            )
+        })
+        .collect();
+    format!("{}: event times: {}", r.source, fields.join(", "))
 }
 
 /// One line on the Sigma rules the source's generated logs fire.
@@ -717,6 +758,31 @@ fn rules_summary(r: &SourceReport) -> String {
         );
     }
     line
+}
+
+/// One row per field: its TVD against its reference and the values it misses or invents.
+fn field_table(fields: &[&FieldFidelity]) -> Vec<Vec<String>> {
+    let mut table = vec![
+        [
+            "field",
+            "TVD",
+            "reference TVD",
+            "values ≥ 1% never generated",
+            "generated values never real",
+        ]
+        .map(String::from)
+        .to_vec(),
+    ];
+    for f in fields {
+        table.push(vec![
+            f.path.clone(),
+            format!("{:.3}", f.tvd),
+            optional(f.reference_tvd, |t| format!("{t:.3}")),
+            f.missing.join(", "),
+            percent(f.unseen_share),
+        ]);
+    }
+    table
 }
 
 /// The dependencies between fields and how often the generated logs break them.
@@ -779,39 +845,26 @@ fn write_report_page(out: &Path, reports: &[SourceReport]) -> anyhow::Result<()>
             agreement_summary(r),
             percent(r.memorisation.exact_copies),
         ]);
-        let mut table = vec![
-            [
-                "field",
-                "TVD",
-                "reference TVD",
-                "values ≥ 1% never generated",
-                "generated values never real",
-            ]
-            .map(String::from)
-            .to_vec(),
-        ];
         let mut fields: Vec<&FieldFidelity> = r.fields.iter().collect();
         fields.sort_by(|a, b| b.tvd.total_cmp(&a.tvd));
-        for f in &fields {
-            table.push(vec![
-                f.path.clone(),
-                format!("{:.3}", f.tvd),
-                optional(f.reference_tvd, |t| format!("{t:.3}")),
-                f.missing.join(", "),
-                percent(f.unseen_share),
-            ]);
-        }
         sections.push(Section {
             heading: format!("{}: categorical fields", r.source),
             text: format!(
                 "{} generated against {} real logs; the reference TVD compares {} of {} with the real logs, the distance sampling noise alone gives.",
                 r.generated, r.real_logs, r.reference_logs, r.reference
             ),
-            table,
+            table: field_table(&fields),
             images: fields
                 .iter()
                 .map(|f| chart_name(r.kind, &f.path))
                 .collect(),
+        });
+        let times: Vec<&FieldFidelity> = r.time_of_week.iter().collect();
+        sections.push(Section {
+            heading: format!("{}: event times", r.source),
+            text: "The hour of the day and the weekday (UTC) of the logs' event times, compared as the fields are; not counted among them.".to_string(),
+            table: field_table(&times),
+            images: times.iter().map(|f| chart_name(r.kind, &f.path)).collect(),
         });
         if let Some(agreement) = &r.agreement {
             sections.push(agreement_section(
