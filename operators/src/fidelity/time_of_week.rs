@@ -35,6 +35,16 @@ pub fn compare_times(
         .collect()
 }
 
+/// Where `value` of the pseudo-field `path` comes in the day or the week (`00` first,
+/// `Mon` first), so charts read in time order; `None` for any other field or value.
+pub fn position(path: &str, value: &str) -> Option<usize> {
+    match path {
+        HOUR => value.parse().ok().filter(|&hour: &usize| hour < 24),
+        WEEKDAY => WEEKDAYS.iter().position(|day| *day == value),
+        _ => None,
+    }
+}
+
 fn of(time: DateTime<Utc>) -> Value {
     let weekday = WEEKDAYS[time.weekday().num_days_from_monday() as usize];
     json!({ HOUR: format!("{:02}", time.hour()), WEEKDAY: weekday })
@@ -62,5 +72,15 @@ mod tests {
         assert!((weekday.tvd - 1.0).abs() < 1e-9, "{}", weekday.tvd);
         assert_eq!(weekday.missing, vec!["Mon".to_string()]);
         assert_eq!(hour.reference_tvd, Some(0.0));
+    }
+
+    #[test]
+    fn hours_and_weekdays_have_their_time_order() {
+        assert_eq!(position(HOUR, "00"), Some(0));
+        assert_eq!(position(HOUR, "23"), Some(23));
+        assert_eq!(position(WEEKDAY, "Mon"), Some(0));
+        assert_eq!(position(WEEKDAY, "Sun"), Some(6));
+        assert_eq!(position(HOUR, "24"), None);
+        assert_eq!(position("Category", "Mon"), None);
     }
 }

@@ -15,6 +15,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use chrono::{DateTime, Utc};
 use operators::fidelity::rule_firing::rules_for;
+use operators::fidelity::time_of_week;
 use operators::fidelity::{
     Agreement, Dependencies, FieldFidelity, Fired, FiringRate, KnownLocations, Nearest,
     RealLogIndex, RequiredFields, Validity, categorical_fields, compare, compare_times,
@@ -622,7 +623,12 @@ fn draw_field(out: &Path, source: Source, field: &FieldFidelity) -> anyhow::Resu
         top(b).total_cmp(&top(a)).then(a.cmp(b))
     });
     values.dedup();
-    values.truncate(CHART_VALUES);
+    // Hours and weekdays are drawn whole, in time order; other fields their commonest.
+    let in_time = |value: &str| time_of_week::position(&field.path, value);
+    match values.iter().all(|value| in_time(value).is_some()) {
+        true => values.sort_by_key(|value| in_time(value)),
+        false => values.truncate(CHART_VALUES),
+    }
     let real: Vec<f64> = values.iter().map(|v| field.real.share(v)).collect();
     let generated: Vec<f64> = values.iter().map(|v| field.generated.share(v)).collect();
     let labels: Vec<String> = values.into_iter().cloned().collect();
