@@ -19,7 +19,7 @@ use rand_chacha::ChaCha8Rng;
 use schemas::Source;
 use serde_json::Value;
 
-use crate::cli::GenerateArgs;
+use crate::cli::{GENERATE_TOP_P, GenerateArgs};
 use crate::commands::detect::sigma_detector;
 use crate::commands::scenario::recorded_days::set_event_time;
 use crate::config::Config;
@@ -100,7 +100,7 @@ pub fn run(args: &GenerateArgs) -> anyhow::Result<ExitCode> {
     let (mut unparsed, mut forced, mut written, mut tried) = (0u64, 0u64, 0usize, 0usize);
     while written < args.count && tried < attempts {
         let count = CHUNK.min(attempts - tried);
-        let sampling = args.sampling.config(tried as u64);
+        let sampling = args.sampling.config(tried as u64, GENERATE_TOP_P);
         let prompts: Vec<Prompt> = (0..count)
             .map(|_| {
                 let mut prompt = prompt.clone();

@@ -28,7 +28,7 @@ use serde_json::Value;
 
 use super::recorded_days::{days_of, fresh_ids, plan, set_event_time};
 use super::trip_addresses::TripAddresses;
-use crate::cli::{SamplingArgs, TravelArgs};
+use crate::cli::{SCENARIO_TOP_P, SamplingArgs, TravelArgs};
 use crate::commands::generate::prompt_user;
 use crate::config::Config;
 use crate::files::{JsonlSink, read_envelopes};
@@ -325,7 +325,7 @@ pub(super) fn generate_logs(
     let bar = progress::bar(prompts.len() as u64, what);
     let mut logs = Vec::with_capacity(prompts.len());
     for (chunk_index, chunk) in prompts.chunks(CHUNK).enumerate() {
-        let config = sampling.config((chunk_index * CHUNK) as u64);
+        let config = sampling.config((chunk_index * CHUNK) as u64, SCENARIO_TOP_P);
         let pin_header = loaded.manifest.text_format.pin_header;
         let generated = generate(
             &loaded.model,
