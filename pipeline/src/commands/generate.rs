@@ -120,15 +120,14 @@ pub fn run(args: &GenerateArgs) -> anyhow::Result<ExitCode> {
         )
         .context("cannot generate from this prompt")?;
         tried += count;
-        for log in generated {
+        for (log, prompt) in generated.into_iter().zip(&prompts) {
             if written == args.count {
                 break;
             }
             let kept = match format.parse(&log.text) {
-                Some((written, mut json)) => {
-                    if headers.is_some() {
-                        move_to_header_time(source, &mut json, &written);
-                    }
+                Some((_, mut json)) => {
+                    // Only a time the prompt fixed: the model's own is left as written.
+                    move_to_header_time(source, &mut json, &prompt.header);
                     let kept = judge
                         .as_mut()
                         .is_none_or(|judge| judge.fires(source, &json));
