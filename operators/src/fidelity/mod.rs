@@ -3,7 +3,8 @@
 //! logs ([`agreement`]), are their locations real places
 //! ([`locations`]), are they new rather than copies
 //! ([`memorisation`]), do they happen at the real hours of the week ([`time_of_week`]),
-//! and do they trigger the detections their kind should ([`rule_firing`]). `cyberlm eval generation` reports these per source.
+//! and do they trigger the detections their kind should ([`rule_firing`]).
+//! `cyberlm eval generation` reports these per source.
 
 pub mod agreement;
 pub mod categorical;

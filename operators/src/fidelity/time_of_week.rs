@@ -7,13 +7,12 @@ use chrono::{DateTime, Datelike, Timelike, Utc};
 use serde_json::{Value, json};
 
 use super::categorical::{FieldFidelity, compare};
+use crate::text_format::WEEKDAYS;
 
 /// The pseudo-field of the hour of the day (UTC, `00`–`23`).
 pub const HOUR: &str = "event_hour_utc";
-/// The pseudo-field of the weekday (UTC, `Mon`–`Sun`).
+/// The pseudo-field of the weekday (UTC, `Mon`–`Sun`, as headers write them).
 pub const WEEKDAY: &str = "event_weekday_utc";
-
-const WEEKDAYS: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
 
 /// The hour and weekday of each event time, as the real and the generated logs'
 /// distributions of [`HOUR`] and [`WEEKDAY`], with `reference` times (held-out real logs)

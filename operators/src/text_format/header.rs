@@ -27,7 +27,8 @@ pub struct Header {
     pub hour: Option<u8>,
 }
 
-const WEEKDAYS: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
+/// The weekdays as headers write them, Monday first.
+pub const WEEKDAYS: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
 
 /// The keys of the header's optional fields, in the order they are rendered.
 pub const HEADER_KEYS: [u8; 5] = [b'u', b'c', b't', b'd', b'h'];

@@ -46,7 +46,7 @@ pub use combinations::{
 pub use country_carry::{CountryCarry, DEFAULT_CARRY_HOURS};
 pub use field_group::{FieldGroup, HeaderField};
 pub use fields::{FieldSpan, field_spans};
-pub use header::{HEADER_KEYS, Header, header_spans, is_header_value_byte};
+pub use header::{HEADER_KEYS, Header, WEEKDAYS, header_spans, is_header_value_byte};
 pub use projection::{ConstantField, Projection};
 pub use shape::{
     ItemRange, MAX_KEYS_PER_OBJECT, Pattern, Shape, ShapeKey, ShapeNode, kind, kind_of,

@@ -389,7 +389,8 @@ fn judge_source(
                 .user
                 .is_none_or(|user| log.user.as_deref() == Some(user))
     };
-    let real_logs: Vec<&Value> = real.iter().filter(of_prompt).map(|e| &e.json).collect();
+    let real_of_prompt: Vec<&Envelope> = real.iter().filter(of_prompt).collect();
+    let real_logs: Vec<&Value> = real_of_prompt.iter().map(|e| &e.json).collect();
     anyhow::ensure!(
         !real_logs.is_empty(),
         "no real {source} log{} to compare with{}",
@@ -403,7 +404,8 @@ fn judge_source(
         }
     );
     let generated_logs: Vec<&Value> = generated.iter().filter_map(|g| g.json.as_ref()).collect();
-    let held_out: Vec<&Value> = holdout.iter().filter(of_prompt).map(|e| &e.json).collect();
+    let held_out_of_prompt: Vec<&Envelope> = holdout.iter().filter(of_prompt).collect();
+    let held_out: Vec<&Value> = held_out_of_prompt.iter().map(|e| &e.json).collect();
     let (reference, reference_name) = match held_out.is_empty() {
         false => (
             spread(&held_out, generated_logs.len()),
@@ -429,8 +431,7 @@ fn judge_source(
         };
         let generated_times: Vec<DateTime<Utc>> =
             generated.iter().filter_map(|g| g.event_time).collect();
-        let real_times = times(&real.iter().filter(of_prompt).collect::<Vec<_>>());
-        let held_out_times = times(&holdout.iter().filter(of_prompt).collect::<Vec<_>>());
+        let (real_times, held_out_times) = (times(&real_of_prompt), times(&held_out_of_prompt));
         let reference_times = match held_out_times.is_empty() {
             false => spread(&held_out_times, generated_times.len()),
             true => spread(&real_times, generated_times.len()),
