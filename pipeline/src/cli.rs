@@ -413,6 +413,10 @@ pub struct EvalGenerationArgs {
     /// Without them, a sample of the real logs stands in for the noise floor.
     #[arg(long, num_args = 1..)]
     pub holdout: Vec<PathBuf>,
+    /// The simulator's labels.jsonl for the held-out logs, as `--labels` is for the real
+    /// ones.
+    #[arg(long)]
+    pub holdout_labels: Option<PathBuf>,
     /// The source the logs were generated for (default: from each file's name, else from
     /// each log's shape).
     #[arg(long)]
@@ -430,7 +434,8 @@ pub struct EvalGenerationArgs {
     #[arg(long)]
     pub technique: Option<String>,
     /// The simulator's labels.jsonl for the real logs: their attack logs are the
-    /// technique's real reference and are left out of the benign firing rate.
+    /// technique's real reference; benign generations (no `--technique`) are compared
+    /// with the logs of no technique, and the benign firing rate is theirs.
     #[arg(long)]
     pub labels: Option<PathBuf>,
     /// Recorded attacks the model trained on (`train --tagged`), as real logs of their

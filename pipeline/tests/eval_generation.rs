@@ -284,3 +284,74 @@ fn only_places_of_real_logs_in_the_country_are_known() {
     let known = source["known_locations"].as_f64().unwrap();
     assert!((known - n as f64 / (n + 1) as f64).abs() < 1e-9, "{known}");
 }
+
+/// With the simulator's labels, benign logs are judged against the real benign logs and a
+/// technique's logs against that technique's: the labelled attacks are no part of what a
+/// benign generation should write.
+#[test]
+fn labels_split_the_real_logs_into_benign_and_each_techniques() {
+    let dir = tempfile::tempdir().unwrap();
+    let real = dir.path().join("real");
+    simulate(&real, "1");
+    let labels = real.join("labels.jsonl");
+    let technique_of: std::collections::HashMap<String, String> = std::fs::read_to_string(&labels)
+        .unwrap()
+        .lines()
+        .map(|line| serde_json::from_str::<Value>(line).unwrap())
+        .filter_map(|label| {
+            let technique = label["technique"].as_str()?.to_string();
+            Some((label["event_id"].as_str()?.to_string(), technique))
+        })
+        .collect();
+    let cloudtrail = std::fs::read_to_string(real.join("cloudtrail.jsonl")).unwrap();
+    let of = |technique: Option<&str>| -> Vec<&str> {
+        cloudtrail
+            .lines()
+            .filter(|line| {
+                let log: Value = serde_json::from_str(line).unwrap();
+                let id = log["eventID"].as_str().unwrap();
+                technique_of.get(id).map(String::as_str) == technique
+            })
+            .collect()
+    };
+    let (benign, collection) = (of(None), of(Some("T1530")));
+    assert!(!benign.is_empty() && !collection.is_empty());
+
+    let judge = |lines: &[&str], extra: &[&str]| -> Value {
+        let generated = dir.path().join("generated.jsonl");
+        std::fs::write(&generated, lines.join("\n")).unwrap();
+        let out = dir.path().join("report");
+        let mut args = vec![
+            "eval",
+            "generation",
+            path(&generated),
+            "--source",
+            "cloudtrail",
+            "--real",
+            path(&real),
+            "--out",
+            path(&out),
+        ];
+        args.extend(extra);
+        ok(&cyberlm(&args));
+        figures(&out)["sources"][0].clone()
+    };
+    let labelled = judge(&benign, &["--labels", path(&labels)]);
+    assert_eq!(labelled["real_logs"], benign.len());
+    assert_eq!(
+        labelled["worst_tvd"], 0.0,
+        "the benign logs are their own reference"
+    );
+    let unlabelled = judge(&benign, &[]);
+    assert_eq!(unlabelled["real_logs"], cloudtrail.lines().count());
+    assert!(
+        unlabelled["worst_tvd"].as_f64().unwrap() > 0.0,
+        "without labels the attacks count as real behaviour: {unlabelled}"
+    );
+    let technique = judge(
+        &collection,
+        &["--labels", path(&labels), "--technique", "T1530"],
+    );
+    assert_eq!(technique["real_logs"], collection.len());
+    assert_eq!(technique["worst_tvd"], 0.0);
+}

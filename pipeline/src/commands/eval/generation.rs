@@ -30,7 +30,7 @@ use crate::cli::EvalGenerationArgs;
 use crate::commands::detect::sigma_detector;
 use crate::commands::generate::prompt_user;
 use crate::config::Config;
-use crate::files::{expand_inputs, read_envelopes, read_labelled_logs, read_raw_logs};
+use crate::files::{expand_inputs, read_labelled_logs, read_raw_logs};
 use crate::report::{Section, bar_chart, density_chart, write_page};
 
 /// The targets of the generation issue ([5/7]).
@@ -190,17 +190,26 @@ pub fn run(args: &EvalGenerationArgs) -> anyhow::Result<ExitCode> {
         .unzip();
     let mut sigma = sigma_detector(&config)?;
     let real_fired: Vec<Fired> = real.iter().map(|log| Fired::of(&mut sigma, log)).collect();
-    let holdout = match args.holdout.is_empty() {
-        true => Vec::new(),
-        false => {
-            read_envelopes(
+    let (holdout, holdout_techniques): (Vec<Envelope>, Vec<Option<String>>) =
+        match args.holdout.is_empty() {
+            true => (Vec::new(), Vec::new()),
+            false => read_labelled_logs(
                 &args.holdout,
+                args.holdout_labels.as_deref(),
+                &[],
                 pii.as_ref(),
                 &args.out.join("holdout-dead-letter.jsonl"),
             )?
             .0
-        }
-    };
+            .into_iter()
+            .map(|log| {
+                (
+                    log.envelope,
+                    log.technique.as_deref().map(operators::attack::canonical),
+                )
+            })
+            .unzip(),
+        };
     let required = RequiredFields::fit(real.iter().map(|log| (log.source, &log.json)));
     let generated = read_generated(args, asked_source, &required, &mut sigma)?;
     anyhow::ensure!(!generated.is_empty(), "no generated log to judge");
@@ -231,6 +240,7 @@ pub fn run(args: &EvalGenerationArgs) -> anyhow::Result<ExitCode> {
             techniques: &real_techniques,
             fired: &real_fired,
             holdout: &holdout,
+            holdout_techniques: &holdout_techniques,
         };
         let mut report = judge_source(source, &of_source, &real, prompt, args)?;
         report.rules = judge_rules(source, &of_source, &real, prompt.technique, &sigma);
@@ -269,12 +279,13 @@ struct Prompt<'a> {
 }
 
 /// The real logs, each with its technique (attack logs) and the rules it fires, and the
-/// held-out real logs.
+/// held-out real logs with theirs.
 struct RealLogs<'a> {
     logs: &'a [Envelope],
     techniques: &'a [Option<String>],
     fired: &'a [Fired],
     holdout: &'a [Envelope],
+    holdout_techniques: &'a [Option<String>],
 }
 
 /// Reads and judges every generated log; the source is the one asked for, else the
@@ -325,16 +336,18 @@ fn read_generated(
     Ok(generated)
 }
 
-fn judge_source(
+fn judge_source<'a>(
     source: Source,
     generated: &[&Generated],
-    real: &RealLogs<'_>,
+    real: &RealLogs<'a>,
     prompt: Prompt<'_>,
     args: &EvalGenerationArgs,
 ) -> anyhow::Result<SourceReport> {
     let RealLogs {
         logs: real,
+        techniques,
         holdout,
+        holdout_techniques,
         ..
     } = *real;
     let count = generated.len();
@@ -381,22 +394,35 @@ fn judge_source(
     let known_locations = (!places.is_empty() && !located.is_empty())
         .then(|| located.iter().filter(|&&known| known).count() as f64 / located.len() as f64);
 
-    // The distributions to match: the source's real logs, the prompted user's only when a
-    // user was asked for.
-    let of_prompt = |log: &&Envelope| {
+    // The distributions to match: the source's real logs of the prompted technique (of
+    // none for benign logs: a benign generation is not meant to write the labelled
+    // attacks), the prompted user's only when a user was asked for.
+    let of_prompt = |(log, technique): &(&Envelope, &Option<String>)| {
         log.source == source
+            && technique.as_deref() == prompt.technique
             && prompt
                 .user
                 .is_none_or(|user| log.user.as_deref() == Some(user))
     };
-    let real_of_prompt: Vec<&Envelope> = real.iter().filter(of_prompt).collect();
+    let prompted = |logs: &'a [Envelope], techniques: &'a [Option<String>]| -> Vec<&'a Envelope> {
+        logs.iter()
+            .zip(techniques)
+            .filter(of_prompt)
+            .map(|(log, _)| log)
+            .collect()
+    };
+    let real_of_prompt = prompted(real, techniques);
     let real_logs: Vec<&Value> = real_of_prompt.iter().map(|e| &e.json).collect();
     anyhow::ensure!(
         !real_logs.is_empty(),
-        "no real {source} log{} to compare with{}",
+        "no real {source} log{}{} to compare with{}",
         prompt
             .user
             .map(|u| format!(" of user {u}"))
+            .unwrap_or_default(),
+        prompt
+            .technique
+            .map(|t| format!(" of technique {t} (from --labels or --tagged)"))
             .unwrap_or_default(),
         match prompt.user {
             Some(_) => "; drop --user to compare with every user's logs",
@@ -404,7 +430,7 @@ fn judge_source(
         }
     );
     let generated_logs: Vec<&Value> = generated.iter().filter_map(|g| g.json.as_ref()).collect();
-    let held_out_of_prompt: Vec<&Envelope> = holdout.iter().filter(of_prompt).collect();
+    let held_out_of_prompt = prompted(holdout, holdout_techniques);
     let held_out: Vec<&Value> = held_out_of_prompt.iter().map(|e| &e.json).collect();
     let (reference, reference_name) = match held_out.is_empty() {
         false => (
