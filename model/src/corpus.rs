@@ -45,6 +45,15 @@ pub struct Corpus {
     logs: usize,
 }
 
+/// How [`Corpus::sample`] chooses where its windows start.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct WindowShares {
+    /// Share of windows that start at a favoured log ([`Corpus::build_favouring`]).
+    pub favoured: f64,
+    /// Share of windows into a log longer than the context that enter it at its start.
+    pub start: f64,
+}
+
 /// One training window: the pinned tokens (empty unless it enters a log past its start
 /// under a format that pins headers), then the corpus from `start` to at most the end of
 /// its stream.
@@ -190,17 +199,23 @@ impl Corpus {
     }
 
     /// A batch of `size` windows of `context` tokens, each starting at a random log, a
-    /// favoured one with probability `favoured_share` (when there are any). A log
+    /// favoured one with probability `shares.favoured` (when there are any). A log
     /// longer than the context is also entered at each half context, as scoring and
     /// generation read it, so its tail is trained on too; such a window pins the log's
-    /// header where the format does ([`crate::long_logs`]).
+    /// header where the format does ([`crate::long_logs`]). Under such a format, a
+    /// window enters its log at the start with probability `shares.start`, else at an
+    /// entry drawn uniformly (the start among them).
     pub fn sample(
         &self,
         rng: &mut impl Rng,
         size: usize,
         context: usize,
-        favoured_share: f64,
+        shares: WindowShares,
     ) -> Batch {
+        let WindowShares {
+            favoured: favoured_share,
+            start: start_share,
+        } = shares;
         let windows: Vec<Window> = (0..size)
             .filter(|_| self.logs > 0)
             .map(|_| {
@@ -222,8 +237,16 @@ impl Corpus {
                 let (offset, pinned) = match self.aligned {
                     true => {
                         let pinned = long_logs::pinnable(Some(self.pinned[log] as usize), context);
-                        let k =
-                            rng.random_range(0..long_logs::entries(end - start, pinned, context));
+                        let entries = long_logs::entries(end - start, pinned, context);
+                        // No draw for a log read in one window, or with no start share,
+                        // so runs of before replay exactly.
+                        let at_start = entries > 1
+                            && start_share > 0.0
+                            && rng.random_bool(start_share.min(1.0));
+                        let k = match at_start {
+                            true => 0,
+                            false => rng.random_range(0..entries),
+                        };
                         (
                             k * long_logs::stride(context),
                             if k > 0 { pinned } else { 0 },
@@ -393,21 +416,60 @@ mod tests {
         let real = batch.weights.iter().filter(|&&w| w == 1.0).count();
         assert_eq!(batch.targets[real - 1], i64::from(Special::EndLog as u16));
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
-        assert_eq!(corpus.sample(&mut rng, 5, 64, 0.0).inputs.len(), 5 * 64);
+        assert_eq!(
+            corpus
+                .sample(&mut rng, 5, 64, WindowShares::default())
+                .inputs
+                .len(),
+            5 * 64
+        );
+    }
+
+    /// A CloudTrail call of some 400 bytes: six windows of 128 tokens.
+    fn long(user: &str) -> TrainingLog {
+        let raw = format!(
+            r#"{{"eventTime":"2024-07-30T21:31:00Z","eventName":"{}","userIdentity":{{"type":"IAMUser","userName":"{user}"}}}}"#,
+            "x".repeat(300)
+        );
+        TrainingLog {
+            envelope: schemas::decode(Source::CloudTrail, raw.as_bytes()).unwrap(),
+            technique: None,
+        }
+    }
+
+    #[test]
+    fn a_start_share_of_windows_enters_long_logs_at_their_start() {
+        let format = TextFormat {
+            pin_header: true,
+            ..TextFormat::default()
+        };
+        let corpus = Corpus::build(&format, &[long("alice"), long("bob")]);
+        let at_start = |start: f64| {
+            let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
+            let shares = WindowShares {
+                favoured: 0.0,
+                start,
+            };
+            let batch = corpus.sample(&mut rng, 1000, 128, shares);
+            // A window that enters past the start pins the header: its first target is
+            // not trained on.
+            let starts = (0..batch.size)
+                .filter(|row| batch.weights[row * batch.context] == 1.0)
+                .count();
+            starts as f64 / batch.size as f64
+        };
+        let (uniform, favoured) = (at_start(0.0), at_start(0.75));
+        assert!((0.08..0.3).contains(&uniform), "{uniform}");
+        let expected = 0.75 + 0.25 * uniform;
+        assert!(
+            (favoured - expected).abs() < 0.05,
+            "{favoured} vs {expected}"
+        );
+        assert_eq!(at_start(1.0), 1.0);
     }
 
     #[test]
     fn windows_entering_a_long_log_pin_its_header_where_the_format_does() {
-        let long = |user: &str| {
-            let raw = format!(
-                r#"{{"eventTime":"2024-07-30T21:31:00Z","eventName":"{}","userIdentity":{{"type":"IAMUser","userName":"{user}"}}}}"#,
-                "x".repeat(300)
-            );
-            TrainingLog {
-                envelope: schemas::decode(Source::CloudTrail, raw.as_bytes()).unwrap(),
-                technique: None,
-            }
-        };
         let logs = vec![long("alice"), long("bob")];
         let header = |text: &[u8]| text.starts_with(b"[cloudtrail u=");
         for pin_header in [false, true] {
@@ -417,7 +479,7 @@ mod tests {
             };
             let corpus = Corpus::build(&format, &logs);
             let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(1);
-            let batch = corpus.sample(&mut rng, 64, 128, 0.0);
+            let batch = corpus.sample(&mut rng, 64, 128, WindowShares::default());
             let (mut entered, mut tails) = (0, 0);
             for row in 0..batch.size {
                 let span = row * batch.context..(row + 1) * batch.context;
@@ -494,7 +556,15 @@ mod tests {
         assert_eq!(corpus.favoured_logs(), 1);
         let opens_with_attack = |share: f64| {
             let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
-            let batch = corpus.sample(&mut rng, 200, 512, share);
+            let batch = corpus.sample(
+                &mut rng,
+                200,
+                512,
+                WindowShares {
+                    favoured: share,
+                    start: 0.0,
+                },
+            );
             (0..batch.size)
                 .filter(|row| {
                     let window = &batch.inputs[row * batch.context..(row + 1) * batch.context];
@@ -523,7 +593,15 @@ mod tests {
             0
         );
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
-        let batch = corpus.sample(&mut rng, 50, 512, 1.0);
+        let batch = corpus.sample(
+            &mut rng,
+            50,
+            512,
+            WindowShares {
+                favoured: 1.0,
+                start: 0.0,
+            },
+        );
         let second_17 = corpus.batch(&[17], 512);
         for row in 0..batch.size {
             let window = &batch.inputs[row * batch.context..(row + 1) * batch.context];

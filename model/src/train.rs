@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::GptConfig;
 use crate::checkpoint::{self, CheckpointError, DataInfo, Manifest, Pseudonyms, TrainState};
-use crate::corpus::{Batch, Corpus};
+use crate::corpus::{Batch, Corpus, WindowShares};
 use crate::device::map_on_workers;
 use crate::gpt::Gpt;
 use operators::text_format::TextFormat;
@@ -60,6 +60,15 @@ pub struct TrainConfig {
     /// needs (a model that expects attacks is not surprised by them).
     #[serde(default, alias = "attack_share")]
     pub favoured_share: f64,
+    /// Share of windows into a log longer than the context that enter it at its start
+    /// rather than at an entry drawn uniformly. A log's first choices (an Entra ID
+    /// sign-in's category, written right after its timestamp, then its result and app)
+    /// are trained only where a window enters at the start: a third of a sign-in's
+    /// windows at 1,024 tokens, where they are a few bytes among a thousand. Trained that
+    /// rarely, the model's odds at those bytes stay wherever training noise left them,
+    /// and every later field of a generated log follows them.
+    #[serde(default)]
+    pub start_share: f64,
 }
 
 impl Default for TrainConfig {
@@ -79,6 +88,7 @@ impl Default for TrainConfig {
             seed: 1337,
             time_budget_s: 0,
             favoured_share: 0.0,
+            start_share: 0.0,
         }
     }
 }
@@ -339,7 +349,10 @@ pub fn train(
                     &mut rng,
                     run.train.batch_size,
                     run.model.context,
-                    run.train.favoured_share,
+                    WindowShares {
+                        favoured: run.train.favoured_share,
+                        start: run.train.start_share,
+                    },
                 )
             })
             .collect();

@@ -300,6 +300,14 @@ pub struct TrainArgs {
     /// every log alike.
     #[arg(long, default_value_t = 0.0)]
     pub attack_share: f64,
+    /// Share of the windows into a log longer than the context that enter it at its
+    /// start, where its header and first choices are (0: every entry alike)
+    #[arg(long, default_value_t = 0.0)]
+    pub start_share: f64,
+    /// Start from this model's weights instead of a random initialisation (a fine-tune:
+    /// same preset and context; the optimizer and the schedule start afresh)
+    #[arg(long)]
+    pub fine_tune_from: Option<PathBuf>,
     /// Seed for initialisation, batches and dropout.
     #[arg(long, default_value_t = 1337)]
     pub seed: u64,

@@ -80,6 +80,33 @@ fn train_score_and_generate_on_simulated_logs() {
         "{resumed}"
     );
 
+    // A fine-tune starts from the model's weights and reads the logs in its format: two
+    // more steps beat two steps from scratch.
+    let manifest_of = |dir: &Path| -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(dir.join("manifest.json")).unwrap()).unwrap()
+    };
+    let two_steps = |out: &Path, extra: &[&str]| {
+        let mut args = vec!["train", path(&logs), "--out", path(out)];
+        args.extend(TWO_TINY_STEPS);
+        args.extend(extra);
+        ok(&cyberlm(&args));
+        manifest_of(out)
+    };
+    let tuned = two_steps(
+        &dir.path().join("tuned"),
+        &["--fine-tune-from", path(&model), "--start-share", "0.5"],
+    );
+    let fresh = two_steps(&dir.path().join("fresh"), &[]);
+    assert_eq!(tuned["training"]["start_share"], 0.5);
+    assert_eq!(tuned["text_format"], manifest["text_format"]);
+    let validation = |m: &serde_json::Value| m["state"]["best_validation_loss"].as_f64().unwrap();
+    assert!(
+        validation(&tuned) < validation(&fresh),
+        "fine-tuned {} against fresh {}",
+        validation(&tuned),
+        validation(&fresh)
+    );
+
     let score_cloudtrail_to = |out: &Path| {
         ok(&cyberlm(&[
             "score",

@@ -58,11 +58,15 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<ExitCode> {
         "no log in {:?} decodes within the time range; nothing to train on",
         args.inputs
     );
-    anyhow::ensure!(
-        (0.0..=1.0).contains(&args.attack_share),
-        "--attack-share is a share of windows: give a number from 0 to 1, not {}",
-        args.attack_share
-    );
+    for (flag, share) in [
+        ("--attack-share", args.attack_share),
+        ("--start-share", args.start_share),
+    ] {
+        anyhow::ensure!(
+            (0.0..=1.0).contains(&share),
+            "{flag} is a share of windows: give a number from 0 to 1, not {share}"
+        );
+    }
     let attack_logs = logs.iter().filter(|log| log.technique.is_some()).count();
     if attack_logs > 0 {
         tracing::info!(
@@ -94,7 +98,21 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<ExitCode> {
     }
     let (train_logs, validation_logs) = split_by_time(logs, args.validation);
 
-    let format = fit_text_format(&train_logs, group);
+    // A fine-tune reads the logs as its weights learned to: the start model's format.
+    let format = match &args.fine_tune_from {
+        Some(dir) => {
+            let manifest = model::checkpoint::read_manifest(dir)
+                .with_context(|| format!("reading the model to fine-tune {}", dir.display()))?;
+            anyhow::ensure!(
+                manifest.text_format.group == group,
+                "{} is not a model of the field group asked for ({:?}); fine-tune a model with the same --field-group",
+                dir.display(),
+                group.as_ref().map(|group| group.name.as_str())
+            );
+            manifest.text_format
+        }
+        None => fit_text_format(&train_logs, group),
+    };
     let corpus = Corpus::build(&format, &train_logs);
     let validation = Corpus::build(&format, &validation_logs);
     for source in Source::ALL {
@@ -134,6 +152,7 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<ExitCode> {
         seed: args.seed,
         time_budget_s: args.time_budget_s,
         favoured_share: args.attack_share,
+        start_share: args.start_share,
         ..defaults
     };
     let outcome = train_with_progress(TrainRun {
@@ -146,7 +165,7 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<ExitCode> {
         device,
         pseudonyms: Pseudonyms::of(pii.as_ref()),
         pause_at: None,
-        start_from: None,
+        start_from: args.fine_tune_from.as_deref(),
     })?;
 
     let state = &outcome.manifest.state;
