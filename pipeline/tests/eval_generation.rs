@@ -354,4 +354,29 @@ fn labels_split_the_real_logs_into_benign_and_each_techniques() {
     );
     assert_eq!(technique["real_logs"], collection.len());
     assert_eq!(technique["worst_tvd"], 0.0);
+
+    // A technique no real log of the source has: held to every log of the source.
+    let sign_ins = std::fs::read_to_string(real.join("azure.jsonl")).unwrap();
+    let generated = dir.path().join("sign-ins.jsonl");
+    std::fs::write(&generated, &sign_ins).unwrap();
+    let out = dir.path().join("sign-ins");
+    ok(&cyberlm(&[
+        "eval",
+        "generation",
+        path(&generated),
+        "--source",
+        "azure",
+        "--technique",
+        "T1530",
+        "--labels",
+        path(&labels),
+        "--real",
+        path(&real),
+        "--out",
+        path(&out),
+    ]));
+    assert_eq!(
+        figures(&out)["sources"][0]["real_logs"],
+        sign_ins.lines().count()
+    );
 }

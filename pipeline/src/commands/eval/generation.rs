@@ -396,10 +396,24 @@ fn judge_source<'a>(
 
     // The distributions to match: the source's real logs of the prompted technique (of
     // none for benign logs: a benign generation is not meant to write the labelled
-    // attacks), the prompted user's only when a user was asked for.
+    // attacks), the prompted user's only when a user was asked for. A technique with no
+    // real log of this source (a red-team model may write it into any source) is held to
+    // every log of the source, as without labels.
+    let technique_seen = prompt.technique.is_none_or(|asked| {
+        real.iter()
+            .zip(techniques)
+            .any(|(log, technique)| log.source == source && technique.as_deref() == Some(asked))
+    });
+    if !technique_seen {
+        tracing::warn!(
+            message = "No real log of the technique in this source: its logs are compared with every real log of the source.",
+            source = source.name(),
+            technique = prompt.technique.unwrap_or_default()
+        );
+    }
     let of_prompt = |(log, technique): &(&Envelope, &Option<String>)| {
         log.source == source
-            && technique.as_deref() == prompt.technique
+            && (!technique_seen || technique.as_deref() == prompt.technique)
             && prompt
                 .user
                 .is_none_or(|user| log.user.as_deref() == Some(user))
@@ -422,7 +436,8 @@ fn judge_source<'a>(
             .unwrap_or_default(),
         prompt
             .technique
-            .map(|t| format!(" of technique {t} (from --labels or --tagged)"))
+            .filter(|_| technique_seen)
+            .map(|t| format!(" of technique {t}"))
             .unwrap_or_default(),
         match prompt.user {
             Some(_) => "; drop --user to compare with every user's logs",
