@@ -103,6 +103,12 @@ fn copies_of_real_logs_and_broken_lines_get_exactly_their_figures() {
             .all(|f| f["path"] != "eventID" && f["path"] != "eventTime"),
         "volatile fields are not categories"
     );
+    assert_eq!(source["fields_within_reference"], fields.len());
+    let reference_within = fields
+        .iter()
+        .filter(|f| f["reference_tvd"].as_f64().unwrap() <= 0.05)
+        .count();
+    assert_eq!(source["reference_fields_within_target"], reference_within);
 
     // The copies happen exactly when the real logs did; the two lines that are no log
     // have no time to count.
