@@ -212,17 +212,13 @@ impl Corpus {
         context: usize,
         shares: WindowShares,
     ) -> Batch {
-        let WindowShares {
-            favoured: favoured_share,
-            start: start_share,
-        } = shares;
         let windows: Vec<Window> = (0..size)
             .filter(|_| self.logs > 0)
             .map(|_| {
                 // No draw when nothing is favoured, so such runs replay exactly.
-                let favoured = favoured_share > 0.0
+                let favoured = shares.favoured > 0.0
                     && !self.favoured.is_empty()
-                    && rng.random_bool(favoured_share.min(1.0));
+                    && rng.random_bool(shares.favoured.min(1.0));
                 let log = match favoured {
                     true => self.favoured[rng.random_range(0..self.favoured.len())],
                     false => rng.random_range(0..self.logs),
@@ -241,8 +237,8 @@ impl Corpus {
                         // No draw for a log read in one window, or with no start share,
                         // so runs of before replay exactly.
                         let at_start = entries > 1
-                            && start_share > 0.0
-                            && rng.random_bool(start_share.min(1.0));
+                            && shares.start > 0.0
+                            && rng.random_bool(shares.start.min(1.0));
                         let k = match at_start {
                             true => 0,
                             false => rng.random_range(0..entries),

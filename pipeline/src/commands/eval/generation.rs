@@ -14,6 +14,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use chrono::{DateTime, Utc};
+use model::corpus::TrainingLog;
 use operators::fidelity::rule_firing::rules_for;
 use operators::fidelity::time_of_week;
 use operators::fidelity::{
@@ -185,37 +186,22 @@ pub fn run(args: &EvalGenerationArgs) -> anyhow::Result<ExitCode> {
         &args.out.join("real-dead-letter.jsonl"),
     )?;
     anyhow::ensure!(!real.is_empty(), "no real log decoded from --real");
-    let (real, real_techniques): (Vec<Envelope>, Vec<Option<String>>) = real
-        .into_iter()
-        .map(|log| {
-            (
-                log.envelope,
-                log.technique.as_deref().map(operators::attack::canonical),
-            )
-        })
-        .unzip();
+    let (real, real_techniques) = split_techniques(real);
     let mut sigma = sigma_detector(&config)?;
     let real_fired: Vec<Fired> = real.iter().map(|log| Fired::of(&mut sigma, log)).collect();
-    let (holdout, holdout_techniques): (Vec<Envelope>, Vec<Option<String>>) =
-        match args.holdout.is_empty() {
-            true => (Vec::new(), Vec::new()),
-            false => read_labelled_logs(
+    let (holdout, holdout_techniques) = match args.holdout.is_empty() {
+        true => (Vec::new(), Vec::new()),
+        false => split_techniques(
+            read_labelled_logs(
                 &args.holdout,
                 args.holdout_labels.as_deref(),
                 &[],
                 pii.as_ref(),
                 &args.out.join("holdout-dead-letter.jsonl"),
             )?
-            .0
-            .into_iter()
-            .map(|log| {
-                (
-                    log.envelope,
-                    log.technique.as_deref().map(operators::attack::canonical),
-                )
-            })
-            .unzip(),
-        };
+            .0,
+        ),
+    };
     let required = RequiredFields::fit(real.iter().map(|log| (log.source, &log.json)));
     let generated = read_generated(args, asked_source, &required, &mut sigma)?;
     anyhow::ensure!(!generated.is_empty(), "no generated log to judge");
@@ -274,6 +260,16 @@ pub fn run(args: &EvalGenerationArgs) -> anyhow::Result<ExitCode> {
         args.out.join("index.html").display()
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// The logs and, beside them, each one's technique (pre-v19 id), `None` for benign ones.
+fn split_techniques(logs: Vec<TrainingLog>) -> (Vec<Envelope>, Vec<Option<String>>) {
+    logs.into_iter()
+        .map(|log| {
+            let technique = log.technique.as_deref().map(operators::attack::canonical);
+            (log.envelope, technique)
+        })
+        .unzip()
 }
 
 /// What the logs were generated for.
