@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Do red-team logs fire the detections of their technique? For each technique (and the
-# benign case), generates logs with the model's value combinations and with
+# benign case), generates logs with the model's value combinations, with `--detected`
+# (the steps its rules fire on, for models whose headers say so) and with
 # `--independent-values` (each listed value from its whole list), judges them with
 # `cyberlm eval generation --technique`, then prints one table: schema validity, the
 # share firing a Sigma rule of the technique against the real logs of it, the share
@@ -15,7 +16,8 @@
 #   COUNT    logs per case (default 32)
 #
 # Cases: CYBERLM_TECHNIQUES, `source:technique` words, `-` for benign (`generate --benign`;
-# default below).
+# default below). Modes: CYBERLM_REDTEAM_MODES (default `combinations detected
+# independent`; `detected` is skipped for benign cases).
 # Run from the repository root (the Sigma rules' default path is relative to it).
 # Prints figures; asserts nothing. Outputs stay in the folder it names.
 set -euo pipefail
@@ -26,6 +28,7 @@ if [ $# -lt 4 ]; then
 fi
 MODEL="$1"; REAL="$2"; LABELS="$3"; TAGGED="$4"; COUNT="${5:-32}"
 read -r -a CASES <<< "${CYBERLM_TECHNIQUES:-cloudtrail:T1562.008 cloudtrail:T1098.001 cloudtrail:T1580 azure:T1110.003 azure:T1078.004 cloudtrail:- azure:-}"
+read -r -a MODES <<< "${CYBERLM_REDTEAM_MODES:-combinations detected independent}"
 BIN="${CYBERLM_BIN:-target/release/cyberlm}"
 [ -x "$BIN" ] || cargo build --release -p pipeline --quiet
 WORK="${CYBERLM_REDTEAM_OUT:-$(mktemp -d /tmp/cyberlm-redteam.XXXXXX)}"
@@ -34,12 +37,15 @@ echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -
 
 for case in "${CASES[@]}"; do
   source="${case%%:*}"; technique="${case#*:}"
-  for mode in combinations independent; do
+  for mode in "${MODES[@]}"; do
+    [ "$technique" = "-" ] && [ "$mode" = detected ] && continue
     run="$WORK/$source-$technique-$mode"
     mkdir -p "$run"
     prompt=(--source "$source"); judge=(--source "$source")
     if [ "$technique" != "-" ]; then prompt+=(--technique "$technique"); judge=(--technique "$technique"); else prompt+=(--benign); fi
-    flags=(); [ "$mode" = independent ] && flags=(--independent-values)
+    flags=()
+    [ "$mode" = independent ] && flags=(--independent-values)
+    [ "$mode" = detected ] && flags=(--detected)
     start=$SECONDS
     "$BIN" generate -m "$MODEL" "${prompt[@]}" "${flags[@]}" --count "$COUNT" \
       -o "$run/generated.jsonl" > "$run/generate.log" 2>&1
@@ -49,14 +55,16 @@ for case in "${CASES[@]}"; do
   done
 done
 
-python3 - "$WORK" "${CASES[@]}" <<'PY'
+python3 - "$WORK" "${MODES[*]}" "${CASES[@]}" <<'PY'
 import json, os, sys
-work, cases = sys.argv[1], sys.argv[2:]
+work, modes, cases = sys.argv[1], sys.argv[2].split(), sys.argv[3:]
 print(f"{'technique':>10} {'source':>10} {'values':>12} {'schema valid':>12} {'fire its rule':>13} "
       f"{'(real)':>12} {'fire any rule':>13} {'(real benign)':>13} {'fields agree':>12} {'seconds':>7}")
 for case in cases:
     source, technique = case.split(":", 1)
-    for mode in ("combinations", "independent"):
+    for mode in modes:
+        if technique == "-" and mode == "detected":
+            continue
         run = os.path.join(work, f"{source}-{technique}-{mode}")
         figures = os.path.join(run, "eval", "figures.json")
         if not os.path.exists(figures):

@@ -23,6 +23,9 @@ pub struct TrainingLog {
     pub envelope: Envelope,
     /// MITRE technique from the labels, where the log is part of a labelled attack.
     pub technique: Option<String>,
+    /// For a technique's log, whether a Sigma rule of the technique fires on it; read
+    /// where the format tags it ([`TextFormat::tags_detected`]).
+    pub detected: Option<bool>,
 }
 
 /// Token streams ready for batching.
@@ -333,6 +336,7 @@ pub fn fit_text_format(logs: &[TrainingLog], group: Option<FieldGroup>) -> TextF
         .map(|log| (log.envelope.source, &log.envelope.json))
         .collect();
     let mut format = TextFormat::fit(&pairs, MIN_LOGS_FOR_PROJECTION);
+    format.tags_detected = group.is_none() && logs.iter().any(|log| log.detected.is_some());
     format.group = group;
     let headers: Vec<(usize, Header)> = headers_in_stream_order(&format, logs).collect();
     format.fit_combinations(headers.into_iter().map(|(index, header)| {
@@ -359,7 +363,9 @@ fn headers_in_stream_order<'a>(
     let mut carry = format.country_carry();
     order.into_iter().map(move |index| {
         let log = &logs[index];
-        (index, carry.header(&log.envelope, log.technique.as_deref()))
+        let mut header = carry.header(&log.envelope, log.technique.as_deref());
+        header.detected = log.detected;
+        (index, header)
     })
 }
 
@@ -387,6 +393,7 @@ mod tests {
         TrainingLog {
             envelope: schemas::decode(schemas::Source::CloudTrail, raw.as_bytes()).unwrap(),
             technique: None,
+            detected: None,
         }
     }
 
@@ -430,6 +437,7 @@ mod tests {
         TrainingLog {
             envelope: schemas::decode(Source::CloudTrail, raw.as_bytes()).unwrap(),
             technique: None,
+            detected: None,
         }
     }
 
@@ -523,6 +531,7 @@ mod tests {
             )
             .unwrap(),
             technique: None,
+            detected: None,
         };
         // Given out of order: the corpus orders each user's logs by time first.
         let logs = vec![log("alice", 5), sign_in];
@@ -542,6 +551,33 @@ mod tests {
         };
         assert!(text(&carrying).contains("[cloudtrail u=alice c=ES d=Tue h=21]"));
         assert!(text(&TextFormat::default()).contains("[cloudtrail u=alice d=Tue h=21]"));
+    }
+
+    #[test]
+    fn a_format_fitted_on_marked_technique_logs_writes_whether_rules_fire() {
+        let mut logs: Vec<TrainingLog> = (0..12).map(|second| log("bob", second)).collect();
+        for (index, detected) in [(3, true), (4, false)] {
+            logs[index].technique = Some("T1530".to_string());
+            logs[index].detected = Some(detected);
+        }
+        let format = fit_text_format(&logs, None);
+        assert!(format.tags_detected);
+        assert_eq!(format.combination_keys(), "tf");
+        let corpus = Corpus::build(&format, &logs);
+        let text: Vec<u8> = corpus.tokens.iter().map(|&t| t as u8).collect();
+        let text = String::from_utf8_lossy(&text);
+        for flag in ["y", "n"] {
+            let header = format!("[cloudtrail u=bob t=T1530 f={flag} d=Tue h=21]");
+            assert_eq!(text.matches(&header).count(), 1, "{header} in {text}");
+        }
+
+        // Unmarked (no rules, or no technique has one): the headers are as before.
+        for log in &mut logs {
+            log.detected = None;
+        }
+        let format = fit_text_format(&logs, None);
+        assert!(!format.tags_detected);
+        assert_eq!(format.combination_keys(), "t");
     }
 
     #[test]

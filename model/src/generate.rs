@@ -16,7 +16,7 @@ use burn::prelude::*;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use operators::text_format::{Header, Shape};
+use operators::text_format::{Header, Shape, TextFormat};
 use schemas::Source;
 
 use crate::gpt::{Gpt, KvCache};
@@ -159,12 +159,13 @@ impl Row {
 }
 
 /// Generates one log per prompt. Prompts of equal length are decoded together as one
-/// batch; `batch_size` bounds the rows decoded at once. `pin_header` is the model's text
-/// format's [`pin_header`](operators::text_format::TextFormat::pin_header).
+/// batch; `batch_size` bounds the rows decoded at once. `format` is the model's text
+/// format: whether its windows pin headers ([`TextFormat::pin_header`]) and its headers
+/// say whether a technique's rules fire ([`TextFormat::tags_detected`]).
 pub fn generate(
     model: &Gpt,
     prompts: &[Prompt],
-    pin_header: bool,
+    format: &TextFormat,
     config: &SamplingConfig,
     batch_size: usize,
     device: &Device,
@@ -179,6 +180,9 @@ pub fn generate(
                 })?;
         if prompt.benign {
             constraint.leave_out_technique();
+        }
+        if format.tags_detected {
+            constraint.allow_detected();
         }
         let mut tokens = vec![Special::BeginLog as u32];
         tokens.extend(tokenizer.encode(&format!("[{}", prompt.source.name())));
@@ -215,7 +219,15 @@ pub fn generate(
         start = end;
     }
     let generated = crate::device::map_on_workers(device, &batches, |batch| {
-        generate_batch(model, prompts, &encoded, batch, pin_header, config, device)
+        generate_batch(
+            model,
+            prompts,
+            &encoded,
+            batch,
+            format.pin_header,
+            config,
+            device,
+        )
     });
     let mut results: Vec<Option<Generated>> = vec![None; prompts.len()];
     for (batch, logs) in batches.iter().zip(generated) {

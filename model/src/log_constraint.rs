@@ -11,9 +11,12 @@ use std::sync::Arc;
 
 use operators::text_format::{HEADER_KEYS, Header, Shape, combination_tag, is_header_value_byte};
 
-/// Indices of the user and the technique in [`HEADER_KEYS`].
+/// Indices of the user, the technique and whether its rules fire in [`HEADER_KEYS`].
 const USER_FIELD: usize = 0;
 const TECHNIQUE_FIELD: usize = 2;
+const DETECTED_FIELD: usize = 3;
+/// How many optional fields a header has.
+const FIELDS: usize = HEADER_KEYS.len();
 
 use crate::json_constraint::JsonConstraint;
 
@@ -36,7 +39,7 @@ enum HeaderState {
 /// The byte-level constraint of one generated log.
 #[derive(Debug, Clone)]
 pub struct LogConstraint {
-    given: [Option<String>; 5],
+    given: [Option<String>; FIELDS],
     /// Index into `HEADER_KEYS` of the next field that may appear.
     next_field: usize,
     state: HeaderState,
@@ -47,9 +50,12 @@ pub struct LogConstraint {
     prefix_completion: usize,
     /// The values the model wrote into the header's free fields, in [`HEADER_KEYS`]
     /// order.
-    written: [Vec<u8>; 5],
+    written: [Vec<u8>; FIELDS],
     /// The technique may not be written ([`LogConstraint::leave_out_technique`]).
     no_technique: bool,
+    /// Whether the model may say if a technique's rules fire
+    /// ([`LogConstraint::allow_detected`]).
+    detected_allowed: bool,
     json: JsonConstraint,
 }
 
@@ -82,6 +88,7 @@ impl LogConstraint {
             prefix_completion: json.completion().len(),
             written: Default::default(),
             no_technique: false,
+            detected_allowed: false,
             json: fresh,
         })
     }
@@ -108,6 +115,10 @@ impl LogConstraint {
             HeaderState::Boundary => self.boundary_allows(byte),
             HeaderState::Key => self.allowed_keys().any(|(_, key)| key == byte),
             HeaderState::Equals => byte == b'=',
+            HeaderState::Value { empty } if self.in_detected() => match empty {
+                true => matches!(byte, b'y' | b'n'),
+                false => self.boundary_allows(byte),
+            },
             HeaderState::Value { empty } => {
                 is_header_value_byte(byte) || (!empty && self.boundary_allows(byte))
             }
@@ -192,6 +203,12 @@ impl LogConstraint {
         self.no_technique = self.given[TECHNIQUE_FIELD].is_none();
     }
 
+    /// Lets the model write, after a technique, whether its rules fire (`f=y`, `f=n`):
+    /// for models whose format tags it. Without it the flag is written only when given.
+    pub fn allow_detected(&mut self) {
+        self.detected_allowed = true;
+    }
+
     /// Whether the header is written and the JSON object closed.
     pub fn is_complete(&self) -> bool {
         self.state == HeaderState::Done && self.forced.is_empty() && self.json.is_complete()
@@ -238,6 +255,7 @@ impl LogConstraint {
                 }
             }
             HeaderState::Key => self.allowed_keys().last().map_or(b']', |(_, key)| key),
+            HeaderState::Value { empty: true } if self.in_detected() => b'n',
             HeaderState::Value { empty: true } => b'_',
             HeaderState::Done => self.json.completion().first().copied().unwrap_or(b'}'),
             HeaderState::Equals => b'=',
@@ -247,24 +265,36 @@ impl LogConstraint {
 
     /// A later given field is still to be written.
     fn must_continue(&self) -> bool {
-        self.given[self.next_field.min(HEADER_KEYS.len())..]
+        self.given[self.next_field.min(FIELDS)..]
             .iter()
             .any(Option::is_some)
     }
 
     fn boundary_allows(&self, byte: u8) -> bool {
-        byte == b' ' && self.next_field < HEADER_KEYS.len() || byte == b']' && !self.must_continue()
+        byte == b' ' && self.next_field < FIELDS || byte == b']' && !self.must_continue()
     }
 
     /// Keys that may come next: those up to and including the next given one (a given
-    /// field cannot be skipped).
+    /// field cannot be skipped). Whether rules fire may follow a technique only.
     fn allowed_keys(&self) -> impl Iterator<Item = (usize, u8)> + '_ {
-        let stop = (self.next_field..HEADER_KEYS.len())
+        let stop = (self.next_field..FIELDS)
             .find(|&i| self.given[i].is_some())
-            .unwrap_or(HEADER_KEYS.len() - 1);
-        (self.next_field..=stop.min(HEADER_KEYS.len() - 1))
+            .unwrap_or(FIELDS - 1);
+        let has_technique =
+            self.given[TECHNIQUE_FIELD].is_some() || !self.written[TECHNIQUE_FIELD].is_empty();
+        (self.next_field..=stop.min(FIELDS - 1))
             .filter(|&i| !(self.no_technique && i == TECHNIQUE_FIELD))
+            .filter(move |&i| {
+                i != DETECTED_FIELD
+                    || self.given[i].is_some()
+                    || (self.detected_allowed && has_technique)
+            })
             .map(|i| (i, HEADER_KEYS[i]))
+    }
+
+    /// Whether the free value being written is the detected flag.
+    fn in_detected(&self) -> bool {
+        self.next_field == DETECTED_FIELD + 1
     }
 }
 
@@ -371,5 +401,39 @@ mod tests {
             text, r#" t=T1562.008] {"src":"s3","name":"GetObject"}"#,
             "a prefix the technique's combinations refuse turns them off"
         );
+    }
+
+    #[test]
+    fn whether_rules_fire_follows_a_technique_as_y_or_n_where_the_format_says() {
+        let push_all = |constraint: &mut LogConstraint, bytes: &[u8]| {
+            for &byte in bytes {
+                assert!(constraint.push(byte), "{}", byte as char);
+            }
+        };
+        let mut tagged = LogConstraint::new(&Header::default(), "", None).unwrap();
+        tagged.allow_detected();
+        push_all(&mut tagged, b" u=bob ");
+        assert!(!tagged.allows(b'f'), "no technique, so nothing to detect");
+        push_all(&mut tagged, b"t=T1580 f=");
+        assert!(tagged.allows(b'y') && tagged.allows(b'n') && !tagged.allows(b'x'));
+        push_all(&mut tagged, b"y");
+        assert!(!tagged.allows(b'e'), "one letter");
+        push_all(&mut tagged, b" h=03] {}");
+        assert!(tagged.is_complete());
+
+        // A model whose format does not tag it may not write it.
+        let mut untagged = LogConstraint::new(&Header::default(), "", None).unwrap();
+        push_all(&mut untagged, b" t=T1580 ");
+        assert!(!untagged.allows(b'f') && untagged.allows(b'h'));
+
+        // Given, it is forced after the technique, even where the model may not pick it.
+        let given = Header {
+            technique: Some("T1580".into()),
+            detected: Some(false),
+            ..Header::default()
+        };
+        let mut forced = LogConstraint::new(&given, "", None).unwrap();
+        let text = walk(&mut forced, LogConstraint::cheapest, 200);
+        assert_eq!(text, " t=T1580 f=n] {}");
     }
 }

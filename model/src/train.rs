@@ -560,6 +560,7 @@ mod tests {
                     envelope: schemas::decode(schemas::Source::CloudTrail, raw.as_bytes())
                         .unwrap(),
                     technique: None,
+                    detected: None,
                 }
             })
             .collect();

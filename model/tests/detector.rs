@@ -60,6 +60,7 @@ fn train_tiny(dir: &std::path::Path, steps: usize, start_from: Option<&std::path
         .map(|envelope| TrainingLog {
             envelope,
             technique: None,
+            detected: None,
         })
         .collect();
     let corpus = Corpus::build(&TextFormat::default(), &training);

@@ -36,6 +36,7 @@ fn logs(count: usize) -> Vec<TrainingLog> {
             TrainingLog {
                 envelope: schemas::decode(Source::CloudTrail, raw.as_bytes()).unwrap(),
                 technique: None,
+                detected: None,
             }
         })
         .collect()
@@ -170,18 +171,21 @@ fn random_weights_still_generate_valid_json_and_logs_of_the_shape() {
     for seed in 0..3 {
         // 600 bytes at a context of 128: windows jump forward several times, pinning the
         // header for seeds 1 and 2.
-        let pin_header = seed > 0;
+        let format = TextFormat {
+            pin_header: seed > 0,
+            ..TextFormat::default()
+        };
         let config = SamplingConfig {
             temperature: 1.5,
             seed,
             max_bytes: 600,
             ..SamplingConfig::default()
         };
-        let generated = generate(&model, &prompts, pin_header, &config, 8, &device).unwrap();
+        let generated = generate(&model, &prompts, &format, &config, 8, &device).unwrap();
         assert_eq!(generated.len(), prompts.len());
         if seed < 2 {
             // Each prompt samples from its own stream: batching and cores change nothing.
-            let one_by_one = generate(&model, &prompts, pin_header, &config, 1, &device).unwrap();
+            let one_by_one = generate(&model, &prompts, &format, &config, 1, &device).unwrap();
             assert_eq!(one_by_one, generated);
         }
         for log in &generated {
@@ -200,7 +204,7 @@ fn random_weights_still_generate_valid_json_and_logs_of_the_shape() {
             max_bytes: 5,
             ..config.clone()
         };
-        let short = generate(&model, &prompts[6..7], pin_header, &tight, 1, &device).unwrap();
+        let short = generate(&model, &prompts[6..7], &format, &tight, 1, &device).unwrap();
         let (_, parsed) = TextFormat::default().parse(&short[0].text).unwrap();
         assert!(shape.admits(&parsed), "{}", short[0].text);
         assert!(
@@ -253,7 +257,15 @@ fn a_tight_budget_still_ends_in_a_complete_log_of_the_prompted_technique() {
         max_bytes: 5,
         ..SamplingConfig::default()
     };
-    let generated = generate(&model, &vec![prompt; 4], false, &config, 4, &device).unwrap();
+    let generated = generate(
+        &model,
+        &vec![prompt; 4],
+        &TextFormat::default(),
+        &config,
+        4,
+        &device,
+    )
+    .unwrap();
     for log in &generated {
         let (_, parsed) = TextFormat::default()
             .parse(&log.text)

@@ -611,6 +611,16 @@ pub struct GenerateArgs {
     /// How many fired of those tried is printed: the model's own rate.
     #[arg(long, requires = "technique")]
     pub must_fire: bool,
+    /// Logs of the steps of `--technique` that a Sigma rule tagged with it fires on (the
+    /// header's `f=y`): the model's own pick, no logs thrown away. For models trained
+    /// with technique-tagged logs and Sigma rules since 2026-12-07. Without it or
+    /// `--undetected`, the model writes the steps in the mix it learned.
+    #[arg(long, requires = "technique", conflicts_with = "undetected")]
+    pub detected: bool,
+    /// Logs of the steps of `--technique` that no rule tagged with it fires on (`f=n`):
+    /// what the rules miss, for testing the GPT detector.
+    #[arg(long, requires = "technique")]
+    pub undetected: bool,
     /// With `--must-fire`: logs tried per log asked for before giving up.
     #[arg(long, default_value_t = 20, requires = "must_fire")]
     pub must_fire_attempts: usize,

@@ -59,6 +59,10 @@ fn train_score_and_generate_on_simulated_logs() {
     assert_eq!(manifest["state"]["step"], 12);
     assert!(manifest["text_format"]["projection"]["constants"]["azure"].is_array());
     assert_eq!(manifest["training"]["favoured_share"], 0.25);
+    assert_eq!(
+        manifest["text_format"]["tags_detected"], true,
+        "the technique logs are marked by whether their rules fire"
+    );
     let simulated: usize = ["azure", "confluence", "cloudtrail"]
         .iter()
         .map(|source| {
@@ -189,6 +193,7 @@ fn train_score_and_generate_on_simulated_logs() {
 
     benign_logs_are_generated_for_the_users_of_the_training_mix(dir.path(), &model, &manifest);
     must_fire_keeps_red_team_logs_that_fire_their_rules(dir.path(), &logs, &model);
+    detected_asks_for_the_steps_rules_fire_on(dir.path(), &logs, &model, &dir.path().join("fresh"));
     calibrate_evaluate_and_detect(dir.path(), &logs, &model);
 }
 
@@ -299,6 +304,68 @@ fn must_fire_keeps_red_team_logs_that_fire_their_rules(dir: &Path, logs: &Path, 
     assert!(!undetected.status.success());
     let stderr = String::from_utf8_lossy(&undetected.stderr);
     assert!(stderr.contains("no Sigma rule"), "{stderr}");
+}
+
+/// `generate --detected` asks the model for the steps of a technique its rules fire on:
+/// their combinations of values are those of the recorded logs that fired, so they fire
+/// without a log thrown away. A model trained without tagged logs refuses it.
+fn detected_asks_for_the_steps_rules_fire_on(
+    dir: &Path,
+    logs: &Path,
+    model: &Path,
+    untagged: &Path,
+) {
+    let generated = dir.join("detected.jsonl");
+    let generate = |model: &Path| {
+        cyberlm(&[
+            "generate",
+            "--model",
+            path(model),
+            "--source",
+            "cloudtrail",
+            "--technique",
+            "T1562.008",
+            "--detected",
+            "--count",
+            "4",
+            "--out",
+            path(&generated),
+        ])
+    };
+    let out = ok(&generate(model));
+    assert!(out.contains("4 logs written"), "{out}");
+    let eval_dir = dir.join("eval-detected");
+    ok(&cyberlm(&[
+        "eval",
+        "generation",
+        path(&generated),
+        "--technique",
+        "T1562.008",
+        "--real",
+        path(logs),
+        "--tagged",
+        STRATUS,
+        "--out",
+        path(&eval_dir),
+    ]));
+    let figures: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(eval_dir.join("figures.json")).unwrap())
+            .unwrap();
+    let cloudtrail = figures["sources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|source| source["source"] == "cloudtrail")
+        .unwrap();
+    assert_eq!(
+        cloudtrail["rules"]["generated"]["technique_rule"], 1.0,
+        "{cloudtrail}"
+    );
+
+    let refused = generate(untagged);
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("--must-fire"), "{stderr}");
 }
 
 /// Pseudonymised training binds the model to its key and fields: the manifest names the

@@ -143,6 +143,7 @@ impl FieldGroup {
                 .technique
                 .clone()
                 .filter(|_| keep(HeaderField::Technique)),
+            detected: header.detected.filter(|_| keep(HeaderField::Technique)),
             weekday: header.weekday.filter(|_| keep(HeaderField::Weekday)),
             hour: header.hour.filter(|_| keep(HeaderField::Hour)),
         }
@@ -381,6 +382,7 @@ mod tests {
             user: Some("alice".into()),
             country: Some("DE".into()),
             technique: Some("T1078".into()),
+            detected: Some(true),
             weekday: Some(1),
             hour: Some(9),
         };

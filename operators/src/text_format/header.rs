@@ -1,8 +1,9 @@
 //! The conditioning header that precedes every log in the model's text.
 //!
 //! It tells the model (and lets a prompt tell it) which source, user, country and MITRE
-//! technique a log belongs to, and when in the week it happened, so behaviour that depends
-//! on the hour or the weekday can be learned without reading timestamps.
+//! technique a log belongs to, whether a Sigma rule of that technique fires on it, and
+//! when in the week it happened, so behaviour that depends on the hour or the weekday can
+//! be learned without reading timestamps.
 
 use chrono::{DateTime, Datelike, Timelike, Utc};
 use schemas::{Envelope, Source};
@@ -21,6 +22,10 @@ pub struct Header {
     pub country: Option<String>,
     /// MITRE ATT&CK technique id, for labelled attack logs.
     pub technique: Option<String>,
+    /// For a technique's log: whether a Sigma rule tagged with the technique fires on it
+    /// (the step of the attack a SOC's rules see), written `f=y` or `f=n`. Only models
+    /// fitted with it ([`super::TextFormat::tags_detected`]) read it.
+    pub detected: Option<bool>,
     /// Day of the week (UTC), 0 = Monday.
     pub weekday: Option<u8>,
     /// Hour of the day (UTC).
@@ -31,7 +36,7 @@ pub struct Header {
 pub const WEEKDAYS: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
 
 /// The keys of the header's optional fields, in the order they are rendered.
-pub const HEADER_KEYS: [u8; 5] = [b'u', b'c', b't', b'd', b'h'];
+pub const HEADER_KEYS: [u8; 6] = [b'u', b'c', b't', b'f', b'd', b'h'];
 
 impl Header {
     /// The header of a decoded log: its source, user, country and event time; the
@@ -55,12 +60,14 @@ impl Header {
     }
 
     /// The values of the optional fields, in [`HEADER_KEYS`] order, as rendered.
-    pub fn field_values(&self) -> [Option<String>; 5] {
+    pub fn field_values(&self) -> [Option<String>; 6] {
         let value = |v: Option<&str>| v.map(sanitize);
         [
             value(self.user.as_deref()),
             value(self.country.as_deref()),
             value(self.technique.as_deref()),
+            self.detected
+                .map(|detected| if detected { "y" } else { "n" }.to_string()),
             self.weekday
                 .and_then(|d| WEEKDAYS.get(usize::from(d)))
                 .map(|d| d.to_string()),
@@ -104,6 +111,7 @@ impl Header {
                 "u" => header.user = Some(value.to_string()),
                 "c" => header.country = Some(value.to_string()),
                 "t" => header.technique = Some(value.to_string()),
+                "f" => header.detected = Some(value == "y"),
                 "d" => header.weekday = WEEKDAYS.iter().position(|d| *d == value).map(|d| d as u8),
                 "h" => header.hour = value.parse().ok(),
                 _ => return None,
@@ -130,6 +138,7 @@ pub fn header_spans(text: &str) -> Option<Vec<FieldSpan>> {
                 b'u' => "user",
                 b'c' => "country",
                 b't' => "technique",
+                b'f' => "detected",
                 b'd' => "weekday",
                 b'h' => "hour",
                 _ => return None,
@@ -175,9 +184,9 @@ mod tests {
             source: Some(Source::Azure),
             user: Some("eve] c=RU".into()),
             country: Some("DE".into()),
-            technique: None,
             weekday: Some(4),
             hour: Some(9),
+            ..Header::default()
         };
         let text = header.render();
         assert_eq!(text, "[azure u=eve__c_RU c=DE d=Fri h=09] ");
@@ -205,5 +214,25 @@ mod tests {
         );
         assert_eq!(&full[spans[2].bytes.clone()], "c=DE");
         assert!(header_spans("{}").is_none());
+    }
+
+    #[test]
+    fn a_techniques_log_says_whether_its_rules_fire_after_the_technique() {
+        for (detected, flag) in [(true, "y"), (false, "n")] {
+            let header = Header {
+                source: Some(Source::CloudTrail),
+                technique: Some("T1562.008".into()),
+                detected: Some(detected),
+                hour: Some(3),
+                ..Header::default()
+            };
+            let text = header.render();
+            assert_eq!(text, format!("[cloudtrail t=T1562.008 f={flag} h=03] "));
+            let (parsed, _) = Header::parse(&text).unwrap();
+            assert_eq!(parsed, header);
+            let spans = header_spans(&text).unwrap();
+            assert_eq!(spans[2].path, "header.detected");
+            assert_eq!(&text[spans[2].value.clone()], flag);
+        }
     }
 }

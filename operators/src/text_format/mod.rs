@@ -17,6 +17,10 @@
 //! user's latest sign-in ([`TextFormat::carry_country_hours`]); older models read each
 //! log's own country only.
 //!
+//! A format fitted on technique-tagged logs with Sigma rules at hand
+//! ([`TextFormat::tags_detected`]) also says, after a technique, whether a rule of it
+//! fires on the log: `[cloudtrail t=T1562.008 f=y h=03] {...}`.
+//!
 //! ```
 //! use operators::text_format::{Header, TextFormat};
 //! use schemas::Source;
@@ -92,6 +96,13 @@ pub struct TextFormat {
     /// 2026-12-01, which read such windows without it.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub pin_header: bool,
+    /// Whether the header of a technique's log says whether a Sigma rule tagged with the
+    /// technique fires on it ([`Header::detected`]), and combinations are kept per
+    /// technique and that flag: so a red team can ask for the steps of an attack that
+    /// rules see, or those they miss. `false` in models fitted without rules or tagged
+    /// logs, and in every model before 2026-12-07.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub tags_detected: bool,
 }
 
 impl Default for TextFormat {
@@ -104,6 +115,7 @@ impl Default for TextFormat {
             carry_country_hours: None,
             carry_successful_only: false,
             pin_header: false,
+            tags_detected: false,
         }
     }
 }
@@ -144,10 +156,12 @@ impl TextFormat {
     }
 
     /// The header keys a model of this format keys its [`Combinations`] by: a group
-    /// model's header fields (what it is conditioned on), else the technique.
+    /// model's header fields (what it is conditioned on), else the technique (and whether
+    /// its rules fire, where the format says).
     pub fn combination_keys(&self) -> String {
         let keys: Vec<u8> = match &self.group {
             Some(group) => group.header.iter().map(|field| field.key()).collect(),
+            None if self.tags_detected => vec![b't', b'f'],
             None => vec![b't'],
         };
         HEADER_KEYS
@@ -229,12 +243,17 @@ impl TextFormat {
         self.header(header).render() + &json
     }
 
-    /// The header as the model reads it: a group model's header fields only.
+    /// The header as the model reads it: a group model's header fields only, and
+    /// whether a technique's rules fire only where the format tags it.
     pub fn header(&self, header: &Header) -> Header {
-        match &self.group {
+        let mut header = match &self.group {
             Some(group) => group.mask(header),
             None => header.clone(),
+        };
+        if !self.tags_detected {
+            header.detected = None;
         }
+        header
     }
 
     /// Reads a generated text back: its header and the full log, with the projected-away

@@ -29,6 +29,7 @@ pub fn run(args: &BenchModelArgs) -> anyhow::Result<ExitCode> {
         .map(|envelope| TrainingLog {
             envelope,
             technique: None,
+            detected: None,
         })
         .collect();
     anyhow::ensure!(

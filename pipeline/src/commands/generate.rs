@@ -46,9 +46,15 @@ pub fn run(args: &GenerateArgs) -> anyhow::Result<ExitCode> {
             .map(|user| prompt_user(user, pii.as_ref())),
         country: args.country.clone(),
         technique: args.technique.clone(),
+        detected: (args.detected || args.undetected).then_some(args.detected),
         weekday: None,
         hour: None,
     };
+    anyhow::ensure!(
+        header.detected.is_none() || format.tags_detected,
+        "{} does not know which logs of a technique its rules fire on (trained before 2026-12-07, or without Sigma rules or technique-tagged logs); retrain it with --labels or --tagged, or keep only firing logs with --must-fire",
+        model_dir.display()
+    );
     // A group model (`train --field-group`) reads only its header fields.
     let header = format.header(&header);
     let shape = format
@@ -113,7 +119,7 @@ pub fn run(args: &GenerateArgs) -> anyhow::Result<ExitCode> {
         let generated = generate(
             &loaded.model,
             &prompts,
-            format.pin_header,
+            format,
             &sampling,
             args.sampling.batch_size,
             &device,

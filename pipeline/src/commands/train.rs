@@ -1,15 +1,18 @@
 //! `cyberlm train`: fit a GPT on raw logs (JSONL or Parquet), several sources merged into
 //! per-user streams, and write a checkpoint that scoring and generation read back.
 
+use std::collections::HashMap;
 use std::process::ExitCode;
 
 use anyhow::Context;
 use model::checkpoint::Pseudonyms;
-use model::corpus::{Corpus, fit_text_format, split_by_time};
+use model::corpus::{Corpus, TrainingLog, fit_text_format, split_by_time};
 use model::train::{TrainConfig, TrainEvent, TrainOutcome, TrainRun, train};
+use operators::fidelity::rule_firing::{Fired, rules_for};
 use schemas::Source;
 
 use crate::cli::TrainArgs;
+use crate::commands::detect::sigma_detector;
 use crate::config::Config;
 use crate::files::read_labelled_logs;
 use crate::progress;
@@ -73,6 +76,9 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<ExitCode> {
             message = "Technique-tagged attack logs.",
             logs = attack_logs
         );
+        if group.is_none() {
+            mark_detected(&mut logs, &config);
+        }
     } else if args.attack_share > 0.0 {
         tracing::warn!(
             "--attack-share has no effect: no log is tagged with a technique (give --labels or --tagged)"
@@ -189,6 +195,46 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<ExitCode> {
     );
     println!("model: {}", args.out.display());
     Ok(ExitCode::SUCCESS)
+}
+
+/// Says of each technique's log whether a Sigma rule tagged with its technique fires on
+/// it (the config's rules), so the model learns which steps of an attack rules see and a
+/// red team can ask for them (`generate --detected`). Techniques no rule is tagged with
+/// stay unmarked. Without rules the logs stay unmarked, with a warning: training goes on.
+fn mark_detected(logs: &mut [TrainingLog], config: &Config) {
+    let mut detector = match sigma_detector(config) {
+        Ok(detector) => detector,
+        Err(error) => {
+            tracing::warn!(
+                message = "No Sigma rules: the model will not know which logs of a technique its rules fire on (generate --detected).",
+                error = format!("{error:#}")
+            );
+            return;
+        }
+    };
+    let mut has_rules: HashMap<String, bool> = HashMap::new();
+    let (mut marked, mut detected) = (0usize, 0usize);
+    for log in logs.iter_mut() {
+        let Some(technique) = log.technique.as_deref() else {
+            continue;
+        };
+        let ruled = *has_rules
+            .entry(technique.to_string())
+            .or_insert_with(|| !rules_for(&detector, technique).is_empty());
+        if ruled {
+            let fires = Fired::of(&mut detector, &log.envelope).detects(technique);
+            log.detected = Some(fires);
+            marked += 1;
+            detected += usize::from(fires);
+        }
+    }
+    tracing::info!(
+        message = "Technique logs marked by whether a rule of their technique fires on them.",
+        marked,
+        detected,
+        techniques_with_rules = has_rules.values().filter(|&&ruled| ruled).count(),
+        techniques_without = has_rules.values().filter(|&&ruled| !ruled).count()
+    );
 }
 
 /// Runs `run` with a progress bar (loss, validation loss, tokens/s, ETA) and a log line

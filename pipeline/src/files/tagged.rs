@@ -46,6 +46,7 @@ pub fn read_labelled_logs(
         .into_iter()
         .map(|envelope| TrainingLog {
             technique: techniques.get(&envelope.event_id).cloned(),
+            detected: None,
             envelope,
         })
         .collect();
@@ -107,6 +108,7 @@ fn decode_tagged(bytes: &[u8], pii: Option<&PiiHasher>) -> Result<TrainingLog, D
     Ok(TrainingLog {
         envelope,
         technique: Some(technique),
+        detected: None,
     })
 }
 

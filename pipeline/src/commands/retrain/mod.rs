@@ -162,6 +162,7 @@ pub fn run(args: &RetrainArgs) -> anyhow::Result<ExitCode> {
             .map(|log| TrainingLog {
                 envelope: log.clone(),
                 technique: None,
+                detected: None,
             })
             .collect()
     };

@@ -326,11 +326,10 @@ pub(super) fn generate_logs(
     let mut logs = Vec::with_capacity(prompts.len());
     for (chunk_index, chunk) in prompts.chunks(CHUNK).enumerate() {
         let config = sampling.config((chunk_index * CHUNK) as u64, SCENARIO_TOP_P);
-        let pin_header = loaded.manifest.text_format.pin_header;
         let generated = generate(
             &loaded.model,
             chunk,
-            pin_header,
+            &loaded.manifest.text_format,
             &config,
             sampling.batch_size,
             device,
