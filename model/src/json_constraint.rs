@@ -307,6 +307,17 @@ impl JsonConstraint {
             .map_or("", |combinations| &combinations.keys)
     }
 
+    /// Whether some training log had header fields tagged `tag` by
+    /// [`JsonConstraint::combination_keys`].
+    pub fn knows_combination_tag(&self, tag: &str) -> bool {
+        self.combinations().is_some_and(|combinations| {
+            combinations
+                .tags
+                .binary_search_by(|t| t.as_str().cmp(tag))
+                .is_ok()
+        })
+    }
+
     /// A recogniser expecting a JSON object of `shape`.
     pub fn with_shape(shape: Arc<Shape>) -> Self {
         JsonConstraint {

@@ -227,7 +227,8 @@ impl LogConstraint {
             .iter()
             .flatten()
             .map(|value| 3 + value.len())
-            .sum();
+            .sum::<usize>()
+            + if self.flag_expected() { 4 } else { 0 };
         let state_rest = match self.state {
             HeaderState::Key | HeaderState::Equals => 3,
             HeaderState::Value { empty: true } => 1,
@@ -263,11 +264,12 @@ impl LogConstraint {
         }
     }
 
-    /// A later given field is still to be written.
+    /// A later given field, or the flag its technique expects, is still to be written.
     fn must_continue(&self) -> bool {
         self.given[self.next_field.min(FIELDS)..]
             .iter()
             .any(Option::is_some)
+            || self.flag_expected()
     }
 
     fn boundary_allows(&self, byte: u8) -> bool {
@@ -275,21 +277,62 @@ impl LogConstraint {
     }
 
     /// Keys that may come next: those up to and including the next given one (a given
-    /// field cannot be skipped). Whether rules fire may follow a technique only.
+    /// field cannot be skipped). Whether rules fire may follow a technique only, and
+    /// must where the technique's training logs all said it.
     fn allowed_keys(&self) -> impl Iterator<Item = (usize, u8)> + '_ {
         let stop = (self.next_field..FIELDS)
-            .find(|&i| self.given[i].is_some())
+            .find(|&i| self.given[i].is_some() || (i == DETECTED_FIELD && self.flag_expected()))
             .unwrap_or(FIELDS - 1);
-        let has_technique =
-            self.given[TECHNIQUE_FIELD].is_some() || !self.written[TECHNIQUE_FIELD].is_empty();
+        let flag_allowed = self.next_field <= DETECTED_FIELD && self.flag_allowed();
         (self.next_field..=stop.min(FIELDS - 1))
             .filter(|&i| !(self.no_technique && i == TECHNIQUE_FIELD))
-            .filter(move |&i| {
-                i != DETECTED_FIELD
-                    || self.given[i].is_some()
-                    || (self.detected_allowed && has_technique)
-            })
+            .filter(move |&i| i != DETECTED_FIELD || flag_allowed)
             .map(|i| (i, HEADER_KEYS[i]))
+    }
+
+    /// Whether the model must say if the technique's rules fire: its training logs all
+    /// did. A header without it is one the model never saw, and its combinations would
+    /// narrow nothing.
+    fn flag_expected(&self) -> bool {
+        self.next_field <= DETECTED_FIELD && self.technique_flagged() == Some(true)
+    }
+
+    /// Whether the flag may be written: given, or after a technique whose training logs
+    /// said it (any technique, where no combinations tell).
+    fn flag_allowed(&self) -> bool {
+        self.given[DETECTED_FIELD].is_some()
+            || (self.detected_allowed
+                && self.technique().is_some()
+                && self.technique_flagged() != Some(false))
+    }
+
+    /// Whether the training logs of the technique given or written said if its rules
+    /// fire, by the combinations' tags; `None` with no technique yet, no combinations,
+    /// or for a model that may not write the flag.
+    fn technique_flagged(&self) -> Option<bool> {
+        if !self.detected_allowed || !self.json.combination_keys().contains('f') {
+            return None;
+        }
+        let technique = self.technique()?;
+        let keys = self.json.combination_keys();
+        Some(["y", "n"].iter().any(|flag| {
+            let mut values: [Option<String>; FIELDS] = Default::default();
+            values[TECHNIQUE_FIELD] = Some(technique.clone());
+            values[DETECTED_FIELD] = Some(flag.to_string());
+            self.json
+                .knows_combination_tag(&combination_tag(keys, &values))
+        }))
+    }
+
+    /// The technique given or written so far.
+    fn technique(&self) -> Option<String> {
+        match &self.given[TECHNIQUE_FIELD] {
+            Some(given) => Some(given.clone()),
+            None if !self.written[TECHNIQUE_FIELD].is_empty() => {
+                Some(String::from_utf8_lossy(&self.written[TECHNIQUE_FIELD]).into_owned())
+            }
+            None => None,
+        }
     }
 
     /// Whether the free value being written is the detected flag.
@@ -435,5 +478,29 @@ mod tests {
         let mut forced = LogConstraint::new(&given, "", None).unwrap();
         let text = walk(&mut forced, LogConstraint::cheapest, 200);
         assert_eq!(text, " t=T1580 f=n] {}");
+
+        // A technique whose training logs all said it must say it: without the flag its
+        // combinations would narrow nothing. One whose logs never did may not.
+        use serde_json::json;
+        let logs = [
+            (json!({"name": "DescribeInstances"}), "t=T1580 f=n"),
+            (json!({"name": "GetObject"}), "t=T1530"),
+        ];
+        let shape = Arc::new(Shape::fit_tagged(
+            "tf",
+            logs.iter().map(|(log, tag)| (log, *tag)),
+        ));
+        let mut flagged = LogConstraint::new(&Header::default(), "", Some(shape.clone())).unwrap();
+        flagged.allow_detected();
+        push_all(&mut flagged, b" t=T1580");
+        assert!(!flagged.allows(b']'));
+        push_all(&mut flagged, b" ");
+        assert!(flagged.allows(b'f') && !flagged.allows(b'h'));
+        let mut unflagged = LogConstraint::new(&Header::default(), "", Some(shape)).unwrap();
+        unflagged.allow_detected();
+        push_all(&mut unflagged, b" t=T1530 ");
+        assert!(!unflagged.allows(b'f') && unflagged.allows(b'h'));
+        let text = walk(&mut flagged, LogConstraint::cheapest, 200);
+        assert_eq!(text, r#"f=n] {"name":"DescribeInstances"}"#);
     }
 }

@@ -1,4 +1,5 @@
-//! Who wrote a source's benign training logs, and when in the week.
+//! Who wrote a source's benign training logs, and when in the week; how often a
+//! technique's logs were the steps its rules fire on.
 //!
 //! Asked for no user, generation draws one from the source's training mix ([`users`]):
 //! left to pick, a small model leans to the users heaviest across all sources. Asked for
@@ -10,6 +11,8 @@
 //! trained on generated logs must learn.
 
 use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
 
 /// Hours in a week: the hours of the week are `0..HOURS_IN_WEEK`.
 pub const HOURS_IN_WEEK: u8 = 7 * 24;
@@ -62,6 +65,41 @@ pub fn hours<'a>(
     hours
 }
 
+/// How many of a technique's training logs a Sigma rule of it fired on, and how many it
+/// did not. Left to pick, a small model says "not fired" for nearly all (2026-12-07,
+/// `tiny`: 1 of 32 T1562.008 logs, against 5 of its 6 training logs).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Detections {
+    /// Logs a rule of the technique fired on.
+    pub fired: u32,
+    /// Logs none did.
+    pub missed: u32,
+}
+
+impl Detections {
+    /// The share that fired; `None` for no logs.
+    pub fn share(&self) -> Option<f64> {
+        let logs = self.fired + self.missed;
+        (logs > 0).then(|| f64::from(self.fired) / f64::from(logs))
+    }
+}
+
+/// For each technique, how many of its logs (technique and flag, one per log) fired a
+/// rule of it; logs that do not say are left out.
+pub fn detections<'a>(
+    logs: impl IntoIterator<Item = (&'a str, bool)>,
+) -> BTreeMap<String, Detections> {
+    let mut counts: BTreeMap<String, Detections> = BTreeMap::new();
+    for (technique, fired) in logs {
+        let count = counts.entry(technique.to_string()).or_default();
+        match fired {
+            true => count.fired += 1,
+            false => count.missed += 1,
+        }
+    }
+    counts
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -96,5 +134,23 @@ mod tests {
         let by_user = hours(headers);
         assert_eq!(by_user.len(), 1, "omar's log has no time: {by_user:?}");
         assert_eq!(by_user["anna"], [(9, 2), (33, 1)].into());
+    }
+
+    #[test]
+    fn each_techniques_logs_are_counted_by_whether_they_fired() {
+        let counts = detections([
+            ("T1562.008", true),
+            ("T1562.008", false),
+            ("T1562.008", true),
+        ]);
+        assert_eq!(
+            counts["T1562.008"],
+            Detections {
+                fired: 2,
+                missed: 1
+            }
+        );
+        assert_eq!(counts["T1562.008"].share(), Some(2.0 / 3.0));
+        assert_eq!(Detections::default().share(), None);
     }
 }

@@ -195,6 +195,7 @@ impl TextFormat {
                     .weekday
                     .zip(header.hour)
                     .and_then(|(weekday, hour)| header_mix::hour_of_week(weekday, hour)),
+                detected: header.technique.clone().zip(header.detected),
                 user: header.user.unwrap_or_default(),
             });
         }
@@ -214,6 +215,11 @@ impl TextFormat {
                 };
                 shape.users = header_mix::users(benign());
                 shape.hours = header_mix::hours(benign());
+                shape.detections = header_mix::detections(
+                    logs.iter()
+                        .filter_map(|l| l.detected.as_ref())
+                        .map(|(technique, fired)| (technique.as_str(), *fired)),
+                );
             }
         }
     }
@@ -279,4 +285,6 @@ struct FitLog {
     /// No technique in its header.
     benign: bool,
     hour_of_week: Option<u8>,
+    /// Its technique and whether a rule of it fired, where the header says.
+    detected: Option<(String, bool)>,
 }

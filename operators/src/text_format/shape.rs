@@ -302,6 +302,12 @@ pub struct Shape {
     /// 32 (2026-12-06) and for a group model.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub hours: BTreeMap<String, BTreeMap<u8, u32>>,
+    /// For each technique whose training logs of the source said whether its rules fire
+    /// ([`super::Header::detected`]), how many did and did not: the share generation
+    /// draws the flag at when a technique is asked for without `--detected` or
+    /// `--undetected`. Empty in models fitted before 2026-12-07.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub detections: BTreeMap<String, super::header_mix::Detections>,
 }
 
 impl Shape {
@@ -710,6 +716,7 @@ impl Builder {
             user_fields: Vec::new(),
             users: BTreeMap::new(),
             hours: BTreeMap::new(),
+            detections: BTreeMap::new(),
         }
     }
 }

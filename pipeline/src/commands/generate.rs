@@ -11,10 +11,10 @@ use model::generate::{Prompt, generate};
 use operators::fidelity::rule_firing::{Fired, rules_for};
 use operators::sigma::SigmaDetector;
 use operators::source_fields::lookup_mut;
-use operators::text_format::{Header, Shape, header_mix};
+use operators::text_format::{Header, Shape, combination_tag, header_mix};
 use rand::SeedableRng;
-use rand::distr::Distribution;
 use rand::distr::weighted::WeightedIndex;
+use rand::distr::{Bernoulli, Distribution};
 use rand_chacha::ChaCha8Rng;
 use schemas::Source;
 use serde_json::Value;
@@ -67,6 +67,12 @@ pub fn run(args: &GenerateArgs) -> anyhow::Result<ExitCode> {
             }
             Arc::new(shape)
         });
+    if let Some(unseen) = unseen_detection(&header, shape.as_deref()) {
+        tracing::warn!(
+            message = "No training log of this source and technique had this flag: the model never saw such a log, and what it writes is unlikely to be one (for logs that fire, check with --must-fire).",
+            flag = unseen.as_str()
+        );
+    }
     if shape.is_none() && !args.no_shape {
         tracing::warn!(
             message = "The model has no shape for this source (trained before shapes, or on too few of its logs): generated logs are held to valid JSON only.",
@@ -83,6 +89,7 @@ pub fn run(args: &GenerateArgs) -> anyhow::Result<ExitCode> {
             args.sampling.seed,
         ),
     };
+    let mut flags = DetectedDraw::of(shape.as_deref(), &header, args.sampling.seed);
     let prompt = Prompt {
         source,
         header,
@@ -112,6 +119,9 @@ pub fn run(args: &GenerateArgs) -> anyhow::Result<ExitCode> {
                 let mut prompt = prompt.clone();
                 if let Some(headers) = &mut headers {
                     headers.fill(&mut prompt.header);
+                }
+                if let Some(flags) = &mut flags {
+                    flags.fill(&mut prompt.header);
                 }
                 prompt
             })
@@ -189,6 +199,21 @@ pub fn run(args: &GenerateArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::FAILURE);
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The technique and flag asked for by `--detected` or `--undetected`, as the shape's
+/// combinations tag it, when no training log of the source had them: T1580's recorded
+/// logs fire its rule in one log of 83, and that one may be in the validation days.
+fn unseen_detection(header: &Header, shape: Option<&Shape>) -> Option<String> {
+    header.detected?;
+    let combinations = shape?.combinations.as_ref()?;
+    let asked = Header {
+        technique: header.technique.clone(),
+        detected: header.detected,
+        ..Header::default()
+    };
+    let tag = combination_tag(&combinations.keys, &asked.field_values());
+    (!combinations.tags.contains(&tag)).then_some(tag)
 }
 
 /// Judges generated logs by the Sigma rules of one technique (`--must-fire`).
@@ -321,6 +346,39 @@ impl HeaderMix {
     }
 }
 
+/// Whether each log asked for a technique (and neither `--detected` nor `--undetected`)
+/// is a step its rules fire on, drawn at the share of the technique's training logs of
+/// the source that were ([`Shape::detections`]): left to pick, a small model says not.
+/// Its own random stream, beside the header mix's.
+struct DetectedDraw {
+    fired: Bernoulli,
+    rng: ChaCha8Rng,
+}
+
+impl DetectedDraw {
+    /// `None` where there is nothing to draw: no technique asked for, the flag asked for,
+    /// or no training log of the technique said it.
+    fn of(shape: Option<&Shape>, header: &Header, seed: u64) -> Option<Self> {
+        if header.detected.is_some() {
+            return None;
+        }
+        let share = shape?
+            .detections
+            .get(header.technique.as_deref()?)?
+            .share()?;
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        rng.set_stream(HEADER_STREAM - 1);
+        Some(DetectedDraw {
+            fired: Bernoulli::new(share).ok()?,
+            rng,
+        })
+    }
+
+    fn fill(&mut self, header: &mut Header) {
+        header.detected = Some(self.fired.sample(&mut self.rng));
+    }
+}
+
 /// Moves a generated log to its header's weekday and hour, in the week and at the minute
 /// and second the model wrote. A small model does not work out a date's weekday, nor copy
 /// the header's hour across the log: given the hour of the week drawn from the user's
@@ -361,6 +419,67 @@ const HEADER_STREAM: u64 = u64::MAX;
 mod tests {
     use super::*;
     use operators::pii::{PiiFields, PiiHasher};
+
+    #[test]
+    fn asking_for_a_flag_no_training_log_of_the_technique_had_is_told() {
+        let logs = [
+            (
+                serde_json::json!({"name": "StopLogging"}),
+                "t=T1562.008 f=y",
+            ),
+            (
+                serde_json::json!({"name": "DescribeInstances"}),
+                "t=T1580 f=n",
+            ),
+        ];
+        let shape = Shape::fit_tagged("tf", logs.iter().map(|(log, tag)| (log, *tag)));
+        let asking = |technique: &str, detected: Option<bool>| Header {
+            technique: Some(technique.into()),
+            detected,
+            ..Header::default()
+        };
+        let unseen = |header: &Header| unseen_detection(header, Some(&shape));
+        assert_eq!(unseen(&asking("T1562.008", Some(true))), None);
+        assert_eq!(unseen(&asking("T1580", Some(false))), None);
+        assert_eq!(
+            unseen(&asking("T1580", Some(true))).as_deref(),
+            Some("t=T1580 f=y")
+        );
+        assert_eq!(unseen(&asking("T1580", None)), None, "nothing asked");
+    }
+
+    #[test]
+    fn an_asked_techniques_logs_fire_at_the_share_its_training_logs_did() {
+        let logs = [(serde_json::json!({"name": "StopLogging"}), "")];
+        let mut shape = Shape::fit_tagged("tf", logs.iter().map(|(log, tag)| (log, *tag)));
+        shape.detections.insert(
+            "T1562.008".into(),
+            header_mix::Detections {
+                fired: 3,
+                missed: 1,
+            },
+        );
+        let asking = |technique: &str, detected: Option<bool>| Header {
+            technique: Some(technique.into()),
+            detected,
+            ..Header::default()
+        };
+        let mut draw = DetectedDraw::of(Some(&shape), &asking("T1562.008", None), 7).unwrap();
+        let fired = (0..400)
+            .filter(|_| {
+                let mut header = asking("T1562.008", None);
+                draw.fill(&mut header);
+                header.detected.unwrap()
+            })
+            .count();
+        assert!(
+            (270..=330).contains(&fired),
+            "{fired} of 400, 3 in 4 expected"
+        );
+        assert!(DetectedDraw::of(Some(&shape), &asking("T1562.008", Some(false)), 7).is_none());
+        assert!(DetectedDraw::of(Some(&shape), &asking("T1580", None), 7).is_none());
+        assert!(DetectedDraw::of(Some(&shape), &Header::default(), 7).is_none());
+    }
 
     #[test]
     fn prompted_users_are_pseudonymised_as_training_users_were() {
