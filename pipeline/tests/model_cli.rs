@@ -271,29 +271,7 @@ fn must_fire_keeps_red_team_logs_that_fire_their_rules(dir: &Path, logs: &Path, 
     let out = ok(&generate("T1562.008"));
     assert!(out.contains("3 logs written"), "{out}");
     assert!(out.contains("--must-fire: 3 of"), "{out}");
-    let eval_dir = dir.join("eval-fired");
-    ok(&cyberlm(&[
-        "eval",
-        "generation",
-        path(&fired),
-        "--technique",
-        "T1562.008",
-        "--real",
-        path(logs),
-        "--tagged",
-        STRATUS,
-        "--out",
-        path(&eval_dir),
-    ]));
-    let figures: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(eval_dir.join("figures.json")).unwrap())
-            .unwrap();
-    let cloudtrail = figures["sources"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|source| source["source"] == "cloudtrail")
-        .unwrap();
+    let cloudtrail = cloudtrail_judged_as_t1562(&dir.join("eval-fired"), &fired, logs);
     assert_eq!(cloudtrail["rules"]["generated"]["logs"], 3, "{cloudtrail}");
     assert_eq!(
         cloudtrail["rules"]["generated"]["technique_rule"], 1.0,
@@ -304,6 +282,33 @@ fn must_fire_keeps_red_team_logs_that_fire_their_rules(dir: &Path, logs: &Path, 
     assert!(!undetected.status.success());
     let stderr = String::from_utf8_lossy(&undetected.stderr);
     assert!(stderr.contains("no Sigma rule"), "{stderr}");
+}
+
+/// `eval generation` of generated CloudTrail logs as T1562.008's: the CloudTrail figures.
+fn cloudtrail_judged_as_t1562(eval_dir: &Path, generated: &Path, logs: &Path) -> serde_json::Value {
+    ok(&cyberlm(&[
+        "eval",
+        "generation",
+        path(generated),
+        "--technique",
+        "T1562.008",
+        "--real",
+        path(logs),
+        "--tagged",
+        STRATUS,
+        "--out",
+        path(eval_dir),
+    ]));
+    let figures: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(eval_dir.join("figures.json")).unwrap())
+            .unwrap();
+    figures["sources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|source| source["source"] == "cloudtrail")
+        .unwrap()
+        .clone()
 }
 
 /// `generate --detected` asks the model for the steps of a technique its rules fire on:
@@ -334,29 +339,7 @@ fn detected_asks_for_the_steps_rules_fire_on(
     };
     let out = ok(&generate(model));
     assert!(out.contains("4 logs written"), "{out}");
-    let eval_dir = dir.join("eval-detected");
-    ok(&cyberlm(&[
-        "eval",
-        "generation",
-        path(&generated),
-        "--technique",
-        "T1562.008",
-        "--real",
-        path(logs),
-        "--tagged",
-        STRATUS,
-        "--out",
-        path(&eval_dir),
-    ]));
-    let figures: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(eval_dir.join("figures.json")).unwrap())
-            .unwrap();
-    let cloudtrail = figures["sources"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|source| source["source"] == "cloudtrail")
-        .unwrap();
+    let cloudtrail = cloudtrail_judged_as_t1562(&dir.join("eval-detected"), &generated, logs);
     assert_eq!(
         cloudtrail["rules"]["generated"]["technique_rule"], 1.0,
         "{cloudtrail}"
