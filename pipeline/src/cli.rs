@@ -304,6 +304,10 @@ pub struct TrainArgs {
     /// start, where its header and first choices are (0: every entry alike)
     #[arg(long, default_value_t = 0.0)]
     pub start_share: f64,
+    /// The step from which `--start-share` applies (0: from the first): a start-heavy
+    /// tail, once the learning rate has decayed, in one run instead of a fine-tune
+    #[arg(long, default_value_t = 0, requires = "start_share")]
+    pub start_share_from: usize,
     /// Start from this model's weights instead of a random initialisation (a fine-tune:
     /// same preset and context; the optimizer and the schedule start afresh)
     #[arg(long)]

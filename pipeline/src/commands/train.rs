@@ -159,6 +159,7 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<ExitCode> {
         time_budget_s: args.time_budget_s,
         favoured_share: args.attack_share,
         start_share: args.start_share,
+        start_share_from: args.start_share_from,
         ..defaults
     };
     let outcome = train_with_progress(TrainRun {
