@@ -20,7 +20,7 @@ use std::ops::Range;
 use std::sync::{Arc, OnceLock};
 
 use operators::text_format::{
-    Combinations, Consistent, FALSE, ItemRange, NULL, Pattern, Presence, Shape, ShapeKey,
+    Combinations, Consistent, FALSE, Header, ItemRange, NULL, Pattern, Presence, Shape, ShapeKey,
     ShapeNode, TRUE, array_codes, boolean_code, kind, number_code, number_codes, string_code,
     string_codes, user_fields,
 };
@@ -307,15 +307,10 @@ impl JsonConstraint {
             .map_or("", |combinations| &combinations.keys)
     }
 
-    /// Whether some training log had header fields tagged `tag` by
-    /// [`JsonConstraint::combination_keys`].
-    pub fn knows_combination_tag(&self, tag: &str) -> bool {
-        self.combinations().is_some_and(|combinations| {
-            combinations
-                .tags
-                .binary_search_by(|t| t.as_str().cmp(tag))
-                .is_ok()
-        })
+    /// Whether some training log had `header`'s fields, as the combinations key them.
+    pub fn knows_combination(&self, header: &Header) -> bool {
+        self.combinations()
+            .is_some_and(|combinations| combinations.knows(&combinations.tag_of(header)))
     }
 
     /// A recogniser expecting a JSON object of `shape`.

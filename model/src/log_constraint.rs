@@ -314,13 +314,12 @@ impl LogConstraint {
             return None;
         }
         let technique = self.technique()?;
-        let keys = self.json.combination_keys();
-        Some(["y", "n"].iter().any(|flag| {
-            let mut values: [Option<String>; FIELDS] = Default::default();
-            values[TECHNIQUE_FIELD] = Some(technique.clone());
-            values[DETECTED_FIELD] = Some(flag.to_string());
-            self.json
-                .knows_combination_tag(&combination_tag(keys, &values))
+        Some([true, false].into_iter().any(|detected| {
+            self.json.knows_combination(&Header {
+                technique: Some(technique.clone()),
+                detected: Some(detected),
+                ..Header::default()
+            })
         }))
     }
 

@@ -27,8 +27,8 @@ use std::ops::Range;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::HEADER_KEYS;
 use super::shape::{Shape, ShapeNode, escaped, kind};
+use super::{HEADER_KEYS, Header};
 
 /// More distinct combinations than this (an estate of millions of logs whose listed
 /// fields rarely repeat together) and the shape keeps none: a table that size would
@@ -113,6 +113,18 @@ pub enum Consistent {
 }
 
 impl Combinations {
+    /// The tag of `header`'s fields by these combinations' keys ([`tag`]).
+    pub fn tag_of(&self, header: &Header) -> String {
+        tag(&self.keys, &header.field_values())
+    }
+
+    /// Whether some training log had `tag`.
+    pub fn knows(&self, tag: &str) -> bool {
+        self.tags
+            .binary_search_by(|known| known.as_str().cmp(tag))
+            .is_ok()
+    }
+
     /// Fits the combinations of `logs` (projected, each with its [`tag`] by `keys`)
     /// against `shape`, fitted on the same logs. `None` when no node lists values or the
     /// logs hold more than [`MAX_COMBINATIONS`] distinct ones.

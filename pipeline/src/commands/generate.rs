@@ -11,7 +11,7 @@ use model::generate::{Prompt, generate};
 use operators::fidelity::rule_firing::{Fired, rules_for};
 use operators::sigma::SigmaDetector;
 use operators::source_fields::lookup_mut;
-use operators::text_format::{Header, Shape, combination_tag, header_mix};
+use operators::text_format::{Header, Shape, header_mix};
 use rand::SeedableRng;
 use rand::distr::weighted::WeightedIndex;
 use rand::distr::{Bernoulli, Distribution};
@@ -212,8 +212,8 @@ fn unseen_detection(header: &Header, shape: Option<&Shape>) -> Option<String> {
         detected: header.detected,
         ..Header::default()
     };
-    let tag = combination_tag(&combinations.keys, &asked.field_values());
-    (!combinations.tags.contains(&tag)).then_some(tag)
+    let tag = combinations.tag_of(&asked);
+    (!combinations.knows(&tag)).then_some(tag)
 }
 
 /// Judges generated logs by the Sigma rules of one technique (`--must-fire`).
