@@ -19,6 +19,18 @@ impl Logsource {
         }
     }
 
+    /// The logsources a source's logs can belong to ([`Self::of`]).
+    pub fn of_source(source: Source) -> Vec<Logsource> {
+        match source {
+            Source::CloudTrail => vec![Logsource::new("aws", "cloudtrail")],
+            Source::Confluence => Vec::new(),
+            Source::Azure => ["signinlogs", "riskdetection", "auditlogs"]
+                .into_iter()
+                .map(|service| Logsource::new("azure", service))
+                .collect(),
+        }
+    }
+
     /// The logsource of a decoded log, or `None` where no Sigma rules exist for its kind
     /// (Confluence).
     ///

@@ -10,6 +10,7 @@ mod detector;
 pub mod event;
 mod logsource;
 mod rule_set;
+pub mod witness;
 
 pub use detector::SigmaDetector;
 pub use logsource::Logsource;

@@ -9,7 +9,9 @@ use serde_norway::Value as Yaml;
 
 use super::event::FieldNames;
 use super::logsource::Logsource;
+use super::witness::witnesses;
 use crate::attack::technique_from_tag;
+use crate::text_format::FieldPin;
 
 /// One rule's settings in the config, keyed by rule id or file stem.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
@@ -71,6 +73,9 @@ pub struct SigmaRule {
     pub service: Option<String>,
     /// Where the rule came from.
     pub origin: String,
+    /// What a log must hold for the rule to fire ([`super::witness`]), or why no set
+    /// of pinned fields can say it.
+    pub witnesses: Result<Vec<Vec<FieldPin>>, String>,
     pub(super) compiled: sigma_rust::Rule,
     pub(super) fields: FieldNames,
 }
@@ -219,6 +224,7 @@ fn parse_rule(
         .get_mut("detection")
         .ok_or("the rule has no detection")?;
     normalise_detection(detection, &mut fields);
+    let witnesses = witnesses(detection);
     let compiled: sigma_rust::Rule = serde_norway::from_value(yaml).map_err(|e| e.to_string())?;
     Ok(Some(SigmaRule {
         id,
@@ -229,6 +235,7 @@ fn parse_rule(
         product,
         service,
         origin: origin.to_string(),
+        witnesses,
         compiled,
         fields,
     }))

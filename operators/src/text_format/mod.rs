@@ -39,6 +39,7 @@ mod field_group;
 mod fields;
 mod header;
 pub mod header_mix;
+mod pin;
 mod projection;
 mod shape;
 pub mod user_fields;
@@ -51,6 +52,7 @@ pub use country_carry::{CountryCarry, DEFAULT_CARRY_HOURS};
 pub use field_group::{FieldGroup, HeaderField};
 pub use fields::{FieldSpan, field_spans};
 pub use header::{HEADER_KEYS, Header, WEEKDAYS, header_spans, is_header_value_byte};
+pub use pin::{FieldPin, PinError, ValuePattern};
 pub use projection::{ConstantField, Projection};
 pub use shape::{
     ItemRange, MAX_KEYS_PER_OBJECT, Pattern, Shape, ShapeKey, ShapeNode, kind, kind_of,

@@ -1,0 +1,587 @@
+//! Holding fields of a [`Shape`] to values: what a Sigma rule's selection asks of a log
+//! (`eventSource` is `elasticache.amazonaws.com`, `userIdentity.type` is not
+//! `AssumedRole`), so that generation under the pinned shape writes a log the rule
+//! fires on, and the model writes the rest of it.
+//!
+//! A pin narrows a field's listed values to those it admits, so the model still picks
+//! among the real values that fit (`eventName` starting with `Delete`: any of the
+//! source's `Delete*` calls). Where no listed value fits (a call the training logs never
+//! made), the field lists one: the shortest value the pin admits. Combinations of values
+//! that no longer fit are dropped, so the other fields keep to those seen with the
+//! pinned values; where none is left, values are picked independently.
+
+use serde_json::Value;
+
+use super::combinations::{FALSE, NULL, TRUE, UNLISTED, array_codes, number_codes, string_codes};
+use super::shape::{Shape, escaped, kind};
+
+/// A value as a Sigma rule matches it: case-insensitive, `*` standing for any run of
+/// characters and `?` for one, `\` escaping either (`contains: x` is `*x*`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ValuePattern(pub String);
+
+/// One piece of a [`ValuePattern`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Piece {
+    Char(char),
+    AnyRun,
+    AnyOne,
+}
+
+impl ValuePattern {
+    fn pieces(&self) -> Vec<Piece> {
+        let mut pieces = Vec::new();
+        let mut chars = self.0.chars();
+        while let Some(c) = chars.next() {
+            pieces.push(match c {
+                '*' => Piece::AnyRun,
+                '?' => Piece::AnyOne,
+                '\\' => match chars.clone().next() {
+                    Some(next @ ('*' | '?' | '\\')) => {
+                        chars.next();
+                        Piece::Char(next)
+                    }
+                    _ => Piece::Char('\\'),
+                },
+                c => Piece::Char(c),
+            });
+        }
+        pieces
+    }
+
+    /// Whether `text` matches, ignoring case.
+    pub fn matches(&self, text: &str) -> bool {
+        let pieces = self.pieces();
+        let text: Vec<char> = text.chars().flat_map(char::to_lowercase).collect();
+        let same = |piece: Piece, c: char| match piece {
+            Piece::Char(p) => p.to_lowercase().eq(std::iter::once(c)),
+            Piece::AnyOne => true,
+            Piece::AnyRun => false,
+        };
+        // Wildcard matching with one backtrack point: the latest `*`.
+        let (mut p, mut t) = (0, 0);
+        let mut star: Option<(usize, usize)> = None;
+        while t < text.len() {
+            match pieces.get(p) {
+                Some(Piece::AnyRun) => {
+                    star = Some((p, t));
+                    p += 1;
+                }
+                Some(&piece) if same(piece, text[t]) => {
+                    p += 1;
+                    t += 1;
+                }
+                _ => match star {
+                    Some((star_p, star_t)) => {
+                        p = star_p + 1;
+                        t = star_t + 1;
+                        star = Some((star_p, star_t + 1));
+                    }
+                    None => return false,
+                },
+            }
+        }
+        pieces[p.min(pieces.len())..]
+            .iter()
+            .all(|&piece| piece == Piece::AnyRun)
+    }
+
+    /// The shortest text that matches: the literal characters, `?` as `x`.
+    pub fn example(&self) -> String {
+        self.pieces()
+            .into_iter()
+            .filter_map(|piece| match piece {
+                Piece::Char(c) => Some(c),
+                Piece::AnyOne => Some('x'),
+                Piece::AnyRun => None,
+            })
+            .collect()
+    }
+}
+
+/// What one field of a log must hold.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldPin {
+    /// The field's dotted path as a rule names it (`userIdentity.type`), matched against
+    /// the shape's keys ignoring case; a path not at the top is also looked for under
+    /// `properties` (the Azure Monitor export of a sign-in).
+    pub field: String,
+    /// The value matches one of these, or with `all` every one.
+    pub patterns: Vec<ValuePattern>,
+    /// Every pattern must match, not one (Sigma's `|all`).
+    pub all: bool,
+    /// The value must not match (a rule's `not filter`); the key may then be left out.
+    pub negated: bool,
+}
+
+impl FieldPin {
+    fn admits(&self, text: &str) -> bool {
+        let matches = match self.all {
+            true => self.patterns.iter().all(|p| p.matches(text)),
+            false => self.patterns.iter().any(|p| p.matches(text)),
+        };
+        matches != self.negated
+    }
+
+    /// The shortest value a positive pin admits: its first pattern's example, or with
+    /// `all` the examples one after another.
+    fn example(&self) -> String {
+        match self.all {
+            true => self.patterns.iter().map(ValuePattern::example).collect(),
+            false => self
+                .patterns
+                .first()
+                .map(ValuePattern::example)
+                .unwrap_or_default(),
+        }
+    }
+}
+
+/// Why a shape cannot be held to a pin.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum PinError {
+    /// No training log of the source had the field.
+    #[error("no training log of this source has the field {field}")]
+    NoSuchField {
+        /// The field.
+        field: String,
+    },
+    /// The field is inside an array, whose elements a pin does not pick between.
+    #[error("{field} is inside an array, which a pinned value cannot reach")]
+    InArray {
+        /// The field.
+        field: String,
+    },
+    /// The field held only objects, arrays, booleans or `null`, never a text or number
+    /// the pin could be written as.
+    #[error("{field} never held a text or number that {value:?} could be written as")]
+    WrongKind {
+        /// The field.
+        field: String,
+        /// The value the pin asked for.
+        value: String,
+    },
+    /// A value may not match, but the field's values are not listed, so the one the
+    /// model writes cannot be kept from matching.
+    #[error(
+        "{field} has too many distinct values to keep the model from writing one the rule excludes"
+    )]
+    Unlisted {
+        /// The field.
+        field: String,
+    },
+    /// Every value the field ever held is excluded.
+    #[error("every value of {field} in the training logs is excluded")]
+    NothingLeft {
+        /// The field.
+        field: String,
+    },
+}
+
+/// The root's key under which the Azure Monitor export nests a sign-in's fields.
+const NESTED_UNDER: &str = "properties";
+
+impl Shape {
+    /// This shape with every pin's field held to it; see the module.
+    pub fn pinned(&self, pins: &[FieldPin]) -> Result<Shape, PinError> {
+        let mut shape = self.clone();
+        for pin in pins {
+            shape.pin(pin)?;
+        }
+        if shape
+            .combinations
+            .as_ref()
+            .is_some_and(|combinations| combinations.rows.is_empty())
+        {
+            shape.combinations = None;
+        }
+        Ok(shape)
+    }
+
+    fn pin(&mut self, pin: &FieldPin) -> Result<(), PinError> {
+        let path = self.path_to(&pin.field)?;
+        let target = path.last().map_or(Self::ROOT, |&(parent, key)| {
+            self.nodes[parent as usize].keys[key].node
+        });
+        if !pin.negated {
+            // Every object on the way is written, as an object.
+            for (depth, &(parent, key)) in path.iter().enumerate() {
+                self.nodes[parent as usize].keys[key].required = true;
+                let child = self.nodes[parent as usize].keys[key].node;
+                if depth + 1 < path.len() {
+                    self.nodes[child as usize].kinds = kind::OBJECT;
+                }
+                self.keep_rows(child, |code| code != 0);
+            }
+        }
+        let node = &self.nodes[target as usize];
+        let listed = |texts: &[String], unescape: fn(&str) -> String| -> Vec<bool> {
+            texts
+                .iter()
+                .map(|text| pin.admits(&unescape(text)))
+                .collect()
+        };
+        let strings = listed(&node.values, unescaped);
+        let numbers = listed(&node.numbers, str::to_string);
+        let field = || pin.field.clone();
+        if pin.negated {
+            let takes_text = node.kinds & (kind::STRING | kind::NUMBER) != 0;
+            let free_strings = node.kinds & kind::STRING != 0 && node.values.is_empty();
+            let free_numbers = node.kinds & kind::NUMBER != 0 && node.numbers.is_empty();
+            if free_strings || free_numbers {
+                return Err(PinError::Unlisted { field: field() });
+            }
+            let left = strings.iter().chain(&numbers).any(|&keep| keep);
+            if takes_text && !left && node.kinds & !(kind::STRING | kind::NUMBER) == 0 {
+                return Err(PinError::NothingLeft { field: field() });
+            }
+            self.keep_listed(target, &strings, &numbers, true);
+            return Ok(());
+        }
+        if strings.iter().chain(&numbers).any(|&keep| keep) {
+            self.keep_listed(target, &strings, &numbers, false);
+            let node = &mut self.nodes[target as usize];
+            node.kinds = if node.values.is_empty() {
+                0
+            } else {
+                kind::STRING
+            } | if node.numbers.is_empty() {
+                0
+            } else {
+                kind::NUMBER
+            };
+            return Ok(());
+        }
+        // No listed value fits: the field lists the pin's own.
+        let example = pin.example();
+        let number = serde_json::from_str::<serde_json::Number>(&example).ok();
+        let node = &self.nodes[target as usize];
+        let (values, numbers, kinds) = if node.kinds & kind::STRING != 0 {
+            (vec![escaped(&example)], Vec::new(), kind::STRING)
+        } else if let (true, Some(number)) = (node.kinds & kind::NUMBER != 0, number) {
+            (Vec::new(), vec![number.to_string()], kind::NUMBER)
+        } else {
+            return Err(PinError::WrongKind {
+                field: field(),
+                value: example,
+            });
+        };
+        // No training combination had the value.
+        self.keep_rows(target, |_| false);
+        let node = &mut self.nodes[target as usize];
+        node.values = values;
+        node.numbers = numbers;
+        node.arrays.clear();
+        node.kinds = kinds;
+        node.pattern = None;
+        node.whole_digits = None;
+        Ok(())
+    }
+
+    /// The keys from the root to `field`: (the object's node, the key's index in it).
+    fn path_to(&self, field: &str) -> Result<Vec<(u32, usize)>, PinError> {
+        let walk = |start: Vec<(u32, usize)>| -> Result<Vec<(u32, usize)>, PinError> {
+            let mut path = start;
+            for segment in field.split('.') {
+                let id = path.last().map_or(Self::ROOT, |&(parent, key)| {
+                    self.nodes[parent as usize].keys[key].node
+                });
+                let node = &self.nodes[id as usize];
+                if node.keys.is_empty() && node.element.is_some() {
+                    return Err(PinError::InArray {
+                        field: field.to_string(),
+                    });
+                }
+                let key = node
+                    .keys
+                    .iter()
+                    .position(|key| key.name.eq_ignore_ascii_case(segment))
+                    .ok_or_else(|| PinError::NoSuchField {
+                        field: field.to_string(),
+                    })?;
+                path.push((id, key));
+            }
+            Ok(path)
+        };
+        let root = self.node(Self::ROOT).ok_or_else(|| PinError::NoSuchField {
+            field: field.to_string(),
+        })?;
+        match walk(Vec::new()) {
+            Err(PinError::NoSuchField { .. }) => {
+                let nested = root
+                    .keys
+                    .iter()
+                    .position(|key| key.name.eq_ignore_ascii_case(NESTED_UNDER));
+                match nested {
+                    Some(key) => walk(vec![(Self::ROOT, key)]),
+                    None => walk(Vec::new()),
+                }
+            }
+            other => other,
+        }
+    }
+
+    /// Keeps the node's listed strings and numbers marked `true`, renumbering the
+    /// combinations' codes and dropping rows whose value went. With `others`, values
+    /// of other kinds (booleans, `null`, unlisted, absent) stay; without, their rows go
+    /// too, as do the node's listed arrays.
+    fn keep_listed(&mut self, id: u32, strings: &[bool], numbers: &[bool], others: bool) {
+        let node = &self.nodes[id as usize];
+        let (old_strings, old_numbers, old_arrays) =
+            (string_codes(node), number_codes(node), array_codes(node));
+        let kept_strings = strings.iter().filter(|&&keep| keep).count() as u16;
+        let kept_numbers = numbers.iter().filter(|&&keep| keep).count() as u16;
+        let renumber = |kept: &[bool], index: usize, start: u16| -> Option<u16> {
+            kept[index].then(|| start + kept[..index].iter().filter(|&&keep| keep).count() as u16)
+        };
+        let recode = |code: u16| -> Option<u16> {
+            if old_strings.contains(&code) {
+                renumber(strings, (code - old_strings.start) as usize, 1)
+            } else if old_numbers.contains(&code) {
+                renumber(
+                    numbers,
+                    (code - old_numbers.start) as usize,
+                    1 + kept_strings,
+                )
+            } else if old_arrays.contains(&code) {
+                others.then(|| code - old_arrays.start + 1 + kept_strings + kept_numbers)
+            } else {
+                debug_assert!(matches!(code, 0 | NULL | TRUE | FALSE | UNLISTED));
+                others.then_some(code)
+            }
+        };
+        self.recode_rows(id, recode);
+        let node = &mut self.nodes[id as usize];
+        let mut keep = strings.iter();
+        node.values
+            .retain(|_| keep.next().copied().unwrap_or(false));
+        let mut keep = numbers.iter();
+        node.numbers
+            .retain(|_| keep.next().copied().unwrap_or(false));
+        if !others {
+            node.arrays.clear();
+        }
+    }
+
+    /// Drops the combination rows whose code at `id` fails `keep`.
+    fn keep_rows(&mut self, id: u32, keep: impl Fn(u16) -> bool) {
+        self.recode_rows(id, |code| keep(code).then_some(code));
+    }
+
+    /// Maps each combination row's code at node `id` through `recode`, dropping the
+    /// rows it maps to `None`.
+    fn recode_rows(&mut self, id: u32, recode: impl Fn(u16) -> Option<u16>) {
+        let Some(combinations) = self.combinations.as_mut() else {
+            return;
+        };
+        let Some(column) = combinations.column(id) else {
+            return;
+        };
+        combinations.rows.retain_mut(|row| {
+            let code = row.get(column + 1).copied().unwrap_or(0);
+            match (recode(code), row.get_mut(column + 1)) {
+                (Some(new), Some(slot)) => {
+                    *slot = new;
+                    true
+                }
+                (Some(new), None) => new == 0,
+                (None, _) => false,
+            }
+        });
+    }
+}
+
+/// A listed string as it reads: listed values are kept as compact JSON writes them
+/// between the quotes.
+fn unescaped(text: &str) -> String {
+    match serde_json::from_str::<Value>(&format!("\"{text}\"")) {
+        Ok(Value::String(text)) => text,
+        _ => text.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::text_format::string_code;
+    use serde_json::json;
+
+    fn pattern(text: &str) -> ValuePattern {
+        ValuePattern(text.to_string())
+    }
+
+    fn pin(field: &str, value: &str, negated: bool) -> FieldPin {
+        FieldPin {
+            field: field.to_string(),
+            patterns: vec![pattern(value)],
+            all: false,
+            negated,
+        }
+    }
+
+    #[test]
+    fn patterns_match_as_sigma_does() {
+        assert!(pattern("ListBuckets").matches("listbuckets"));
+        assert!(!pattern("ListBuckets").matches("ListBucketsV2"));
+        assert!(pattern("Delete*").matches("DeleteTrail"));
+        assert!(pattern("*S3 Browser*").matches("S3 Browser 9.5.5"));
+        assert!(pattern("*a*b").matches("xaxxab"));
+        assert!(!pattern("*a*b").matches("xaxxa"));
+        assert!(pattern("C?t").matches("cat") && !pattern("C?t").matches("ct"));
+        assert!(pattern(r"100\*").matches("100*") && !pattern(r"100\*").matches("1000"));
+        assert!(pattern("*").matches(""));
+        assert_eq!(pattern("*S3 Browser*").example(), "S3 Browser");
+        assert_eq!(pattern(r"C?t\*").example(), "Cxt*");
+    }
+
+    fn trail_shape() -> Shape {
+        let logs = [
+            (
+                json!({"eventSource": "s3.amazonaws.com", "eventName": "ListBuckets", "userIdentity": {"type": "AssumedRole"}}),
+                "t=T1580",
+            ),
+            (
+                json!({"eventSource": "s3.amazonaws.com", "eventName": "GetObject", "userIdentity": {"type": "IAMUser"}}),
+                "",
+            ),
+            (
+                json!({"eventSource": "iam.amazonaws.com", "eventName": "CreateUser", "userIdentity": {"type": "IAMUser"}, "errorCode": "AccessDenied"}),
+                "t=T1136.003",
+            ),
+            (
+                json!({"eventSource": "iam.amazonaws.com", "eventName": "ListUsers", "userIdentity": {"type": "Root"}}),
+                "",
+            ),
+        ];
+        Shape::fit_tagged("t", logs.iter().map(|(log, tag)| (log, *tag)))
+    }
+
+    fn node_of(shape: &Shape, field: &str) -> u32 {
+        let path = shape.path_to(field).unwrap();
+        let &(parent, key) = path.last().unwrap();
+        shape.nodes[parent as usize].keys[key].node
+    }
+
+    #[test]
+    fn a_pinned_field_keeps_the_listed_values_that_match_and_the_rows_that_had_them() {
+        let shape = trail_shape();
+        let pinned = shape
+            .pinned(&[
+                pin("eventname", "List*", false),
+                pin("eventSource", "s3.*", false),
+            ])
+            .unwrap();
+        // Each pin alone narrows the list; the rows tie the two together.
+        let name = node_of(&pinned, "eventName");
+        assert_eq!(
+            pinned.nodes[name as usize].values,
+            ["ListBuckets", "ListUsers"]
+        );
+        let combinations = pinned.combinations.as_ref().unwrap();
+        assert_eq!(combinations.rows.len(), 1, "{:?}", combinations.rows);
+        let column = combinations.column(name).unwrap();
+        assert_eq!(
+            combinations.rows[0][column + 1],
+            string_code(&pinned, name, "ListBuckets").unwrap()
+        );
+        // Every kept row's codes name values the pinned shape still lists.
+        let source = node_of(&pinned, "eventSource");
+        let column = combinations.column(source).unwrap();
+        assert_eq!(
+            combinations.rows[0][column + 1],
+            string_code(&pinned, source, "s3.amazonaws.com").unwrap()
+        );
+        assert!(pinned.admits(
+            &json!({"eventSource": "s3.amazonaws.com", "eventName": "ListBuckets", "userIdentity": {"type": "AssumedRole"}})
+        ));
+        assert!(!pinned.admits(
+            &json!({"eventSource": "s3.amazonaws.com", "eventName": "GetObject", "userIdentity": {"type": "IAMUser"}})
+        ));
+    }
+
+    #[test]
+    fn a_negated_pin_drops_the_values_it_excludes_and_their_rows() {
+        let pinned = trail_shape()
+            .pinned(&[pin("userIdentity.type", "AssumedRole", true)])
+            .unwrap();
+        let kind = node_of(&pinned, "userIdentity.type");
+        assert_eq!(pinned.nodes[kind as usize].values, ["IAMUser", "Root"]);
+        assert_eq!(pinned.combinations.as_ref().unwrap().rows.len(), 3);
+        let missing = trail_shape().pinned(&[pin("userAgent", "x", true)]);
+        assert_eq!(
+            missing.unwrap_err(),
+            PinError::NoSuchField {
+                field: "userAgent".into()
+            }
+        );
+    }
+
+    #[test]
+    fn a_value_no_log_had_is_listed_alone_and_an_optional_key_becomes_required() {
+        let pinned = trail_shape()
+            .pinned(&[
+                pin("eventSource", "elasticache.amazonaws.com", false),
+                pin("errorCode", "*Denied", false),
+            ])
+            .unwrap();
+        let source = node_of(&pinned, "eventSource");
+        assert_eq!(
+            pinned.nodes[source as usize].values,
+            ["elasticache.amazonaws.com"]
+        );
+        // No training combination had the new value: values are then independent.
+        assert!(pinned.combinations.is_none());
+        let root = &pinned.nodes[Shape::ROOT as usize];
+        let error = root
+            .keys
+            .iter()
+            .find(|key| key.name == "errorCode")
+            .unwrap();
+        assert!(error.required);
+        assert!(!pinned.admits(
+            &json!({"eventSource": "elasticache.amazonaws.com", "eventName": "CreateUser", "userIdentity": {"type": "Root"}})
+        ));
+    }
+
+    #[test]
+    fn a_pin_refuses_what_it_cannot_hold() {
+        let shape = Shape::fit(
+            [
+                json!({"user": {"id": "a1"}, "tags": [{"k": "x"}], "ok": true}),
+                json!({"user": {"id": "b2"}, "tags": [{"k": "y"}], "ok": false}),
+            ]
+            .iter(),
+        );
+        assert!(matches!(
+            shape.pinned(&[pin("tags.k", "x", false)]),
+            Err(PinError::InArray { .. })
+        ));
+        assert!(matches!(
+            shape.pinned(&[pin("ok", "yes", false)]),
+            Err(PinError::WrongKind { .. })
+        ));
+        let everything = FieldPin {
+            patterns: vec![pattern("*")],
+            ..pin("user.id", "", true)
+        };
+        assert!(matches!(
+            shape.pinned(&[everything]),
+            Err(PinError::NothingLeft { .. } | PinError::Unlisted { .. })
+        ));
+    }
+
+    #[test]
+    fn a_field_of_an_azure_monitor_export_is_found_under_properties() {
+        let shape = Shape::fit(
+            [
+                json!({"properties": {"resultType": "0"}}),
+                json!({"properties": {"resultType": "50126"}}),
+            ]
+            .iter(),
+        );
+        let pinned = shape.pinned(&[pin("ResultType", "50126", false)]).unwrap();
+        let node = node_of(&pinned, "properties.resultType");
+        assert_eq!(pinned.nodes[node as usize].values, ["50126"]);
+    }
+}
