@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Do red-team logs fire the detections of their technique? For each technique (and the
 # benign case), generates logs with the model's value combinations, with `--detected`
-# (the steps its rules fire on, for models whose headers say so) and with
-# `--independent-values` (each listed value from its whole list), judges them with
+# (the steps its rules fire on, for models whose headers say so), with `--rule-guided`
+# (each log held to what one of the technique's rules asks, the model writing the rest)
+# and with `--independent-values` (each listed value from its whole list), judges them with
 # `cyberlm eval generation --technique`, then prints one table: schema validity, the
 # share firing a Sigma rule of the technique against the real logs of it, the share
 # firing any rule against real benign logs, fields that agree, time.
@@ -17,7 +18,8 @@
 #
 # Cases: CYBERLM_TECHNIQUES, `source:technique` words, `-` for benign (`generate --benign`;
 # default below). Modes: CYBERLM_REDTEAM_MODES (default `combinations detected
-# independent`; `detected` is skipped for benign cases).
+# independent`; also `rule-guided`; `detected` and `rule-guided` are skipped for benign
+# cases).
 # Run from the repository root (the Sigma rules' default path is relative to it).
 # Prints figures; asserts nothing. Outputs stay in the folder it names.
 set -euo pipefail
@@ -38,7 +40,7 @@ echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -
 for case in "${CASES[@]}"; do
   source="${case%%:*}"; technique="${case#*:}"
   for mode in "${MODES[@]}"; do
-    [ "$technique" = "-" ] && [ "$mode" = detected ] && continue
+    [ "$technique" = "-" ] && [ "$mode" != combinations ] && [ "$mode" != independent ] && continue
     run="$WORK/$source-$technique-$mode"
     mkdir -p "$run"
     prompt=(--source "$source"); judge=(--source "$source")
@@ -46,9 +48,11 @@ for case in "${CASES[@]}"; do
     flags=()
     [ "$mode" = independent ] && flags=(--independent-values)
     [ "$mode" = detected ] && flags=(--detected)
+    [ "$mode" = rule-guided ] && flags=(--rule-guided)
     start=$SECONDS
+    # A technique no rule-guided log can be written for fails generate; its row says so.
     "$BIN" generate -m "$MODEL" "${prompt[@]}" "${flags[@]}" --count "$COUNT" \
-      -o "$run/generated.jsonl" > "$run/generate.log" 2>&1
+      -o "$run/generated.jsonl" > "$run/generate.log" 2>&1 || { echo "$case $mode: generate failed (see $run/generate.log)"; continue; }
     echo $((SECONDS - start)) > "$run/generate_seconds"
     "$BIN" eval generation "$run/generated.jsonl" "${judge[@]}" --real "$REAL" \
       --labels "$LABELS" --tagged "$TAGGED" -o "$run/eval" > "$run/eval.log" 2>&1
@@ -63,7 +67,7 @@ print(f"{'technique':>10} {'source':>10} {'values':>12} {'schema valid':>12} {'f
 for case in cases:
     source, technique = case.split(":", 1)
     for mode in modes:
-        if technique == "-" and mode == "detected":
+        if technique == "-" and mode not in ("combinations", "independent"):
             continue
         run = os.path.join(work, f"{source}-{technique}-{mode}")
         figures = os.path.join(run, "eval", "figures.json")

@@ -625,6 +625,15 @@ pub struct GenerateArgs {
     /// what the rules miss, for testing the GPT detector.
     #[arg(long, requires = "technique")]
     pub undetected: bool,
+    /// Logs that fire a Sigma rule tagged with `--technique` by construction: each
+    /// log is held to what one of the technique's rules for the source asks (the
+    /// fields its selection names, at values the model knows where they fit, and not
+    /// what its filters exclude), the rules in turn, and the model writes the rest.
+    /// For a technique whose recorded logs never fire its rules. How many logs fire is
+    /// printed; rules no pinned field can express (regular expressions, keyword
+    /// searches, fields the source's logs lack) are named and skipped.
+    #[arg(long, requires = "technique", conflicts_with = "undetected")]
+    pub rule_guided: bool,
     /// With `--must-fire`: logs tried per log asked for before giving up.
     #[arg(long, default_value_t = 20, requires = "must_fire")]
     pub must_fire_attempts: usize,

@@ -194,6 +194,7 @@ fn train_score_and_generate_on_simulated_logs() {
     benign_logs_are_generated_for_the_users_of_the_training_mix(dir.path(), &model, &manifest);
     must_fire_keeps_red_team_logs_that_fire_their_rules(dir.path(), &logs, &model);
     detected_asks_for_the_steps_rules_fire_on(dir.path(), &logs, &model, &dir.path().join("fresh"));
+    rule_guided_logs_fire_a_rule_no_training_log_fires(dir.path(), &logs, &model);
     calibrate_evaluate_and_detect(dir.path(), &logs, &model);
 }
 
@@ -286,12 +287,22 @@ fn must_fire_keeps_red_team_logs_that_fire_their_rules(dir: &Path, logs: &Path, 
 
 /// `eval generation` of generated CloudTrail logs as T1562.008's: the CloudTrail figures.
 fn cloudtrail_judged_as_t1562(eval_dir: &Path, generated: &Path, logs: &Path) -> serde_json::Value {
+    cloudtrail_judged_as("T1562.008", eval_dir, generated, logs)
+}
+
+/// `eval generation` of generated CloudTrail logs as `technique`'s: the CloudTrail figures.
+fn cloudtrail_judged_as(
+    technique: &str,
+    eval_dir: &Path,
+    generated: &Path,
+    logs: &Path,
+) -> serde_json::Value {
     ok(&cyberlm(&[
         "eval",
         "generation",
         path(generated),
         "--technique",
-        "T1562.008",
+        technique,
         "--real",
         path(logs),
         "--tagged",
@@ -349,6 +360,42 @@ fn detected_asks_for_the_steps_rules_fire_on(
     assert!(!refused.status.success());
     let stderr = String::from_utf8_lossy(&refused.stderr);
     assert!(stderr.contains("--must-fire"), "{stderr}");
+}
+
+/// `generate --rule-guided` holds each log to what a rule of the technique asks, so its
+/// logs fire a rule that no recorded log of the technique fires: Stratus detonates
+/// T1136.003 by creating an IAM user, and its one rule watches ElastiCache security
+/// groups, a call no training log made.
+fn rule_guided_logs_fire_a_rule_no_training_log_fires(dir: &Path, logs: &Path, model: &Path) {
+    let generated = dir.join("rule-guided.jsonl");
+    let out = ok(&cyberlm(&[
+        "generate",
+        "--model",
+        path(model),
+        "--source",
+        "cloudtrail",
+        "--technique",
+        "T1136.003",
+        "--rule-guided",
+        "--count",
+        "4",
+        "--out",
+        path(&generated),
+    ]));
+    assert!(
+        out.contains("following 4ae68615-866f-4304-b24b-ba048dfa5ca7: eventSource=elasticache.amazonaws.com, eventName=CreateCacheSecurityGroup"),
+        "{out}"
+    );
+    assert!(
+        out.contains("--rule-guided: 4 of 4 logs tried fired"),
+        "{out}"
+    );
+    let cloudtrail = cloudtrail_judged_as("T1136.003", &dir.join("eval-guided"), &generated, logs);
+    assert_eq!(cloudtrail["rules"]["generated"]["logs"], 4, "{cloudtrail}");
+    assert_eq!(
+        cloudtrail["rules"]["generated"]["technique_rule"], 1.0,
+        "{cloudtrail}"
+    );
 }
 
 /// Pseudonymised training binds the model to its key and fields: the manifest names the

@@ -26,6 +26,10 @@ use crate::config::Config;
 use crate::files::JsonlSink;
 use crate::progress;
 
+mod rule_guide;
+
+use rule_guide::RuleGuide;
+
 /// Logs generated per call (and progress update).
 const CHUNK: usize = 64;
 
@@ -46,12 +50,17 @@ pub fn run(args: &GenerateArgs) -> anyhow::Result<ExitCode> {
             .map(|user| prompt_user(user, pii.as_ref())),
         country: args.country.clone(),
         technique: args.technique.clone(),
-        detected: (args.detected || args.undetected).then_some(args.detected),
+        // A rule-guided log fires a rule of its technique, as the training logs whose
+        // header said so did.
+        detected: match args.rule_guided && format.tags_detected {
+            true => Some(true),
+            false => (args.detected || args.undetected).then_some(args.detected),
+        },
         weekday: None,
         hour: None,
     };
     anyhow::ensure!(
-        header.detected.is_none() || format.tags_detected,
+        !(args.detected || args.undetected) || format.tags_detected,
         "{} does not know which logs of a technique its rules fire on (trained before 2026-12-07, or without Sigma rules or technique-tagged logs); retrain it with --labels or --tagged, or keep only firing logs with --must-fire",
         model_dir.display()
     );
@@ -67,7 +76,9 @@ pub fn run(args: &GenerateArgs) -> anyhow::Result<ExitCode> {
             }
             Arc::new(shape)
         });
-    if let Some(unseen) = unseen_detection(&header, shape.as_deref()) {
+    if let Some(unseen) = unseen_detection(&header, shape.as_deref())
+        && !args.rule_guided
+    {
         tracing::warn!(
             message = "No training log of this source and technique had this flag: the model never saw such a log, and what it writes is unlikely to be one (for logs that fire, check with --must-fire).",
             flag = unseen.as_str()
@@ -97,16 +108,58 @@ pub fn run(args: &GenerateArgs) -> anyhow::Result<ExitCode> {
         shape,
         benign: args.benign,
     };
-    let mut judge = match args.must_fire {
+    let mut judge = match args.must_fire || args.rule_guided {
         true => Some(RuleJudge::new(
-            &config,
+            sigma_detector(&config)?,
             args.technique.as_deref().unwrap_or_default(),
         )?),
         false => None,
     };
-    let attempts = match judge {
-        Some(_) => args.count.saturating_mul(args.must_fire_attempts.max(1)),
-        None => args.count,
+    let mut guide = match (&judge, args.rule_guided) {
+        (Some(judge), true) => {
+            let shape = prompt.shape.as_deref().with_context(|| {
+                format!(
+                    "--rule-guided: the model has no shape for {} logs to pin a rule's fields in (trained before shapes, or run with --no-shape)",
+                    source.name()
+                )
+            })?;
+            let guide = RuleGuide::new(&judge.detector, &judge.technique, source, shape)?;
+            for (rule, pins, _) in &guide.guides {
+                println!(
+                    "--rule-guided: following {rule}: {}",
+                    rule_guide::describe(pins)
+                );
+            }
+            if !guide.broader.is_empty() {
+                tracing::info!(
+                    message = "Rules tagged only with the technique's parent are not followed: rules of the technique itself are.",
+                    rules = guide.broader.join(" ")
+                );
+            }
+            // An Entra ID technique has dozens of rules for audit logs and risk
+            // detections, which a sign-in cannot be: one line says how many.
+            for (rule, why) in &guide.skipped {
+                tracing::debug!(
+                    message = "A rule of the technique cannot be followed.",
+                    rule = rule.as_str(),
+                    why = why.as_str()
+                );
+            }
+            if !guide.skipped.is_empty() {
+                let (rule, why) = &guide.skipped[0];
+                tracing::warn!(
+                    message = "Rules of the technique for this source that no log can be guided to fire (RUST_LOG=debug names each and why).",
+                    rules = guide.skipped.len(),
+                    first = format!("{rule}: {why}").as_str()
+                );
+            }
+            Some(guide)
+        }
+        _ => None,
+    };
+    let attempts = match args.must_fire {
+        true => args.count.saturating_mul(args.must_fire_attempts.max(1)),
+        false => args.count,
     };
     let mut sink = JsonlSink::create(&args.out)?;
     let bar = progress::bar(args.count as u64, "generating");
@@ -122,6 +175,9 @@ pub fn run(args: &GenerateArgs) -> anyhow::Result<ExitCode> {
                 }
                 if let Some(flags) = &mut flags {
                     flags.fill(&mut prompt.header);
+                }
+                if let Some(guide) = &mut guide {
+                    prompt.shape = Some(guide.next_shape());
                 }
                 prompt
             })
@@ -144,9 +200,8 @@ pub fn run(args: &GenerateArgs) -> anyhow::Result<ExitCode> {
                 Some((_, mut json)) => {
                     // Only a time the prompt fixed: the model's own is left as written.
                     move_to_header_time(source, &mut json, &prompt.header);
-                    let kept = judge
-                        .as_mut()
-                        .is_none_or(|judge| judge.fires(source, &json));
+                    let fires = judge.as_mut().map(|judge| judge.fires(source, &json));
+                    let kept = !args.must_fire || fires == Some(true);
                     if kept {
                         sink.write(&json)?;
                     }
@@ -159,10 +214,10 @@ pub fn run(args: &GenerateArgs) -> anyhow::Result<ExitCode> {
                         message = "A generated log does not parse.",
                         text = log.text.as_str()
                     );
-                    if judge.is_none() {
+                    if !args.must_fire {
                         sink.write(&Value::String(log.text))?;
                     }
-                    judge.is_none()
+                    !args.must_fire
                 }
             };
             // Counted among the logs written: one --must-fire rejected is not in the file.
@@ -185,8 +240,12 @@ pub fn run(args: &GenerateArgs) -> anyhow::Result<ExitCode> {
     let Some(judge) = judge else {
         return Ok(ExitCode::SUCCESS);
     };
+    let mode = match args.must_fire {
+        true => "--must-fire",
+        false => "--rule-guided",
+    };
     println!(
-        "--must-fire: {} of {} logs tried fired one of the {} rules tagged with {}",
+        "{mode}: {} of {} logs tried fired one of the {} rules tagged with {}",
         judge.fired, judge.tried, judge.rules, judge.technique
     );
     if written < args.count {
@@ -216,7 +275,8 @@ fn unseen_detection(header: &Header, shape: Option<&Shape>) -> Option<String> {
     (!combinations.knows(&tag)).then_some(tag)
 }
 
-/// Judges generated logs by the Sigma rules of one technique (`--must-fire`).
+/// Judges generated logs by the Sigma rules of one technique (`--must-fire`,
+/// `--rule-guided`).
 struct RuleJudge {
     detector: SigmaDetector,
     technique: String,
@@ -227,13 +287,12 @@ struct RuleJudge {
 }
 
 impl RuleJudge {
-    fn new(config: &Config, technique: &str) -> anyhow::Result<Self> {
-        let detector = sigma_detector(config)?;
+    fn new(detector: SigmaDetector, technique: &str) -> anyhow::Result<Self> {
         let technique = operators::attack::canonical(technique);
         let rules = rules_for(&detector, &technique).len();
         anyhow::ensure!(
             rules > 0,
-            "--must-fire: no Sigma rule in the config's sigma.rules is tagged with {technique}, so no log could pass; point sigma.rules (or CYBERLM_SIGMA_RULES) at rules that detect it, or drop --must-fire"
+            "no Sigma rule in the config's sigma.rules is tagged with {technique}, so no log can fire one; point sigma.rules (or CYBERLM_SIGMA_RULES) at rules that detect it, or drop --must-fire and --rule-guided"
         );
         Ok(RuleJudge {
             detector,
