@@ -1897,6 +1897,59 @@ mod tests {
             prop_assert!(seen, "{tag}: {}", String::from_utf8_lossy(&out));
         }
 
+        /// Under a shape pinned to some fields (as `generate --rule-guided` pins one to a
+        /// rule's selection), any allowed walk completes to a log of the pinned shape
+        /// whose fields hold their pins: a listed value, a value no log had, a negated
+        /// one, an optional key, a nested one, a number, a wildcard.
+        #[test]
+        fn any_allowed_walk_under_pins_holds_them(pick in 1u8..128, tag_choice in 0usize..3, choices in proptest::collection::vec(any::<u8>(), 0..300)) {
+            use operators::text_format::{FieldPin, ValuePattern};
+            let logs = combination_logs();
+            let shape = Shape::fit_tagged("t", logs.iter().map(|(log, tag)| (log, *tag)));
+            let menu = [
+                ("src", "s3", false),
+                ("name", "GetObject", true),
+                ("src", "elasticache", false),
+                ("err", "*Denied", false),
+                ("device.trust", "joined", false),
+                ("code", "403", false),
+                ("name", "Create*", false),
+            ];
+            let pins: Vec<FieldPin> = menu
+                .iter()
+                .enumerate()
+                .filter(|(index, _)| pick & (1 << index) != 0)
+                .map(|(_, &(field, value, negated))| FieldPin {
+                    field: field.to_string(),
+                    patterns: vec![ValuePattern(value.to_string())],
+                    all: false,
+                    negated,
+                })
+                .collect();
+            let Ok(pinned) = shape.pinned(&pins) else {
+                return Ok(());
+            };
+            let pinned = Arc::new(pinned);
+            let mut constraint = JsonConstraint::with_shape(pinned.clone());
+            constraint.condition_on(["", "t=T1136", "t=T1562"][tag_choice]);
+            let out = walk_then_complete(constraint, &choices)?;
+            let text = String::from_utf8_lossy(&out);
+            let parsed: serde_json::Value = serde_json::from_slice(&out).map_err(|e| TestCaseError::fail(format!("{e}: {text}")))?;
+            prop_assert!(pinned.admits(&parsed), "{text}");
+            for pin in &pins {
+                let value = pin.field.split('.').try_fold(&parsed, |value, key| value.get(key));
+                let written = value.map(|value| match value {
+                    serde_json::Value::String(text) => text.clone(),
+                    other => other.to_string(),
+                });
+                let matches = written.as_deref().is_some_and(|text| pin.patterns[0].matches(text));
+                match pin.negated {
+                    true => prop_assert!(!matches, "{} written as {written:?}: {text}", pin.field),
+                    false => prop_assert!(matches, "{} written as {written:?}: {text}", pin.field),
+                }
+            }
+        }
+
         /// The completion kept from step to step is the one a fresh walk finds, whether
         /// the byte written was the completion's first or another, and after the
         /// combinations are narrowed by a tag.

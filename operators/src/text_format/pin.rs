@@ -8,7 +8,11 @@
 //! source's `Delete*` calls). Where no listed value fits (a call the training logs never
 //! made), the field lists one: the shortest value the pin admits. Combinations of values
 //! that no longer fit are dropped, so the other fields keep to those seen with the
-//! pinned values; where none is left, values are picked independently.
+//! pinned values. Where none would be left (a call no training log made, a value never
+//! seen with the others pinned), the combinations instead stop saying anything of that
+//! field and go on tying the other fields together: an ElastiCache call then still has
+//! the `userIdentity`, `userAgent` and `additionalEventData` of one real call, not a
+//! console sign-in's `LoginTo` beside an API call's user agent.
 
 use serde_json::Value;
 
@@ -171,6 +175,15 @@ pub enum PinError {
         /// The field.
         field: String,
     },
+    /// Another pin of the same alternative held the field to values this one does not
+    /// admit.
+    #[error("{field} is already held to values that {value:?} is not one of")]
+    Conflicting {
+        /// The field.
+        field: String,
+        /// The value this pin asked for.
+        value: String,
+    },
     /// Every value the field ever held is excluded.
     #[error("every value of {field} in the training logs is excluded")]
     NothingLeft {
@@ -186,8 +199,9 @@ impl Shape {
     /// This shape with every pin's field held to it; see the module.
     pub fn pinned(&self, pins: &[FieldPin]) -> Result<Shape, PinError> {
         let mut shape = self.clone();
+        let mut pinned = Vec::new();
         for pin in pins {
-            shape.pin(pin)?;
+            shape.pin(pin, &mut pinned)?;
         }
         if shape
             .combinations
@@ -199,11 +213,15 @@ impl Shape {
         Ok(shape)
     }
 
-    fn pin(&mut self, pin: &FieldPin) -> Result<(), PinError> {
+    /// Holds the shape to `pin`; `pinned` are the nodes earlier pins held to a value.
+    fn pin(&mut self, pin: &FieldPin, pinned: &mut Vec<u32>) -> Result<(), PinError> {
         let path = self.path_to(&pin.field)?;
         let target = path.last().map_or(Self::ROOT, |&(parent, key)| {
             self.nodes[parent as usize].keys[key].node
         });
+        if !pin.negated {
+            pinned.push(target);
+        }
         if !pin.negated {
             // Every object on the way is written, as an object.
             for (depth, &(parent, key)) in path.iter().enumerate() {
@@ -212,7 +230,7 @@ impl Shape {
                 if depth + 1 < path.len() {
                     self.nodes[child as usize].kinds = kind::OBJECT;
                 }
-                self.keep_rows(child, |code| code != 0);
+                self.keep_rows(child, false, |code| code != 0);
             }
         }
         let node = &self.nodes[target as usize];
@@ -253,8 +271,15 @@ impl Shape {
             };
             return Ok(());
         }
-        // No listed value fits: the field lists the pin's own.
+        // No listed value fits: the field lists the pin's own, unless an earlier pin
+        // held it to others.
         let example = pin.example();
+        if pinned[..pinned.len() - 1].contains(&target) {
+            return Err(PinError::Conflicting {
+                field: field(),
+                value: example,
+            });
+        }
         let number = serde_json::from_str::<serde_json::Number>(&example).ok();
         let node = &self.nodes[target as usize];
         let (values, numbers, kinds) = if node.kinds & kind::STRING != 0 {
@@ -267,8 +292,8 @@ impl Shape {
                 value: example,
             });
         };
-        // No training combination had the value.
-        self.keep_rows(target, |_| false);
+        // No training combination had the value: they stop saying anything of it.
+        self.keep_rows(target, false, |_| false);
         let node = &mut self.nodes[target as usize];
         node.values = values;
         node.numbers = numbers;
@@ -325,7 +350,8 @@ impl Shape {
     /// Keeps the node's listed strings and numbers marked `true`, renumbering the
     /// combinations' codes and dropping rows whose value went. With `others`, values
     /// of other kinds (booleans, `null`, unlisted, absent) stay; without, their rows go
-    /// too, as do the node's listed arrays.
+    /// too, as do the node's listed arrays. Rows are freed rather than all dropped
+    /// ([`Self::recode_rows`]).
     fn keep_listed(&mut self, id: u32, strings: &[bool], numbers: &[bool], others: bool) {
         let node = &self.nodes[id as usize];
         let (old_strings, old_numbers, old_arrays) =
@@ -351,7 +377,7 @@ impl Shape {
                 others.then_some(code)
             }
         };
-        self.recode_rows(id, recode);
+        self.recode_rows(id, others, recode);
         let node = &mut self.nodes[id as usize];
         let mut keep = strings.iter();
         node.values
@@ -364,20 +390,41 @@ impl Shape {
         }
     }
 
-    /// Drops the combination rows whose code at `id` fails `keep`.
-    fn keep_rows(&mut self, id: u32, keep: impl Fn(u16) -> bool) {
-        self.recode_rows(id, |code| keep(code).then_some(code));
+    /// Drops the combination rows whose code at `id` fails `keep` (see
+    /// [`Self::recode_rows`] for `may_be_absent`).
+    fn keep_rows(&mut self, id: u32, may_be_absent: bool, keep: impl Fn(u16) -> bool) {
+        self.recode_rows(id, may_be_absent, |code| keep(code).then_some(code));
     }
 
     /// Maps each combination row's code at node `id` through `recode`, dropping the
-    /// rows it maps to `None`.
-    fn recode_rows(&mut self, id: u32, recode: impl Fn(u16) -> Option<u16>) {
+    /// rows it maps to `None`. Where that would drop every row, each row's code there
+    /// becomes [`UNLISTED`] instead (`0`, the key absent, where it `may_be_absent`): the
+    /// combinations no longer choose the field's value, and still tie the others.
+    fn recode_rows(&mut self, id: u32, may_be_absent: bool, recode: impl Fn(u16) -> Option<u16>) {
         let Some(combinations) = self.combinations.as_mut() else {
             return;
         };
         let Some(column) = combinations.column(id) else {
             return;
         };
+        let code_of = |row: &Vec<u16>| row.get(column + 1).copied().unwrap_or(0);
+        if combinations
+            .rows
+            .iter()
+            .all(|row| recode(code_of(row)).is_none())
+        {
+            for row in &mut combinations.rows {
+                let free = match code_of(row) {
+                    0 if may_be_absent => 0,
+                    _ => UNLISTED,
+                };
+                if row.len() <= column + 1 {
+                    row.resize(column + 2, 0);
+                }
+                row[column + 1] = free;
+            }
+            return;
+        }
         combinations.rows.retain_mut(|row| {
             let code = row.get(column + 1).copied().unwrap_or(0);
             match (recode(code), row.get_mut(column + 1)) {
@@ -519,19 +566,31 @@ mod tests {
 
     #[test]
     fn a_value_no_log_had_is_listed_alone_and_an_optional_key_becomes_required() {
+        let elasticache = pin("eventSource", "elasticache.amazonaws.com", false);
         let pinned = trail_shape()
-            .pinned(&[
-                pin("eventSource", "elasticache.amazonaws.com", false),
-                pin("errorCode", "*Denied", false),
-            ])
+            .pinned(std::slice::from_ref(&elasticache))
             .unwrap();
         let source = node_of(&pinned, "eventSource");
         assert_eq!(
             pinned.nodes[source as usize].values,
             ["elasticache.amazonaws.com"]
         );
-        // No training combination had the new value: values are then independent.
-        assert!(pinned.combinations.is_none());
+        // No training combination had the new value: the combinations no longer choose
+        // it, and still tie the other fields together.
+        let combinations = pinned.combinations.as_ref().unwrap();
+        assert_eq!(combinations.rows.len(), 4);
+        let column = combinations.column(source).unwrap();
+        assert!(
+            combinations
+                .rows
+                .iter()
+                .all(|row| row[column + 1] == UNLISTED)
+        );
+
+        // An optional key pinned is required, and the rows without it go.
+        let pinned = trail_shape()
+            .pinned(&[elasticache, pin("errorCode", "*Denied", false)])
+            .unwrap();
         let root = &pinned.nodes[Shape::ROOT as usize];
         let error = root
             .keys
@@ -539,9 +598,27 @@ mod tests {
             .find(|key| key.name == "errorCode")
             .unwrap();
         assert!(error.required);
+        assert_eq!(pinned.combinations.as_ref().unwrap().rows.len(), 1);
         assert!(!pinned.admits(
             &json!({"eventSource": "elasticache.amazonaws.com", "eventName": "CreateUser", "userIdentity": {"type": "Root"}})
         ));
+    }
+
+    #[test]
+    fn a_value_never_seen_with_the_others_pinned_frees_its_field_in_the_rows_left() {
+        // ListBuckets was only ever called by an assumed role.
+        let pinned = trail_shape()
+            .pinned(&[
+                pin("eventName", "ListBuckets", false),
+                pin("userIdentity.type", "AssumedRole", true),
+            ])
+            .unwrap();
+        let combinations = pinned.combinations.as_ref().unwrap();
+        assert_eq!(combinations.rows.len(), 1, "the ListBuckets row stays");
+        let kind = node_of(&pinned, "userIdentity.type");
+        let column = combinations.column(kind).unwrap();
+        assert_eq!(combinations.rows[0][column + 1], UNLISTED);
+        assert_eq!(pinned.nodes[kind as usize].values, ["IAMUser", "Root"]);
     }
 
     #[test]
