@@ -200,7 +200,13 @@ impl Shape {
     pub fn pinned(&self, pins: &[FieldPin]) -> Result<Shape, PinError> {
         let mut shape = self.clone();
         let mut pinned = Vec::new();
-        for pin in pins {
+        // Negated pins first: where the pins never came together in one training log,
+        // the field freed is then one a selection names (the call), and the rows kept
+        // are those of callers the filter allows, whose identity fields agree with each
+        // other (README, rule-guided red-team logs).
+        let mut order: Vec<&FieldPin> = pins.iter().collect();
+        order.sort_by_key(|pin| !pin.negated);
+        for pin in order {
             shape.pin(pin, &mut pinned)?;
         }
         if shape
@@ -606,7 +612,8 @@ mod tests {
 
     #[test]
     fn a_value_never_seen_with_the_others_pinned_frees_its_field_in_the_rows_left() {
-        // ListBuckets was only ever called by an assumed role.
+        // ListBuckets was only ever called by an assumed role: the rows of the other
+        // callers stay, and the call is freed in them.
         let pinned = trail_shape()
             .pinned(&[
                 pin("eventName", "ListBuckets", false),
@@ -614,10 +621,17 @@ mod tests {
             ])
             .unwrap();
         let combinations = pinned.combinations.as_ref().unwrap();
-        assert_eq!(combinations.rows.len(), 1, "the ListBuckets row stays");
+        assert_eq!(combinations.rows.len(), 3, "the rows of other callers stay");
+        let name = node_of(&pinned, "eventName");
+        let column = combinations.column(name).unwrap();
+        assert!(
+            combinations
+                .rows
+                .iter()
+                .all(|row| row[column + 1] == UNLISTED)
+        );
+        assert_eq!(pinned.nodes[name as usize].values, ["ListBuckets"]);
         let kind = node_of(&pinned, "userIdentity.type");
-        let column = combinations.column(kind).unwrap();
-        assert_eq!(combinations.rows[0][column + 1], UNLISTED);
         assert_eq!(pinned.nodes[kind as usize].values, ["IAMUser", "Root"]);
     }
 
