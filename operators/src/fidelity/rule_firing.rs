@@ -8,7 +8,7 @@ use schemas::Envelope;
 use serde::Serialize;
 
 use crate::attack;
-use crate::sigma::SigmaDetector;
+use crate::sigma::{SigmaDetector, SigmaRule};
 
 /// The rules one log fires.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -72,12 +72,20 @@ impl FiringRate {
 /// Ids of the rules of `detector` tagged with `technique` (or its parent): whether the
 /// technique has a detection at all.
 pub fn rules_for(detector: &SigmaDetector, technique: &str) -> Vec<String> {
+    rules_tagged(detector, technique)
+        .map(|rule| rule.id.clone())
+        .collect()
+}
+
+/// The rules of `detector` tagged with `technique` (or its parent).
+pub fn rules_tagged<'a>(
+    detector: &'a SigmaDetector,
+    technique: &'a str,
+) -> impl Iterator<Item = &'a SigmaRule> {
     detector
         .rules()
         .iter()
-        .filter(|rule| rule.techniques.iter().any(|t| attack::covers(t, technique)))
-        .map(|rule| rule.id.clone())
-        .collect()
+        .filter(move |rule| rule.techniques.iter().any(|t| attack::covers(t, technique)))
 }
 
 #[cfg(test)]

@@ -92,21 +92,26 @@ impl<'a> Parser<'a> {
     }
 
     fn or(&mut self) -> Result<Condition, String> {
-        let mut parts = vec![self.and()?];
-        while self.peek().is_some_and(|t| t.eq_ignore_ascii_case("or")) {
-            self.at += 1;
-            parts.push(self.and()?);
-        }
-        Ok(one_or(parts, Condition::Or))
+        self.joined("or", Self::and, Condition::Or)
     }
 
     fn and(&mut self) -> Result<Condition, String> {
-        let mut parts = vec![self.factor()?];
-        while self.peek().is_some_and(|t| t.eq_ignore_ascii_case("and")) {
+        self.joined("and", Self::factor, Condition::And)
+    }
+
+    /// One or more `part`s joined by `word`, as `many` when more than one.
+    fn joined(
+        &mut self,
+        word: &str,
+        part: fn(&mut Self) -> Result<Condition, String>,
+        many: fn(Vec<Condition>) -> Condition,
+    ) -> Result<Condition, String> {
+        let mut parts = vec![part(self)?];
+        while self.peek().is_some_and(|t| t.eq_ignore_ascii_case(word)) {
             self.at += 1;
-            parts.push(self.factor()?);
+            parts.push(part(self)?);
         }
-        Ok(one_or(parts, Condition::And))
+        Ok(one_or(parts, many))
     }
 
     fn factor(&mut self) -> Result<Condition, String> {
@@ -175,21 +180,14 @@ fn expand(
             }
         },
         (Condition::Not(inner), _) => expand(inner, !negated, detection, gaps),
-        // `1 of` is an `or`, `all of` an `and`; negated, each turns into the other.
+        // `1 of` is an `or` of the selections it names, `all of` an `and`.
         (Condition::Of { all, pattern }, _) => {
             let parts = named(pattern);
-            match *all != negated {
-                true => product(
-                    parts
-                        .iter()
-                        .map(|part| expand(part, negated, detection, gaps)),
-                ),
-                false => parts
-                    .iter()
-                    .flat_map(|part| expand(part, negated, detection, gaps))
-                    .take(MAX_ALTERNATIVES)
-                    .collect(),
-            }
+            let joined = match all {
+                true => Condition::And(parts),
+                false => Condition::Or(parts),
+            };
+            expand(&joined, negated, detection, gaps)
         }
         (Condition::And(parts), false) | (Condition::Or(parts), true) => product(
             parts

@@ -120,9 +120,13 @@ impl Combinations {
 
     /// Whether some training log had `tag`.
     pub fn knows(&self, tag: &str) -> bool {
+        self.tag_index(tag).is_some()
+    }
+
+    fn tag_index(&self, tag: &str) -> Option<usize> {
         self.tags
             .binary_search_by(|known| known.as_str().cmp(tag))
-            .is_ok()
+            .ok()
     }
 
     /// Fits the combinations of `logs` (projected, each with its [`tag`] by `keys`)
@@ -193,7 +197,7 @@ impl Combinations {
     /// The rows of logs tagged `tag`; every row when no training log was (a technique
     /// the model made up).
     pub fn of_tag(&self, tag: &str) -> Consistent {
-        let Ok(index) = self.tags.binary_search_by(|known| known.as_str().cmp(tag)) else {
+        let Some(index) = self.tag_index(tag) else {
             return Consistent::All;
         };
         let rows = self.rows_where(&Consistent::All, 0, index as u16);

@@ -118,6 +118,20 @@ pub struct FieldPin {
     pub negated: bool,
 }
 
+/// `eventName=ListBuckets`, `userIdentity.type≠AssumedRole`; a pin of several values
+/// joins them with `|`.
+impl std::fmt::Display for FieldPin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let relation = if self.negated { "≠" } else { "=" };
+        write!(f, "{}{relation}", self.field)?;
+        for (index, pattern) in self.patterns.iter().enumerate() {
+            let separator = if index == 0 { "" } else { "|" };
+            write!(f, "{separator}{}", pattern.0)?;
+        }
+        Ok(())
+    }
+}
+
 impl FieldPin {
     fn admits(&self, text: &str) -> bool {
         let matches = match self.all {
@@ -198,6 +212,11 @@ const NESTED_UNDER: &str = "properties";
 impl Shape {
     /// This shape with every pin's field held to it; see the module.
     pub fn pinned(&self, pins: &[FieldPin]) -> Result<Shape, PinError> {
+        // A field the logs lack (most of an Entra ID technique's audit-log rules) is
+        // refused before the shape, combinations and all, is copied.
+        for pin in pins {
+            self.path_to(&pin.field)?;
+        }
         let mut shape = self.clone();
         let mut pinned = Vec::new();
         // Negated pins first: where the pins never came together in one training log,
@@ -225,6 +244,7 @@ impl Shape {
         let target = path.last().map_or(Self::ROOT, |&(parent, key)| {
             self.nodes[parent as usize].keys[key].node
         });
+        let held_before = pinned.contains(&target);
         if !pin.negated {
             pinned.push(target);
         }
@@ -280,7 +300,7 @@ impl Shape {
         // No listed value fits: the field lists the pin's own, unless an earlier pin
         // held it to others.
         let example = pin.example();
-        if pinned[..pinned.len() - 1].contains(&target) {
+        if held_before {
             return Err(PinError::Conflicting {
                 field: field(),
                 value: example,

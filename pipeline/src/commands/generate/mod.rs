@@ -124,35 +124,7 @@ pub fn run(args: &GenerateArgs) -> anyhow::Result<ExitCode> {
                 )
             })?;
             let guide = RuleGuide::new(&judge.detector, &judge.technique, source, shape)?;
-            for (rule, pins, _) in &guide.guides {
-                println!(
-                    "--rule-guided: following {rule}: {}",
-                    rule_guide::describe(pins)
-                );
-            }
-            if !guide.broader.is_empty() {
-                tracing::info!(
-                    message = "Rules tagged only with the technique's parent are not followed: rules of the technique itself are.",
-                    rules = guide.broader.join(" ")
-                );
-            }
-            // An Entra ID technique has dozens of rules for audit logs and risk
-            // detections, which a sign-in cannot be: one line says how many.
-            for (rule, why) in &guide.skipped {
-                tracing::debug!(
-                    message = "A rule of the technique cannot be followed.",
-                    rule = rule.as_str(),
-                    why = why.as_str()
-                );
-            }
-            if !guide.skipped.is_empty() {
-                let (rule, why) = &guide.skipped[0];
-                tracing::warn!(
-                    message = "Rules of the technique for this source that no log can be guided to fire (RUST_LOG=debug names each and why).",
-                    rules = guide.skipped.len(),
-                    first = format!("{rule}: {why}").as_str()
-                );
-            }
+            guide.report();
             Some(guide)
         }
         _ => None,

@@ -11,6 +11,7 @@
 use std::sync::Arc;
 
 use operators::attack;
+use operators::fidelity::rule_firing::rules_tagged;
 use operators::sigma::{Logsource, SigmaDetector};
 use operators::text_format::{FieldPin, Shape};
 use schemas::Source;
@@ -41,16 +42,12 @@ impl RuleGuide {
         shape: &Shape,
     ) -> anyhow::Result<Self> {
         let logsources = Logsource::of_source(source);
-        let tagged: Vec<_> = detector
-            .rules()
-            .iter()
-            .filter(|rule| rule.techniques.iter().any(|t| attack::covers(t, technique)))
-            .collect();
-        let (rules, elsewhere): (Vec<_>, Vec<_>) = tagged.into_iter().partition(|rule| {
-            logsources
-                .iter()
-                .any(|logsource| rule.applies_to(logsource))
-        });
+        let (rules, elsewhere): (Vec<_>, Vec<_>) =
+            rules_tagged(detector, technique).partition(|rule| {
+                logsources
+                    .iter()
+                    .any(|logsource| rule.applies_to(logsource))
+            });
         let (mut guides, mut skipped) = (Vec::new(), Vec::new());
         for rule in rules {
             let alternatives = match &rule.witnesses {
@@ -131,6 +128,35 @@ impl RuleGuide {
         })
     }
 
+    /// Says which rules are followed (printed) and which are not and why (logged):
+    /// an Entra ID technique has dozens of rules for audit logs and risk detections,
+    /// which a sign-in cannot be, so one warning counts them and debug names each.
+    pub fn report(&self) {
+        for (rule, pins, _) in &self.guides {
+            println!("--rule-guided: following {rule}: {}", describe(pins));
+        }
+        if !self.broader.is_empty() {
+            tracing::info!(
+                message = "Rules tagged only with the technique's parent are not followed: rules of the technique itself are.",
+                rules = self.broader.join(" ")
+            );
+        }
+        for (rule, why) in &self.skipped {
+            tracing::debug!(
+                message = "A rule of the technique cannot be followed.",
+                rule = rule.as_str(),
+                why = why.as_str()
+            );
+        }
+        if let Some((rule, why)) = self.skipped.first() {
+            tracing::warn!(
+                message = "Rules of the technique for this source that no log can be guided to fire (RUST_LOG=debug names each and why).",
+                rules = self.skipped.len(),
+                first = format!("{rule}: {why}").as_str()
+            );
+        }
+    }
+
     /// The shape of the next log: each rule's in turn.
     pub fn next_shape(&mut self) -> Arc<Shape> {
         let (_, _, shape) = &self.guides[self.next % self.guides.len()];
@@ -142,11 +168,7 @@ impl RuleGuide {
 /// How a rule's pins read: `eventName=ListBuckets, userIdentity.type≠AssumedRole`.
 pub fn describe(pins: &[FieldPin]) -> String {
     pins.iter()
-        .map(|pin| {
-            let values: Vec<&str> = pin.patterns.iter().map(|p| p.0.as_str()).collect();
-            let relation = if pin.negated { "≠" } else { "=" };
-            format!("{}{relation}{}", pin.field, values.join("|"))
-        })
+        .map(ToString::to_string)
         .collect::<Vec<_>>()
         .join(", ")
 }
