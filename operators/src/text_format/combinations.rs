@@ -21,7 +21,7 @@
 //! Only places outside arrays take part: an array's elements repeat, so "the value of
 //! this field in this log" is not one value there.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::ops::Range;
 
 use serde::{Deserialize, Serialize};
@@ -70,6 +70,10 @@ pub fn tag(keys: &str, values: &[Option<String>]) -> String {
         .collect::<Vec<_>>()
         .join(" ")
 }
+
+/// The share of the rows with a field's key whose value decides another field, for
+/// the one to count as determining the other ([`Combinations::dependency`]).
+pub const RULE_SHARE: f64 = 0.95;
 
 /// The code of a value at a combined place that none of its lists holds (an object,
 /// a string too rare to list).
@@ -207,6 +211,61 @@ impl Combinations {
     /// The column of `node`, when it takes part.
     pub fn column(&self, node: u32) -> Option<usize> {
         self.nodes.binary_search(&node).ok()
+    }
+
+    /// How column `to` follows column `from` across the rows: each value of `from` that
+    /// comes with one code of `to` in every row having it, with that code. `None`
+    /// unless the values that do so hold [`RULE_SHARE`] of the rows that have `from`'s
+    /// key, and at least two of them are seen in two rows or more (fewer is no evidence
+    /// of a rule). The key absent says nothing, nor does [`UNLISTED`] (values no list
+    /// names apart): a role's `sessionIssuer` determines `userIdentity.type`, while its
+    /// absence comes with an IAM user, a root account or a service. `eventName`
+    /// determines `readOnly`, and whether `requestParameters` is `null`, though one
+    /// call in twenty may differ (a call with and without parameters); it does not
+    /// determine the caller, although a call only one role made comes with that role.
+    pub fn dependency(&self, from: usize, to: usize) -> Option<HashMap<u16, u16>> {
+        self.rule(from, to, |code| code)
+    }
+
+    /// Whether column `to` has its key, as [`Self::dependency`] follows its value: 1
+    /// where it has, 0 where not. `eventName` decides whether
+    /// `requestParameters.cidrIp` is written, though not its value.
+    pub fn presence_dependency(&self, from: usize, to: usize) -> Option<HashMap<u16, u16>> {
+        self.rule(from, to, |code| u16::from(code != 0))
+    }
+
+    fn rule(&self, from: usize, to: usize, read: impl Fn(u16) -> u16) -> Option<HashMap<u16, u16>> {
+        let code = |row: &Vec<u16>, column: usize| row.get(column + 1).copied().unwrap_or(0);
+        // Each value of `from`: the code of `to` it comes with (None once it varies),
+        // and in how many rows.
+        let mut seen: HashMap<u16, (Option<u16>, usize)> = HashMap::new();
+        for row in &self.rows {
+            let value = code(row, from);
+            if value == 0 || value == UNLISTED {
+                continue;
+            }
+            let follows = read(code(row, to));
+            let (kept, rows) = seen.entry(value).or_insert((Some(follows), 0));
+            if *kept != Some(follows) {
+                *kept = None;
+            }
+            *rows += 1;
+        }
+        let rows: usize = seen.values().map(|&(_, rows)| rows).sum();
+        let ruled: usize = seen
+            .values()
+            .filter(|(kept, _)| kept.is_some())
+            .map(|&(_, rows)| rows)
+            .sum();
+        let supported = seen
+            .values()
+            .filter(|&&(kept, rows)| kept.is_some() && rows >= 2)
+            .count();
+        (supported >= 2 && ruled as f64 >= RULE_SHARE * rows as f64).then(|| {
+            seen.into_iter()
+                .filter_map(|(value, (kept, _))| Some((value, kept?)))
+                .collect()
+        })
     }
 
     /// The codes `column` takes in the `consistent` rows that have its key, sorted

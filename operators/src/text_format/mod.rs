@@ -40,6 +40,7 @@ mod fields;
 mod header;
 pub mod header_mix;
 mod pin;
+mod pin_freeing;
 mod projection;
 mod shape;
 pub mod user_fields;

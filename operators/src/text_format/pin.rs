@@ -133,7 +133,7 @@ impl std::fmt::Display for FieldPin {
 }
 
 impl FieldPin {
-    fn admits(&self, text: &str) -> bool {
+    pub(super) fn admits(&self, text: &str) -> bool {
         let matches = match self.all {
             true => self.patterns.iter().all(|p| p.matches(text)),
             false => self.patterns.iter().any(|p| p.matches(text)),
@@ -217,17 +217,16 @@ impl Shape {
         for pin in pins {
             self.path_to(&pin.field)?;
         }
-        let mut shape = self.clone();
-        let mut pinned = Vec::new();
-        // Negated pins first: where the pins never came together in one training log,
-        // the field freed is then one a selection names (the call), and the rows kept
-        // are those of callers the filter allows, whose identity fields agree with each
-        // other (README, rule-guided red-team logs).
+        // Negated pins first: where no choice of the field to free does better
+        // ([`Self::freeing_least`]), the field freed is then one a selection names (the
+        // call), and the rows kept are those of callers the filter allows.
         let mut order: Vec<&FieldPin> = pins.iter().collect();
         order.sort_by_key(|pin| !pin.negated);
-        for pin in order {
-            shape.pin(pin, &mut pinned)?;
-        }
+        let (shape, freed) = self.pinned_in(&order)?;
+        let mut shape = match freed.is_empty() {
+            true => shape,
+            false => self.freeing_least(&order).unwrap_or(shape),
+        };
         if shape
             .combinations
             .as_ref()
@@ -238,8 +237,25 @@ impl Shape {
         Ok(shape)
     }
 
-    /// Holds the shape to `pin`; `pinned` are the nodes earlier pins held to a value.
-    fn pin(&mut self, pin: &FieldPin, pinned: &mut Vec<u32>) -> Result<(), PinError> {
+    /// This shape held to `pins` in their order, and the nodes whose column was freed
+    /// on the way ([`Self::recode_rows`]).
+    pub(super) fn pinned_in(&self, pins: &[&FieldPin]) -> Result<(Shape, Vec<u32>), PinError> {
+        let mut shape = self.clone();
+        let (mut pinned, mut freed) = (Vec::new(), Vec::new());
+        for pin in pins {
+            shape.pin(pin, &mut pinned, &mut freed)?;
+        }
+        Ok((shape, freed))
+    }
+
+    /// Holds the shape to `pin`; `pinned` are the nodes earlier pins held to a value,
+    /// and the nodes whose column this frees are added to `freed`.
+    fn pin(
+        &mut self,
+        pin: &FieldPin,
+        pinned: &mut Vec<u32>,
+        freed: &mut Vec<u32>,
+    ) -> Result<(), PinError> {
         let path = self.path_to(&pin.field)?;
         let target = path.last().map_or(Self::ROOT, |&(parent, key)| {
             self.nodes[parent as usize].keys[key].node
@@ -256,7 +272,9 @@ impl Shape {
                 if depth + 1 < path.len() {
                     self.nodes[child as usize].kinds = kind::OBJECT;
                 }
-                self.keep_rows(child, false, |code| code != 0);
+                if self.keep_rows(child, false, |code| code != 0) {
+                    freed.push(child);
+                }
             }
         }
         let node = &self.nodes[target as usize];
@@ -280,11 +298,15 @@ impl Shape {
             if takes_text && !left && node.kinds & !(kind::STRING | kind::NUMBER) == 0 {
                 return Err(PinError::NothingLeft { field: field() });
             }
-            self.keep_listed(target, &strings, &numbers, true);
+            if self.keep_listed(target, &strings, &numbers, true) {
+                freed.push(target);
+            }
             return Ok(());
         }
         if strings.iter().chain(&numbers).any(|&keep| keep) {
-            self.keep_listed(target, &strings, &numbers, false);
+            if self.keep_listed(target, &strings, &numbers, false) {
+                freed.push(target);
+            }
             let node = &mut self.nodes[target as usize];
             node.kinds = if node.values.is_empty() {
                 0
@@ -319,7 +341,9 @@ impl Shape {
             });
         };
         // No training combination had the value: they stop saying anything of it.
-        self.keep_rows(target, false, |_| false);
+        if self.keep_rows(target, false, |_| false) {
+            freed.push(target);
+        }
         let node = &mut self.nodes[target as usize];
         node.values = values;
         node.numbers = numbers;
@@ -328,6 +352,15 @@ impl Shape {
         node.pattern = None;
         node.whole_digits = None;
         Ok(())
+    }
+
+    /// The nodes from the root's child to `field`'s own, as [`Self::path_to`] finds them.
+    pub(super) fn nodes_to(&self, field: &str) -> Result<Vec<u32>, PinError> {
+        Ok(self
+            .path_to(field)?
+            .into_iter()
+            .map(|(parent, key)| self.nodes[parent as usize].keys[key].node)
+            .collect())
     }
 
     /// The keys from the root to `field`: (the object's node, the key's index in it).
@@ -377,8 +410,8 @@ impl Shape {
     /// combinations' codes and dropping rows whose value went. With `others`, values
     /// of other kinds (booleans, `null`, unlisted, absent) stay; without, their rows go
     /// too, as do the node's listed arrays. Rows are freed rather than all dropped
-    /// ([`Self::recode_rows`]).
-    fn keep_listed(&mut self, id: u32, strings: &[bool], numbers: &[bool], others: bool) {
+    /// ([`Self::recode_rows`]); whether the node's column was.
+    fn keep_listed(&mut self, id: u32, strings: &[bool], numbers: &[bool], others: bool) -> bool {
         let node = &self.nodes[id as usize];
         let (old_strings, old_numbers, old_arrays) =
             (string_codes(node), number_codes(node), array_codes(node));
@@ -403,7 +436,7 @@ impl Shape {
                 others.then_some(code)
             }
         };
-        self.recode_rows(id, others, recode);
+        let freed = self.recode_rows(id, others, recode);
         let node = &mut self.nodes[id as usize];
         let mut keep = strings.iter();
         node.values
@@ -414,30 +447,38 @@ impl Shape {
         if !others {
             node.arrays.clear();
         }
+        freed
     }
 
     /// Drops the combination rows whose code at `id` fails `keep` (see
-    /// [`Self::recode_rows`] for `may_be_absent`).
-    fn keep_rows(&mut self, id: u32, may_be_absent: bool, keep: impl Fn(u16) -> bool) {
-        self.recode_rows(id, may_be_absent, |code| keep(code).then_some(code));
+    /// [`Self::recode_rows`] for `may_be_absent` and what it returns).
+    fn keep_rows(&mut self, id: u32, may_be_absent: bool, keep: impl Fn(u16) -> bool) -> bool {
+        self.recode_rows(id, may_be_absent, |code| keep(code).then_some(code))
     }
 
     /// Maps each combination row's code at node `id` through `recode`, dropping the
     /// rows it maps to `None`. Where that would drop every row, each row's code there
     /// becomes [`UNLISTED`] instead (`0`, the key absent, where it `may_be_absent`): the
     /// combinations no longer choose the field's value, and still tie the others.
-    fn recode_rows(&mut self, id: u32, may_be_absent: bool, recode: impl Fn(u16) -> Option<u16>) {
+    /// Returns whether the column was freed so.
+    fn recode_rows(
+        &mut self,
+        id: u32,
+        may_be_absent: bool,
+        recode: impl Fn(u16) -> Option<u16>,
+    ) -> bool {
         let Some(combinations) = self.combinations.as_mut() else {
-            return;
+            return false;
         };
         let Some(column) = combinations.column(id) else {
-            return;
+            return false;
         };
         let code_of = |row: &Vec<u16>| row.get(column + 1).copied().unwrap_or(0);
-        if combinations
-            .rows
-            .iter()
-            .all(|row| recode(code_of(row)).is_none())
+        if !combinations.rows.is_empty()
+            && combinations
+                .rows
+                .iter()
+                .all(|row| recode(code_of(row)).is_none())
         {
             for row in &mut combinations.rows {
                 let free = match code_of(row) {
@@ -449,7 +490,7 @@ impl Shape {
                 }
                 row[column + 1] = free;
             }
-            return;
+            return true;
         }
         combinations.rows.retain_mut(|row| {
             let code = row.get(column + 1).copied().unwrap_or(0);
@@ -462,12 +503,13 @@ impl Shape {
                 (None, _) => false,
             }
         });
+        false
     }
 }
 
 /// A listed string as it reads: listed values are kept as compact JSON writes them
 /// between the quotes.
-fn unescaped(text: &str) -> String {
+pub(super) fn unescaped(text: &str) -> String {
     match serde_json::from_str::<Value>(&format!("\"{text}\"")) {
         Ok(Value::String(text)) => text,
         _ => text.to_string(),
