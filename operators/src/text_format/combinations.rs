@@ -71,6 +71,12 @@ pub fn tag(keys: &str, values: &[Option<String>]) -> String {
         .join(" ")
 }
 
+/// A row's code at `column`: 0, the key absent, past the row's end (rows are kept
+/// without trailing zeros).
+pub fn code_at(row: &[u16], column: usize) -> u16 {
+    row.get(column + 1).copied().unwrap_or(0)
+}
+
 /// The share of the rows with a field's key whose value decides another field, for
 /// the one to count as determining the other ([`Combinations::dependency`]).
 pub const RULE_SHARE: f64 = 0.95;
@@ -235,16 +241,15 @@ impl Combinations {
     }
 
     fn rule(&self, from: usize, to: usize, read: impl Fn(u16) -> u16) -> Option<HashMap<u16, u16>> {
-        let code = |row: &Vec<u16>, column: usize| row.get(column + 1).copied().unwrap_or(0);
         // Each value of `from`: the code of `to` it comes with (None once it varies),
         // and in how many rows.
         let mut seen: HashMap<u16, (Option<u16>, usize)> = HashMap::new();
         for row in &self.rows {
-            let value = code(row, from);
+            let value = code_at(row, from);
             if value == 0 || value == UNLISTED {
                 continue;
             }
-            let follows = read(code(row, to));
+            let follows = read(code_at(row, to));
             let (kept, rows) = seen.entry(value).or_insert((Some(follows), 0));
             if *kept != Some(follows) {
                 *kept = None;
@@ -334,10 +339,7 @@ impl Combinations {
         let rows: Vec<u32> = self
             .rows_of(consistent)
             .filter(|&row| {
-                let code = self.rows[row as usize]
-                    .get(column + 1)
-                    .copied()
-                    .unwrap_or(0);
+                let code = code_at(&self.rows[row as usize], column);
                 code == 0 || codes.binary_search(&code).is_ok()
             })
             .collect();

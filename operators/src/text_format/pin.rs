@@ -16,8 +16,10 @@
 
 use serde_json::Value;
 
-use super::combinations::{FALSE, NULL, TRUE, UNLISTED, array_codes, number_codes, string_codes};
-use super::shape::{Shape, escaped, kind};
+use super::combinations::{
+    FALSE, NULL, TRUE, UNLISTED, array_codes, code_at, number_codes, string_codes,
+};
+use super::shape::{Shape, ShapeNode, escaped, kind};
 
 /// A value as a Sigma rule matches it: case-insensitive, `*` standing for any run of
 /// characters and `?` for one, `\` escaping either (`contains: x` is `*x*`).
@@ -141,6 +143,13 @@ impl FieldPin {
         matches != self.negated
     }
 
+    /// Whether it admits each of `node`'s listed strings, then each listed number.
+    pub(super) fn admitted_listed(&self, node: &ShapeNode) -> (Vec<bool>, Vec<bool>) {
+        let strings = node.values.iter().map(|text| self.admits(&unescaped(text)));
+        let numbers = node.numbers.iter().map(|number| self.admits(number));
+        (strings.collect(), numbers.collect())
+    }
+
     /// The shortest value a positive pin admits: its first pattern's example, or with
     /// `all` the examples one after another.
     fn example(&self) -> String {
@@ -225,7 +234,7 @@ impl Shape {
         let (shape, freed) = self.pinned_in(&order)?;
         let mut shape = match freed.is_empty() {
             true => shape,
-            false => self.freeing_least(&order).unwrap_or(shape),
+            false => self.freeing_least(&order, (shape, freed)),
         };
         if shape
             .combinations
@@ -278,14 +287,7 @@ impl Shape {
             }
         }
         let node = &self.nodes[target as usize];
-        let listed = |texts: &[String], unescape: fn(&str) -> String| -> Vec<bool> {
-            texts
-                .iter()
-                .map(|text| pin.admits(&unescape(text)))
-                .collect()
-        };
-        let strings = listed(&node.values, unescaped);
-        let numbers = listed(&node.numbers, str::to_string);
+        let (strings, numbers) = pin.admitted_listed(node);
         let field = || pin.field.clone();
         if pin.negated {
             let takes_text = node.kinds & (kind::STRING | kind::NUMBER) != 0;
@@ -473,15 +475,14 @@ impl Shape {
         let Some(column) = combinations.column(id) else {
             return false;
         };
-        let code_of = |row: &Vec<u16>| row.get(column + 1).copied().unwrap_or(0);
         if !combinations.rows.is_empty()
             && combinations
                 .rows
                 .iter()
-                .all(|row| recode(code_of(row)).is_none())
+                .all(|row| recode(code_at(row, column)).is_none())
         {
             for row in &mut combinations.rows {
-                let free = match code_of(row) {
+                let free = match code_at(row, column) {
                     0 if may_be_absent => 0,
                     _ => UNLISTED,
                 };
@@ -493,8 +494,7 @@ impl Shape {
             return true;
         }
         combinations.rows.retain_mut(|row| {
-            let code = row.get(column + 1).copied().unwrap_or(0);
-            match (recode(code), row.get_mut(column + 1)) {
+            match (recode(code_at(row, column)), row.get_mut(column + 1)) {
                 (Some(new), Some(slot)) => {
                     *slot = new;
                     true
@@ -509,7 +509,7 @@ impl Shape {
 
 /// A listed string as it reads: listed values are kept as compact JSON writes them
 /// between the quotes.
-pub(super) fn unescaped(text: &str) -> String {
+fn unescaped(text: &str) -> String {
     match serde_json::from_str::<Value>(&format!("\"{text}\"")) {
         Ok(Value::String(text)) => text,
         _ => text.to_string(),

@@ -21,8 +21,8 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use super::combinations::{Combinations, UNLISTED, number_codes, string_codes};
-use super::pin::{FieldPin, unescaped};
+use super::combinations::{Combinations, UNLISTED, code_at, number_codes, string_codes};
+use super::pin::FieldPin;
 use super::shape::Shape;
 
 /// A column freed: which of its codes its pin admits (by this shape's numbering), and
@@ -36,46 +36,61 @@ struct Freed {
 impl Shape {
     /// `order`'s pins held with the fewest fields per row contradicting a freed pin,
     /// the fields the freed ones determine set, and the contradicting ones written as
-    /// values that agree (see the module); `None` without combinations. Ties go to
-    /// `order` as it is: the pin later in it tried last.
-    pub(super) fn freeing_least(&self, order: &[&FieldPin]) -> Option<Shape> {
-        let before = self.combinations.as_ref()?;
+    /// values that agree (see the module). `in_order` is this shape already held to
+    /// `order` as it is, and ties go to it (the pin later in `order` tried last).
+    pub(super) fn freeing_least(&self, order: &[&FieldPin], in_order: (Shape, Vec<u32>)) -> Shape {
+        let Some(before) = self.combinations.as_ref() else {
+            return in_order.0;
+        };
         // Fields a pin names, or objects on the way to one: their codes are the pins'.
         let held: BTreeSet<usize> = order
             .iter()
             .flat_map(|pin| self.nodes_to(&pin.field).unwrap_or_default())
             .filter_map(|node| before.column(node))
             .collect();
-        let mut best: Option<(f64, Shape)> = None;
-        for index in (0..order.len()).rev() {
+        let mut best = self.judged(before, &held, order, in_order);
+        for index in (0..order.len().saturating_sub(1)).rev() {
             let mut tried: Vec<&FieldPin> = order.to_vec();
             let last = tried.remove(index);
             tried.push(last);
-            let Ok((mut shape, freed)) = self.pinned_in(&tried) else {
+            let Ok(held_in_turn) = self.pinned_in(&tried) else {
                 continue;
             };
-            let freed: Vec<Freed> = freed
-                .iter()
-                .filter_map(|&node| self.freed_column(before, node, &tried, &held))
-                .collect();
-            let Some(now) = shape.combinations.as_mut() else {
-                continue;
-            };
-            let (mut held_to, mut cells) = (Vec::new(), 0);
-            for freed in &freed {
-                let (set, written) = follow(before, now, freed, &held);
-                held_to.extend(set);
-                cells += written;
-            }
-            held_to.extend(freed);
-            let rows = now.rows.len().max(1);
-            cells += free_contradictions(now, &held_to);
-            let per_row = cells as f64 / rows as f64;
-            if best.as_ref().is_none_or(|(least, _)| per_row < *least) {
-                best = Some((per_row, shape));
+            let candidate = self.judged(before, &held, &tried, held_in_turn);
+            if candidate.0 < best.0 {
+                best = candidate;
             }
         }
-        best.map(|(_, shape)| shape)
+        best.1
+    }
+
+    /// `pinned`, this shape held to `tried` in turn with the nodes freed on the way,
+    /// with the fields the freed ones determine set and the contradicting ones split;
+    /// and the contradictions per row, which [`Self::freeing_least`] minimises.
+    fn judged(
+        &self,
+        before: &Combinations,
+        held: &BTreeSet<usize>,
+        tried: &[&FieldPin],
+        (mut shape, freed): (Shape, Vec<u32>),
+    ) -> (f64, Shape) {
+        let freed: Vec<Freed> = freed
+            .iter()
+            .filter_map(|&node| self.freed_column(before, node, tried, held))
+            .collect();
+        let Some(now) = shape.combinations.as_mut() else {
+            return (0.0, shape);
+        };
+        let (mut held_to, mut cells) = (Vec::new(), 0);
+        for freed in &freed {
+            let (set, written) = follow(before, now, freed, held);
+            held_to.extend(set);
+            cells += written;
+        }
+        held_to.extend(freed);
+        let rows = now.rows.len().max(1);
+        cells += free_contradictions(now, &held_to);
+        (cells as f64 / rows as f64, shape)
     }
 
     /// `node`'s column as freed by the last of `pins` that names it: which of its codes
@@ -96,12 +111,8 @@ impl Shape {
         })?;
         let node = &self.nodes[node as usize];
         let listed = string_codes(node).start..number_codes(node).end;
-        let admitted: Vec<bool> = node
-            .values
-            .iter()
-            .map(|text| pin.admits(&unescaped(text)))
-            .chain(node.numbers.iter().map(|number| pin.admits(number)))
-            .collect();
+        let (mut admitted, numbers) = pin.admitted_listed(node);
+        admitted.extend(numbers);
         let others = pin.negated;
         Some(Freed {
             column,
@@ -112,11 +123,6 @@ impl Shape {
             }),
         })
     }
-}
-
-/// A row's code at `column` (0, the key absent, past the row's end).
-fn code(row: &[u16], column: usize) -> u16 {
-    row.get(column + 1).copied().unwrap_or(0)
 }
 
 /// Sets a row's code at `column`, lengthening the row only for a key present.
@@ -176,7 +182,7 @@ fn follow(
     let admitted: BTreeSet<u16> = before
         .rows
         .iter()
-        .map(|row| code(row, freed.column))
+        .map(|row| code_at(row, freed.column))
         .filter(|&value| (freed.admitted)(value))
         .collect();
     let (mut set, mut cells) = (Vec::new(), 0);
@@ -198,7 +204,7 @@ fn follow(
             match (value, written) {
                 (Some(value), _) => set_code(row, column, value),
                 (None, Some(0)) => set_code(row, column, 0),
-                (None, Some(_)) if code(row, column) == 0 => cells += 1,
+                (None, Some(_)) if code_at(row, column) == 0 => cells += 1,
                 _ => {}
             }
         }
@@ -227,60 +233,69 @@ fn free_contradictions(now: &mut Combinations, freed: &[Freed]) -> usize {
     let mut cells = 0;
     let mut rows = Vec::with_capacity(now.rows.len());
     for row in std::mem::take(&mut now.rows) {
-        // Each contradicting column, with the codes that agree with every freed column.
-        let mut options: Vec<(usize, Vec<u16>)> = Vec::new();
-        for held in freed {
-            for (column, rule) in &held.determined_by {
-                let contradicts = rule
-                    .get(&code(&row, *column))
-                    .is_some_and(|&value| !(held.admitted)(value));
-                if !contradicts || options.iter().any(|(seen, _)| seen == column) {
-                    continue;
-                }
-                cells += 1;
-                let agreeing: Vec<u16> = rule
-                    .iter()
-                    .filter(|&(&code, &follows)| {
-                        (held.admitted)(follows) && agrees_with_all(freed, *column, code)
-                    })
-                    .map(|(&code, _)| code)
-                    .collect();
-                // No value names an admitted one (the pin's value is one no training
-                // log had): the row keeps its own, which the model would not better.
-                if !agreeing.is_empty() {
-                    options.push((*column, agreeing));
-                }
-            }
-        }
-        for (_, codes) in &mut options {
-            codes.sort_unstable();
-        }
-        let split: usize = options.iter().map(|(_, codes)| codes.len()).product();
-        let mut split_rows = vec![row];
-        for (column, codes) in &options {
-            split_rows = match split <= MAX_SPLIT {
-                true => split_rows
-                    .iter()
-                    .flat_map(|row| {
-                        codes.iter().map(move |&code| {
-                            let mut row = row.clone();
-                            set_code(&mut row, *column, code);
-                            row
-                        })
-                    })
-                    .collect(),
-                false => {
-                    for row in &mut split_rows {
-                        set_code(row, *column, UNLISTED);
-                    }
-                    split_rows
-                }
-            };
-        }
-        rows.extend(split_rows);
+        let (contradicting, options) = contradictions(&row, freed);
+        cells += contradicting;
+        rows.extend(split(row, &options));
     }
     now.rows = rows;
     cells
+}
+
+/// How many fields of `row` contradict a freed column, and each that some values would
+/// not, with those values (sorted): the codes that name an admitted value of every freed
+/// column the field determines. A field no value would mend is counted and left out:
+/// the pin's value is one no training log had, and the row keeps its own value, which
+/// the model would not better.
+fn contradictions(row: &[u16], freed: &[Freed]) -> (usize, Vec<(usize, Vec<u16>)>) {
+    let mut contradicting: Vec<usize> = Vec::new();
+    let mut options = Vec::new();
+    for held in freed {
+        for (column, rule) in &held.determined_by {
+            let contradicts = rule
+                .get(&code_at(row, *column))
+                .is_some_and(|&value| !(held.admitted)(value));
+            if !contradicts || contradicting.contains(column) {
+                continue;
+            }
+            contradicting.push(*column);
+            let mut agreeing: Vec<u16> = rule
+                .iter()
+                .filter(|&(&code, &follows)| {
+                    (held.admitted)(follows) && agrees_with_all(freed, *column, code)
+                })
+                .map(|(&code, _)| code)
+                .collect();
+            agreeing.sort_unstable();
+            if !agreeing.is_empty() {
+                options.push((*column, agreeing));
+            }
+        }
+    }
+    (contradicting.len(), options)
+}
+
+/// `row` once for each combination of `options`' values, or, past [`MAX_SPLIT`] rows,
+/// once with those fields [`UNLISTED`].
+fn split(row: Vec<u16>, options: &[(usize, Vec<u16>)]) -> Vec<Vec<u16>> {
+    let count: usize = options.iter().map(|(_, codes)| codes.len()).product();
+    if count > MAX_SPLIT {
+        let mut row = row;
+        for (column, _) in options {
+            set_code(&mut row, *column, UNLISTED);
+        }
+        return vec![row];
+    }
+    options.iter().fold(vec![row], |rows, (column, codes)| {
+        rows.iter()
+            .flat_map(|row| {
+                codes.iter().map(move |&code| {
+                    let mut row = row.clone();
+                    set_code(&mut row, *column, code);
+                    row
+                })
+            })
+            .collect()
+    })
 }
 
 /// Whether `code` at `column` names, by each rule of it, an admitted value of every
@@ -362,7 +377,7 @@ mod tests {
         combinations
             .rows
             .iter()
-            .map(|row| code(row, column))
+            .map(|row| code_at(row, column))
             .collect()
     }
 
