@@ -369,16 +369,23 @@ fn headers_in_stream_order<'a>(
     })
 }
 
-/// Splits logs by time: the latest `fraction` of the logs (by event time) is held out for
-/// validation, so the model is judged on days it has not seen.
+/// Splits logs by time: the latest `fraction` of the untagged logs (by event time) is held
+/// out for validation, so the model is judged on days it has not seen. A technique's logs
+/// all stay in training: there are a handful of each (T1580's one call by an IAM user), and
+/// a red-team model cannot write, nor its shape hold, what it never saw. Validation then
+/// judges benign logs only.
 pub fn split_by_time(
-    mut logs: Vec<TrainingLog>,
+    logs: Vec<TrainingLog>,
     fraction: f64,
 ) -> (Vec<TrainingLog>, Vec<TrainingLog>) {
-    logs.sort_by_key(|log| log.envelope.event_time);
-    let held_out = ((logs.len() as f64) * fraction.clamp(0.0, 0.5)).round() as usize;
-    let validation = logs.split_off(logs.len() - held_out);
-    (logs, validation)
+    let (mut train, mut untagged): (Vec<_>, Vec<_>) =
+        logs.into_iter().partition(|log| log.technique.is_some());
+    untagged.sort_by_key(|log| log.envelope.event_time);
+    let held_out = ((untagged.len() as f64) * fraction.clamp(0.0, 0.5)).round() as usize;
+    let validation = untagged.split_off(untagged.len() - held_out);
+    train.append(&mut untagged);
+    train.sort_by_key(|log| log.envelope.event_time);
+    (train, validation)
 }
 
 #[cfg(test)]
@@ -657,5 +664,24 @@ mod tests {
         assert_eq!(real, batch.real_tokens());
         assert_eq!(batch.shards(9).len(), 5, "no empty shard");
         assert_eq!(batch.shards(0).len(), 1);
+    }
+
+    #[test]
+    fn validation_holds_out_the_latest_untagged_logs_and_no_attack() {
+        let mut logs: Vec<TrainingLog> = (0..10).map(|second| log("alice", second)).collect();
+        logs[9].technique = Some("T1580".into());
+        let (train, validation) = split_by_time(logs, 0.2);
+        let seconds = |logs: &[TrainingLog]| -> Vec<u32> {
+            logs.iter()
+                .map(|log| chrono::Timelike::second(&log.envelope.event_time))
+                .collect()
+        };
+        assert_eq!(
+            seconds(&validation),
+            [7, 8],
+            "the latest two of nine untagged"
+        );
+        assert_eq!(seconds(&train), [0, 1, 2, 3, 4, 5, 6, 9], "in time order");
+        assert!(train.iter().any(|log| log.technique.is_some()));
     }
 }

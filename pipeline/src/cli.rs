@@ -281,7 +281,8 @@ pub struct TrainArgs {
     /// Validate and checkpoint every this many steps.
     #[arg(long, default_value_t = 100)]
     pub eval_every: usize,
-    /// Share of the logs, the latest by event time, held out for validation.
+    /// Share of the untagged logs, the latest by event time, held out for validation.
+    /// Technique-tagged logs (`--labels`, `--tagged`) are all trained on.
     #[arg(long, default_value_t = 0.1)]
     pub validation: f64,
     /// Stop and checkpoint after this many seconds (0: no limit).
