@@ -670,9 +670,16 @@ impl JsonConstraint {
             .map(|(index, _)| index)
     }
 
-    /// Whether node `id` may take the boolean `value` here.
+    /// Whether node `id` may take the boolean `value` here: a pinned one only itself,
+    /// and only as the consistent combinations allow.
     fn boolean_chosen(&self, id: u32, value: bool) -> bool {
-        self.chosen(id, boolean_code(value), TRUE..FALSE + 1) && !self.only_null_chosen(id)
+        let pinned = self
+            .node(id)
+            .and_then(|node| node.boolean)
+            .is_none_or(|only| only == value);
+        pinned
+            && self.chosen(id, boolean_code(value), TRUE..FALSE + 1)
+            && !self.only_null_chosen(id)
     }
 
     /// Whether node `id` may be `null` here: where the consistent combinations have its
@@ -1390,6 +1397,35 @@ mod tests {
         );
         assert_eq!(allowed("{\"eventName\":\"A"), "\"", "A is a whole value");
         assert!(!fed(&shape, "{\"user\":{").allows(b'}'));
+    }
+
+    #[test]
+    fn a_pinned_boolean_is_the_only_one_written() {
+        use operators::text_format::{FieldPin, ValuePattern};
+        use serde_json::json;
+        let shape = Shape::fit(&[
+            json!({"ok": true, "k": "a"}),
+            json!({"ok": false, "k": "b"}),
+        ]);
+        let allowed = |shape: &Shape, text: &str| allowed_after(&Arc::new(shape.clone()), text);
+        assert_eq!(allowed(&shape, "{\"ok\":"), "ft");
+        let compliant = FieldPin {
+            field: "ok".into(),
+            patterns: vec![ValuePattern("false".into())],
+            all: false,
+            negated: false,
+        };
+        let pinned = shape.pinned(&[compliant]).unwrap();
+        assert_eq!(allowed(&pinned, "{\"ok\":"), "f");
+        assert_eq!(
+            allowed(&pinned, "{\"ok\":false,\"k\":\""),
+            "b",
+            "false came with b"
+        );
+        let completion = JsonConstraint::with_shape(Arc::new(pinned))
+            .completion()
+            .to_vec();
+        assert_eq!(completion, br#"{"ok":false,"k":"b"}"#);
     }
 
     #[test]

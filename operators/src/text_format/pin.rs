@@ -17,7 +17,7 @@
 use serde_json::Value;
 
 use super::combinations::{
-    FALSE, NULL, TRUE, UNLISTED, array_codes, code_at, number_codes, string_codes,
+    FALSE, NULL, TRUE, UNLISTED, array_codes, boolean_code, code_at, number_codes, string_codes,
 };
 use super::shape::{Shape, ShapeNode, escaped, kind};
 
@@ -150,6 +150,13 @@ impl FieldPin {
         (strings.collect(), numbers.collect())
     }
 
+    /// The one boolean the pin admits, written as Sigma compares it (`'false'`), where
+    /// it admits exactly one.
+    pub(super) fn boolean(&self) -> Option<bool> {
+        let (t, f) = (self.admits("true"), self.admits("false"));
+        (t != f).then_some(t)
+    }
+
     /// The shortest value a positive pin admits: its first pattern's example, or with
     /// `all` the examples one after another.
     fn example(&self) -> String {
@@ -181,7 +188,7 @@ pub enum PinError {
         field: String,
     },
     /// The field held only objects, arrays, booleans or `null`, never a text or number
-    /// the pin could be written as.
+    /// the pin could be written as (nor is it a boolean the pin admits one of).
     #[error("{field} never held a text or number that {value:?} could be written as")]
     WrongKind {
         /// The field.
@@ -289,6 +296,18 @@ impl Shape {
         let node = &self.nodes[target as usize];
         let (strings, numbers) = pin.admitted_listed(node);
         let field = || pin.field.clone();
+        let only_booleans =
+            node.kinds & kind::BOOL != 0 && node.kinds & (kind::STRING | kind::NUMBER) == 0;
+        if let Some(value) = pin.boolean().filter(|_| only_booleans) {
+            if node.boolean == Some(!value) {
+                return Err(PinError::Conflicting {
+                    field: field(),
+                    value: value.to_string(),
+                });
+            }
+            self.pin_boolean(target, value, pin.negated, freed);
+            return Ok(());
+        }
         if pin.negated {
             let takes_text = node.kinds & (kind::STRING | kind::NUMBER) != 0;
             let free_strings = node.kinds & kind::STRING != 0 && node.values.is_empty();
@@ -354,6 +373,26 @@ impl Shape {
         node.pattern = None;
         node.whole_digits = None;
         Ok(())
+    }
+
+    /// Holds boolean node `id` to `value`: a positive pin makes it that boolean, a
+    /// negated one (`≠ true`) lets it also be absent or `null`. The combination rows
+    /// with the other boolean go; where none would be left, the column is freed and
+    /// the node alone holds the value.
+    fn pin_boolean(&mut self, id: u32, value: bool, negated: bool, freed: &mut Vec<u32>) {
+        let excluded = boolean_code(!value);
+        let column_freed = match negated {
+            true => self.keep_rows(id, true, |code| code != excluded),
+            false => self.keep_rows(id, false, |code| code != excluded && code != NULL),
+        };
+        if column_freed {
+            freed.push(id);
+        }
+        let node = &mut self.nodes[id as usize];
+        node.boolean = Some(value);
+        if !negated {
+            node.kinds = kind::BOOL;
+        }
     }
 
     /// The nodes from the root's child to `field`'s own, as [`Self::path_to`] finds them.
@@ -721,6 +760,66 @@ mod tests {
         assert!(matches!(
             shape.pinned(&[everything]),
             Err(PinError::NothingLeft { .. } | PinError::Unlisted { .. })
+        ));
+    }
+
+    #[test]
+    fn a_boolean_is_held_to_the_one_a_pin_admits_with_the_rows_that_had_it() {
+        let device = |trust: &str, compliant: bool| json!({"DeviceDetail": {"trustType": trust, "isCompliant": compliant}});
+        let shape = Shape::fit(
+            [
+                device("Azure AD joined", true),
+                device("Azure AD joined", true),
+                device("Azure AD registered", false),
+                device("Azure AD registered", false),
+            ]
+            .iter(),
+        );
+        let compliant = "DeviceDetail.isCompliant";
+        // Sigma writes the boolean as text: 'false'.
+        let pinned = shape.pinned(&[pin(compliant, "false", false)]).unwrap();
+        let node = node_of(&pinned, compliant);
+        assert_eq!(pinned.nodes[node as usize].boolean, Some(false));
+        assert!(pinned.admits(&device("Azure AD registered", false)));
+        assert!(!pinned.admits(&device("Azure AD registered", true)));
+        let trust = node_of(&shape, "DeviceDetail.trustType");
+        let rows = |shape: &Shape| -> Vec<(u16, u16)> {
+            let combinations = shape.combinations.as_ref().unwrap();
+            let code = |row: &[u16], id: u32| code_at(row, combinations.column(id).unwrap());
+            let rows = combinations.rows.iter();
+            rows.map(|row| (code(row, trust), code(row, node)))
+                .collect()
+        };
+        let registered = string_code(&shape, trust, "Azure AD registered").unwrap();
+        assert_eq!(rows(&shape).len(), 2);
+        assert_eq!(
+            rows(&pinned),
+            [(registered, FALSE)],
+            "the joined device's row went"
+        );
+        // `≠ true` holds it the same way where it is written.
+        let negated = shape.pinned(&[pin(compliant, "true", true)]).unwrap();
+        assert_eq!(negated.nodes[node as usize].boolean, Some(false));
+        assert!(!negated.admits(&device("Azure AD joined", true)));
+        assert_eq!(rows(&negated), [(registered, FALSE)]);
+        // No row had a joined device out of compliance: the field is freed in the
+        // joined device's rows, and the node alone keeps it false.
+        let both = shape
+            .pinned(&[
+                pin("DeviceDetail.trustType", "Azure AD joined", false),
+                pin(compliant, "false", false),
+            ])
+            .unwrap();
+        let joined = string_code(&both, trust, "Azure AD joined").unwrap();
+        assert_eq!(rows(&both), [(joined, UNLISTED)]);
+        assert!(both.admits(&device("Azure AD joined", false)));
+        assert!(!both.admits(&device("Azure AD joined", true)));
+        assert!(matches!(
+            shape.pinned(&[
+                pin(compliant, "false", false),
+                pin(compliant, "true", false)
+            ]),
+            Err(PinError::Conflicting { .. })
         ));
     }
 

@@ -21,7 +21,9 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use super::combinations::{Combinations, UNLISTED, code_at, number_codes, string_codes};
+use super::combinations::{
+    Combinations, FALSE, TRUE, UNLISTED, code_at, number_codes, string_codes,
+};
 use super::pin::FieldPin;
 use super::shape::Shape;
 
@@ -94,8 +96,8 @@ impl Shape {
     }
 
     /// `node`'s column as freed by the last of `pins` that names it: which of its codes
-    /// that pin admits, its listed strings and numbers by their text, and for a negated
-    /// pin every other code too (the key absent, `null`, a boolean). `None` for a node
+    /// that pin admits, its listed strings, numbers and booleans by their text, and for
+    /// a negated pin every other code too (the key absent, `null`). `None` for a node
     /// no pin names (an object on the way to one).
     fn freed_column(
         &self,
@@ -114,12 +116,15 @@ impl Shape {
         let (mut admitted, numbers) = pin.admitted_listed(node);
         admitted.extend(numbers);
         let others = pin.negated;
+        let booleans = [true, false].map(|value| pin.admits(&value.to_string()));
         Some(Freed {
             column,
             determined_by: determiners(before, column, held),
-            admitted: Box::new(move |code| match listed.contains(&code) {
-                true => admitted[usize::from(code - listed.start)],
-                false => others,
+            admitted: Box::new(move |code| match code {
+                _ if listed.contains(&code) => admitted[usize::from(code - listed.start)],
+                TRUE => booleans[0],
+                FALSE => booleans[1],
+                _ => others,
             }),
         })
     }

@@ -110,6 +110,11 @@ pub struct ShapeNode {
     /// `ConditionalAccessStatus`. Empty in models fitted before 2026-12-06.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub arrays: Vec<String>,
+    /// Where a boolean is written here, only this one: a Sigma rule's pin
+    /// (`DeviceDetail.isCompliant` is `false`). Never fitted: the combinations choose
+    /// between `true` and `false` otherwise, and they may have been freed of the field.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub boolean: Option<bool>,
 }
 
 /// The fewest and the most elements the arrays at one place had.
@@ -421,6 +426,7 @@ impl Shape {
                     && (node.numbers.is_empty()
                         || node.numbers.binary_search(&number.to_string()).is_ok())
             }
+            Value::Bool(value) => node.boolean.is_none_or(|only| only == *value),
             _ => true,
         }
     }
@@ -763,6 +769,7 @@ impl BuildNode {
             ordered: order.is_some() && self.objects > 0,
             element: self.element,
             items: self.items,
+            boolean: None,
         }
     }
 }
