@@ -158,6 +158,14 @@ pub struct Pseudonyms {
     pub key_id: String,
     /// The fields replaced by pseudonyms.
     pub fields: PiiFields,
+    /// [`PiiHasher::SCHEME`]: how they were written. 1 in models trained before it was
+    /// recorded.
+    #[serde(default = "first_scheme")]
+    pub scheme: u32,
+}
+
+fn first_scheme() -> u32 {
+    1
 }
 
 impl Pseudonyms {
@@ -166,6 +174,7 @@ impl Pseudonyms {
         hasher.map(|hasher| Pseudonyms {
             key_id: hasher.key_id(),
             fields: hasher.fields().clone(),
+            scheme: PiiHasher::SCHEME,
         })
     }
 }
@@ -178,11 +187,24 @@ pub fn check_pseudonyms(
     manifest: &Manifest,
     hasher: Option<&PiiHasher>,
 ) -> Result<(), CheckpointError> {
-    let trained = manifest.data.pseudonyms.as_ref();
-    let now = Pseudonyms::of(hasher);
-    let what = match (trained, &now) {
-        (None, None) => return Ok(()),
-        (Some(trained), Some(now)) if trained == now => return Ok(()),
+    match pseudonyms_differ(
+        manifest.data.pseudonyms.as_ref(),
+        Pseudonyms::of(hasher).as_ref(),
+    ) {
+        None => Ok(()),
+        Some(what) => Err(CheckpointError::Pseudonyms {
+            path: dir.to_path_buf(),
+            what,
+        }),
+    }
+}
+
+/// What differs between the pseudonymisation a model was `trained` with and the one
+/// logs go through `now`, and what to do; `None` where they are the same.
+fn pseudonyms_differ(trained: Option<&Pseudonyms>, now: Option<&Pseudonyms>) -> Option<String> {
+    let what = match (trained, now) {
+        (None, None) => return None,
+        (Some(trained), Some(now)) if trained == now => return None,
         (None, Some(_)) => "the model was trained on logs without pseudonyms, but the config \
             pseudonymises [pii.fields]: retrain with this config, or drop [pii.fields]"
             .to_string(),
@@ -196,16 +218,19 @@ pub fn check_pseudonyms(
              now is {}: set CYBERLM_PII_KEY or pii.key_file to the training key, or retrain",
             trained.key_id, now.key_id
         ),
-        (Some(trained), Some(now)) => format!(
+        (Some(trained), Some(now)) if trained.fields != now.fields => format!(
             "the model was trained with [pii.fields] {:?}, the config now has {:?}: use the \
              training fields or retrain",
             trained.fields, now.fields
         ),
+        (Some(trained), Some(now)) => format!(
+            "the model was trained on pseudonyms written the way of scheme {}, this build \
+             writes scheme {} (ARNs keep their role, user names are hashed lower-cased): \
+             retrain with this build",
+            trained.scheme, now.scheme
+        ),
     };
-    Err(CheckpointError::Pseudonyms {
-        path: dir.to_path_buf(),
-        what,
-    })
+    Some(what)
 }
 
 /// One evaluation's figures.
@@ -599,4 +624,27 @@ fn write_atomically(
         path: path.to_path_buf(),
         source,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_model_of_pseudonyms_written_another_way_is_told_to_retrain() {
+        let hasher = PiiHasher::new(b"0123456789abcdef0123", PiiFields::default()).unwrap();
+        let now = Pseudonyms::of(Some(&hasher)).unwrap();
+        assert_eq!(pseudonyms_differ(Some(&now), Some(&now)), None);
+        // A manifest from before the scheme was recorded.
+        let mut recorded = serde_json::to_value(&now).unwrap();
+        recorded.as_object_mut().unwrap().remove("scheme");
+        let older: Pseudonyms = serde_json::from_value(recorded).unwrap();
+        assert_eq!(older.scheme, 1);
+        let what = pseudonyms_differ(Some(&older), Some(&now)).unwrap();
+        assert!(
+            what.contains("scheme 1") && what.contains("retrain"),
+            "{what}"
+        );
+        assert!(pseudonyms_differ(None, Some(&now)).is_some());
+    }
 }

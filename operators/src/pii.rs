@@ -72,9 +72,13 @@ impl PiiHasher {
     /// Pseudonymises the configured fields of `envelope` in place, and its user (the
     /// partitioning key) the same way, so hashed logs still group by person.
     pub fn apply(&self, envelope: &mut Envelope) {
+        let user_paths = envelope.source.spec().user;
         for path in self.fields.of(envelope.source) {
             if let Some(Value::String(text)) = lookup_mut(&mut envelope.json, path) {
-                *text = self.pseudonym(text);
+                let names_user = user_paths
+                    .iter()
+                    .any(|user| user.as_str().eq_ignore_ascii_case(path));
+                *text = self.pseudonymised(text, names_user);
             }
         }
         if !self.fields.of(envelope.source).is_empty()
@@ -83,6 +87,52 @@ impl PiiHasher {
             envelope.user = Some(self.pseudonym(user));
         }
     }
+}
+
+impl PiiHasher {
+    /// Which way [`Self::apply`] writes pseudonyms. A model records it, and one trained on
+    /// another way's logs is refused: the same log would read otherwise.
+    /// 1: each value hashed whole. 2 (2026-12-07): ARNs and role principal ids keep
+    /// their structure, and user names are hashed lower-cased ([`Self::pseudonymised`]).
+    pub const SCHEME: u32 = 2;
+
+    /// `text` with its personal part replaced by a pseudonym, written so that a
+    /// pseudonymised log still names its pseudonymised user as decoding reads one
+    /// (`schemas::decode`: an ARN's last segment, lower-cased):
+    /// - an ARN keeps its account and role, and its last segment (the IAM user or the
+    ///   role session, a person's UPN) is hashed: `arn:aws:sts::1:assumed-role/Dev/h:…`.
+    ///   Hashed whole, every assumed-role call would name a user of its own, and a
+    ///   generated call could not be told apart by user;
+    /// - a role's principal id (`AROA…:alice@contoso.com`) keeps the role's id;
+    /// - a field decoding reads the user from (`names_user`) is hashed lower-cased, as
+    ///   the user is;
+    /// - anything else (an address, a display name) is hashed whole.
+    fn pseudonymised(&self, text: &str, names_user: bool) -> String {
+        if text.starts_with("arn:")
+            && let Some((resource, name)) = text.rsplit_once('/')
+        {
+            return format!("{resource}/{}", self.pseudonym(&name.to_lowercase()));
+        }
+        if let Some((id, session)) = text.split_once(':')
+            && is_unique_id(id)
+        {
+            return format!("{id}:{}", self.pseudonym(&session.to_lowercase()));
+        }
+        match names_user {
+            true => self.pseudonym(&text.to_lowercase()),
+            false => self.pseudonym(text),
+        }
+    }
+}
+
+/// Whether `text` is an AWS unique id (`AROAJQABLZS4A3QDU576Q`): four capitals of its
+/// kind, then at least twelve capitals and digits.
+fn is_unique_id(text: &str) -> bool {
+    text.len() >= 16
+        && text.starts_with("A")
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
 }
 
 /// Whether `value` is a pseudonym as [`PiiHasher::pseudonym`] writes them.
@@ -138,5 +188,64 @@ mod tests {
         );
         assert!(PiiHasher::new(b"short", PiiFields::default()).is_err());
         assert!(!format!("{hasher:?}").contains("0123456789"));
+    }
+
+    #[test]
+    fn a_pseudonymised_log_decodes_to_its_pseudonymised_user() {
+        let fields = PiiFields {
+            azure: vec!["UserPrincipalName".into(), "IPAddress".into()],
+            cloudtrail: vec![
+                "userIdentity.userName".into(),
+                "userIdentity.arn".into(),
+                "userIdentity.principalId".into(),
+            ],
+            confluence: vec!["author.username".into()],
+        };
+        let hasher = PiiHasher::new(b"0123456789abcdef0123", fields).unwrap();
+        let role = r#""type":"AssumedRole","principalId":"AROAJQABLZS4A3QDU576Q:Karim.Kim@contoso.com","arn":"arn:aws:sts::123456789012:assumed-role/AWSReservedSSO_Dev/Karim.Kim@contoso.com""#;
+        let logs = [
+            (
+                Source::Azure,
+                r#"{"TimeGenerated":"2024-01-01T00:00:00Z","UserPrincipalName":"Karim.Kim@contoso.com","IPAddress":"1.2.3.4"}"#.to_string(),
+            ),
+            (
+                Source::CloudTrail,
+                format!(r#"{{"eventTime":"2024-01-01T00:00:00Z","userIdentity":{{{role}}}}}"#),
+            ),
+            (
+                Source::CloudTrail,
+                r#"{"eventTime":"2024-01-01T00:00:00Z","userIdentity":{"type":"IAMUser","principalId":"AIDAJQABLZS4A3QDU576Q","arn":"arn:aws:iam::123456789012:user/svc-ci","userName":"svc-ci"}}"#.to_string(),
+            ),
+            (
+                Source::Confluence,
+                r#"{"creationDate":1704067200000,"author":{"username":"Karim.Kim"}}"#.to_string(),
+            ),
+        ];
+        for (source, raw) in logs {
+            let mut envelope = schemas::decode(source, raw.as_bytes()).unwrap();
+            hasher.apply(&mut envelope);
+            let again = schemas::decode(source, envelope.json.to_string().as_bytes()).unwrap();
+            assert_eq!(again.user, envelope.user, "{}", envelope.json);
+            assert!(envelope.user.as_deref().is_some_and(is_pseudonym));
+        }
+        let mut trail = schemas::decode(
+            Source::CloudTrail,
+            format!(r#"{{"eventTime":"2024-01-01T00:00:00Z","userIdentity":{{{role}}}}}"#)
+                .as_bytes(),
+        )
+        .unwrap();
+        hasher.apply(&mut trail);
+        let karim = hasher.pseudonym("karim.kim@contoso.com");
+        let identity = &trail.json["userIdentity"];
+        assert_eq!(
+            identity["arn"],
+            format!("arn:aws:sts::123456789012:assumed-role/AWSReservedSSO_Dev/{karim}"),
+            "the role is kept, the person hashed"
+        );
+        assert_eq!(
+            identity["principalId"],
+            format!("AROAJQABLZS4A3QDU576Q:{karim}")
+        );
+        assert!(!trail.json.to_string().to_lowercase().contains("karim"));
     }
 }
