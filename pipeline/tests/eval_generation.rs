@@ -267,7 +267,12 @@ fn only_places_of_real_logs_in_the_country_are_known() {
     let n = generated.len();
     let mut nowhere = generated[0].clone();
     nowhere["LocationDetails"]["city"] = Value::from("Atlantis");
-    generated.push(nowhere);
+    // A location model's log of the Dual-GPT: its fields alone, no event time.
+    let place_only = serde_json::json!({
+        "Location": country,
+        "LocationDetails": generated[0]["LocationDetails"].clone(),
+    });
+    generated.extend([nowhere, place_only]);
     let file = dir.path().join("generated.jsonl");
     let lines: Vec<String> = generated.iter().map(Value::to_string).collect();
     std::fs::write(&file, lines.join("\n")).unwrap();
@@ -286,9 +291,16 @@ fn only_places_of_real_logs_in_the_country_are_known() {
         path(&out),
     ]));
     let source = &figures(&out)["sources"][0];
-    assert_eq!(source["country_accuracy"], 1.0);
-    let known = source["known_locations"].as_f64().unwrap();
-    assert!((known - n as f64 / (n + 1) as f64).abs() < 1e-9, "{known}");
+    assert_eq!(
+        source["country_accuracy"], 1.0,
+        "the place-only log's country is read from its fields"
+    );
+    let share = |value: &Value, expected: f64| {
+        let value = value.as_f64().unwrap();
+        assert!((value - expected).abs() < 1e-9, "{value} vs {expected}");
+    };
+    share(&source["known_locations"], (n + 1) as f64 / (n + 2) as f64);
+    share(&source["schema_valid"], (n + 1) as f64 / (n + 2) as f64);
 }
 
 /// With the simulator's labels, benign logs are judged against the real benign logs and a

@@ -136,7 +136,7 @@ fn decode_parsed(source: Source, json: Value, bytes: &[u8]) -> Result<Envelope, 
         reason,
     })?;
     let user = first_text(&json, spec.user).map(|(path, text)| normalise_user(path, text));
-    let country = first_text(&json, spec.country).map(|(_, text)| text.to_ascii_uppercase());
+    let country = spec.country_of(&json);
     let event_id = match first_text(&json, spec.event_id) {
         Some((_, id)) => id.to_string(),
         None => format!("fp:{:016x}", xxhash_rust::xxh3::xxh3_64(bytes)),

@@ -115,6 +115,16 @@ impl SourceSpec {
             .unwrap_or_else(|| "other".to_string())
     }
 
+    /// The ISO 3166 country `log` records, upper-cased: the first country path that
+    /// holds a non-empty string. Read from the JSON alone, so a log that does not decode
+    /// (a group model's location fields, without an event time) still has one.
+    pub fn country_of(&self, log: &serde_json::Value) -> Option<String> {
+        self.country.iter().find_map(|path| {
+            let text = path.lookup(log)?.as_str()?.trim();
+            (!text.is_empty()).then(|| text.to_ascii_uppercase())
+        })
+    }
+
     /// Whether the dotted `path` is volatile or lies inside a volatile field.
     pub fn is_volatile(&self, path: &str) -> bool {
         self.volatile.iter().any(|volatile| {

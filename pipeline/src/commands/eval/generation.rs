@@ -322,7 +322,14 @@ fn read_generated(
             let (json, user, country) = match envelope {
                 Some(envelope) => (Some(envelope.json), envelope.user, envelope.country),
                 None if validity == Validity::NotJson => (None, None, None),
-                None => (serde_json::from_slice::<Value>(bytes).ok(), None, None),
+                // A group model's logs hold its fields only: their country still counts.
+                None => {
+                    let json = serde_json::from_slice::<Value>(bytes).ok();
+                    let country = source
+                        .zip(json.as_ref())
+                        .and_then(|(source, json)| source.spec().country_of(json));
+                    (json, None, country)
+                }
             };
             generated.push(Generated {
                 source,
