@@ -87,9 +87,7 @@ impl PiiHasher {
             envelope.user = Some(self.pseudonym(user));
         }
     }
-}
 
-impl PiiHasher {
     /// Which way [`Self::apply`] writes pseudonyms. A model records it, and one trained on
     /// another way's logs is refused: the same log would read otherwise.
     /// 1: each value hashed whole. 2 (2026-12-07): ARNs and role principal ids keep
@@ -125,8 +123,8 @@ impl PiiHasher {
     }
 }
 
-/// Whether `text` is an AWS unique id (`AROAJQABLZS4A3QDU576Q`): four capitals of its
-/// kind, then at least twelve capitals and digits.
+/// Whether `text` is an AWS unique id (`AROAJQABLZS4A3QDU576Q`, `AIDA…`): an `A`, then
+/// capitals and digits, 16 or more in all.
 fn is_unique_id(text: &str) -> bool {
     text.len() >= 16
         && text.starts_with("A")
