@@ -301,6 +301,44 @@ mod tests {
         assert!(!text.contains("hannah") && !text.contains("ben"), "{text}");
     }
 
+    /// Pseudonymised logs name their user in the ARN's last segment (scheme 2), so the
+    /// joiner's calls carry the joiner's pseudonym, as their sign-ins do.
+    #[test]
+    fn a_joiner_of_pseudonymised_logs_carries_their_own_pseudonym() {
+        let fields = operators::pii::PiiFields {
+            azure: vec!["UserPrincipalName".into(), "UserDisplayName".into()],
+            cloudtrail: vec!["userIdentity.arn".into()],
+            ..Default::default()
+        };
+        let pii = operators::pii::PiiHasher::new(b"a key of twenty bytes", fields).unwrap();
+        let mut history = vec![
+            sign_in(
+                "Hannah.Kowalski@contoso.com",
+                "Hannah Kowalski",
+                "2026-11-02T08:00:00Z",
+            ),
+            call("hannah.kowalski@contoso.com", "2026-11-02T08:10:00Z"),
+        ];
+        history.iter_mut().for_each(|log| pii.apply(log));
+        let joining = Joining {
+            joiner: Person::new("nora.new@contoso.com", None, Some(&pii)),
+            teammates: vec![Person::new("hannah.kowalski@contoso.com", None, Some(&pii))],
+            from: "2026-11-09".parse().unwrap(),
+            days: 1,
+        };
+        let logs = joiner_logs(&joining, &history, Some(&pii), 1).unwrap();
+        let nora = pii.pseudonym("nora.new@contoso.com");
+        for (source, json) in &logs {
+            let decoded = schemas::decode(*source, json.to_string().as_bytes()).unwrap();
+            assert_eq!(decoded.user.as_deref(), Some(nora.as_str()), "{json}");
+        }
+        assert_eq!(logs[0].1["UserDisplayName"], pii.pseudonym("Nora New"));
+        assert_eq!(
+            logs[1].1["userIdentity"]["arn"],
+            format!("arn:aws:sts::111122223333:assumed-role/Sales/{nora}")
+        );
+    }
+
     #[test]
     fn a_teammate_without_logs_is_named_in_the_error() {
         let joining = Joining {
