@@ -80,7 +80,7 @@ pub fn run(args: &GenerateArgs) -> anyhow::Result<ExitCode> {
         && !args.rule_guided
     {
         tracing::warn!(
-            message = "No training log of this source and technique had this flag: the model never saw such a log, and what it writes is unlikely to be one (for logs that fire, check with --must-fire).",
+            message = "No training log of this source and technique had this flag: the model never saw such a log, and what it writes is unlikely to be one (for logs that fire: --rule-guided holds each log to a rule of the technique; --must-fire keeps those that fire).",
             flag = unseen.as_str()
         );
     }
