@@ -6,7 +6,7 @@
 //! per-user behaviour; without the key a pseudonym cannot be reversed or recomputed.
 
 use hmac::{Hmac, Mac};
-use schemas::Envelope;
+use schemas::{Envelope, FieldPath, Source};
 use serde_json::Value;
 use sha2::Sha256;
 
@@ -20,6 +20,9 @@ pub type PiiFields = SourceFields;
 pub struct PiiHasher {
     mac: Hmac<Sha256>,
     fields: PiiFields,
+    /// Per source (by [`Source::index`]), for each of its `fields`: whether decoding
+    /// reads the user from it, so it is hashed as the user is.
+    names_user: [Vec<bool>; 3],
 }
 
 impl std::fmt::Debug for PiiHasher {
@@ -41,7 +44,19 @@ impl PiiHasher {
             ));
         }
         let mac = Hmac::<Sha256>::new_from_slice(key).map_err(|e| e.to_string())?;
-        Ok(PiiHasher { mac, fields })
+        let names_user = Source::ALL.map(|source| {
+            let user_paths = source.spec().user;
+            let names = |path: &String| {
+                let names = |user: &FieldPath| user.as_str().eq_ignore_ascii_case(path);
+                user_paths.iter().any(names)
+            };
+            fields.of(source).iter().map(names).collect()
+        });
+        Ok(PiiHasher {
+            mac,
+            fields,
+            names_user,
+        })
     }
 
     /// Names the key without revealing it: the keyed hash of a fixed label. A model
@@ -72,12 +87,10 @@ impl PiiHasher {
     /// Pseudonymises the configured fields of `envelope` in place, and its user (the
     /// partitioning key) the same way, so hashed logs still group by person.
     pub fn apply(&self, envelope: &mut Envelope) {
-        let user_paths = envelope.source.spec().user;
-        for path in self.fields.of(envelope.source) {
+        let source = envelope.source;
+        let names_user = &self.names_user[source.index()];
+        for (path, &names_user) in self.fields.of(source).iter().zip(names_user) {
             if let Some(Value::String(text)) = lookup_mut(&mut envelope.json, path) {
-                let names_user = user_paths
-                    .iter()
-                    .any(|user| user.as_str().eq_ignore_ascii_case(path));
                 *text = self.pseudonymised(text, names_user);
             }
         }
@@ -143,7 +156,6 @@ pub fn is_pseudonym(value: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use schemas::Source;
 
     #[test]
     fn pseudonyms_are_keyed_stable_and_join_sources() {

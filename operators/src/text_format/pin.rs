@@ -150,11 +150,15 @@ impl FieldPin {
         (strings.collect(), numbers.collect())
     }
 
-    /// The one boolean the pin admits, written as Sigma compares it (`'false'`), where
-    /// it admits exactly one.
+    /// Whether it admits the boolean `value`, written as Sigma compares it (`'false'`).
+    pub(super) fn admits_boolean(&self, value: bool) -> bool {
+        self.admits(&value.to_string())
+    }
+
+    /// The one boolean the pin admits, where it admits exactly one.
     pub(super) fn boolean(&self) -> Option<bool> {
-        let (t, f) = (self.admits("true"), self.admits("false"));
-        (t != f).then_some(t)
+        let admitted = self.admits_boolean(true);
+        (admitted != self.admits_boolean(false)).then_some(admitted)
     }
 
     /// The shortest value a positive pin admits: its first pattern's example, or with

@@ -116,7 +116,7 @@ impl Shape {
         let (mut admitted, numbers) = pin.admitted_listed(node);
         admitted.extend(numbers);
         let others = pin.negated;
-        let booleans = [true, false].map(|value| pin.admits(&value.to_string()));
+        let booleans = [true, false].map(|value| pin.admits_boolean(value));
         Some(Freed {
             column,
             determined_by: determiners(before, column, held),
@@ -317,7 +317,6 @@ fn agrees_with_all(freed: &[Freed], column: usize, code: u16) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::text_format::combinations::TRUE;
     use crate::text_format::pin::ValuePattern;
     use crate::text_format::string_code;
     use serde_json::{Value, json};
