@@ -8,6 +8,7 @@ pub mod config;
 pub mod files;
 pub mod kafka;
 mod progress;
+pub mod quota;
 pub mod report;
 pub mod simulate;
 pub mod stream;

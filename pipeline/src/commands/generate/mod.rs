@@ -1,7 +1,6 @@
 //! `cyberlm generate`: synthetic logs from a trained model, for a source and optionally a
 //! user, country or MITRE technique; every line written parses as JSON.
 
-use std::collections::HashMap;
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -11,9 +10,8 @@ use model::generate::{Prompt, generate};
 use operators::fidelity::rule_firing::{Fired, rules_for};
 use operators::sigma::SigmaDetector;
 use operators::source_fields::lookup_mut;
-use operators::text_format::{Header, Shape, header_mix};
+use operators::text_format::{Header, Shape};
 use rand::SeedableRng;
-use rand::distr::weighted::WeightedIndex;
 use rand::distr::{Bernoulli, Distribution};
 use rand_chacha::ChaCha8Rng;
 use schemas::Source;
@@ -26,7 +24,10 @@ use crate::config::Config;
 use crate::files::JsonlSink;
 use crate::progress;
 
+mod header_plan;
 mod rule_guide;
+
+use header_plan::{HEADER_STREAM, HeaderMix};
 
 use rule_guide::RuleGuide;
 
@@ -98,6 +99,7 @@ pub fn run(args: &GenerateArgs) -> anyhow::Result<ExitCode> {
             args.technique.is_some(),
             args.benign,
             args.sampling.seed,
+            args.count,
         ),
     };
     let mut flags = DetectedDraw::of(shape.as_deref(), &header, args.sampling.seed);
@@ -300,83 +302,6 @@ pub fn prompt_user(user: &str, pii: Option<&operators::pii::PiiHasher>) -> Strin
     }
 }
 
-/// The users and times benign logs are generated for when none are asked for: a user
-/// drawn from the source's training mix ([`Shape::users`]), in proportion, unless one is
-/// asked for, then an hour of the week drawn from that user's own training logs
-/// ([`Shape::hours`]). Its own random stream, so the draws do not move the sampling.
-struct HeaderMix {
-    /// The asked-for user, or `None` to draw one.
-    user: Option<String>,
-    users: Vec<String>,
-    weights: Option<WeightedIndex<u32>>,
-    /// Each user's hours of the week and their weights.
-    hours: HashMap<String, (Vec<u8>, WeightedIndex<u32>)>,
-    rng: ChaCha8Rng,
-}
-
-impl HeaderMix {
-    /// `None` where the model picks: a model fitted before the mix was kept, a group
-    /// model, logs that may be an attack's (a technique given, or a red-team model free
-    /// to write one), whose users and times the benign mix does not describe, or an
-    /// asked-for user with no training logs to take the time from.
-    fn of(
-        shape: Option<&Shape>,
-        user: Option<&str>,
-        technique: bool,
-        benign: bool,
-        seed: u64,
-    ) -> Option<Self> {
-        let shape = shape?;
-        let red_team = shape
-            .combinations
-            .as_ref()
-            .is_some_and(|combinations| combinations.tags.iter().any(|tag| !tag.is_empty()));
-        if technique || (red_team && !benign) {
-            return None;
-        }
-        let hours: HashMap<String, (Vec<u8>, WeightedIndex<u32>)> = shape
-            .hours
-            .iter()
-            .filter(|(name, _)| user.is_none_or(|user| user == name.as_str()))
-            .filter_map(|(name, hours)| {
-                let weights = WeightedIndex::new(hours.values().copied()).ok()?;
-                Some((name.clone(), (hours.keys().copied().collect(), weights)))
-            })
-            .collect();
-        let weights = match user {
-            Some(_) if hours.is_empty() => return None,
-            Some(_) => None,
-            None => Some(WeightedIndex::new(shape.users.values().copied()).ok()?),
-        };
-        let mut rng = ChaCha8Rng::seed_from_u64(seed);
-        rng.set_stream(HEADER_STREAM);
-        Some(HeaderMix {
-            user: user.map(str::to_string),
-            users: shape.users.keys().cloned().collect(),
-            weights,
-            hours,
-            rng,
-        })
-    }
-
-    /// Sets the header's user (unless asked for) and its weekday and hour (where the
-    /// user's training logs say when they work).
-    fn fill(&mut self, header: &mut Header) {
-        let user = match (&self.user, &self.weights) {
-            (Some(user), _) => user.clone(),
-            (None, Some(weights)) => self.users[weights.sample(&mut self.rng)].clone(),
-            (None, None) => return,
-        };
-        if let Some((hours, weights)) = self.hours.get(&user) {
-            let (weekday, hour) =
-                header_mix::weekday_and_hour(hours[weights.sample(&mut self.rng)]);
-            header.weekday = Some(weekday);
-            header.hour = Some(hour);
-        }
-        header.user = Some(user);
-    }
-}
-
 /// Whether each log asked for a technique (and neither `--detected` nor `--undetected`)
 /// is a step its rules fire on, drawn at the share of the technique's training logs of
 /// the source that were ([`Shape::detections`]): left to pick, a small model says not.
@@ -442,10 +367,6 @@ fn move_to_header_time(source: Source, log: &mut Value, header: &Header) {
     set_event_time(source, log, moved);
 }
 
-/// The random stream header draws take: past any a chunk's rows take ([`model::generate`]
-/// gives row `i` stream `i`).
-const HEADER_STREAM: u64 = u64::MAX;
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -485,7 +406,7 @@ mod tests {
         let mut shape = Shape::fit_tagged("tf", logs.iter().map(|(log, tag)| (log, *tag)));
         shape.detections.insert(
             "T1562.008".into(),
-            header_mix::Detections {
+            operators::text_format::header_mix::Detections {
                 fired: 3,
                 missed: 1,
             },
@@ -519,69 +440,6 @@ mod tests {
         assert_eq!(prompt_user("Alice@Contoso.com", Some(&hasher)), pseudonym);
         assert_eq!(prompt_user(&pseudonym, Some(&hasher)), pseudonym);
         assert_eq!(prompt_user("Alice@Contoso.com", None), "alice@contoso.com");
-    }
-
-    #[test]
-    fn benign_logs_are_drawn_for_users_in_their_training_proportions_at_their_hours() {
-        let logs: Vec<serde_json::Value> = (0..4)
-            .map(|i| serde_json::json!({ "event": if i % 2 == 0 { "a" } else { "b" } }))
-            .collect();
-        let mut shape = Shape::fit(&logs);
-        shape.users = [("anna".to_string(), 3), ("omar".to_string(), 1)].into();
-        // Anna works Monday 09:00 three times in four, Omar Sunday nights.
-        shape.hours = [
-            ("anna".to_string(), [(9, 3), (10, 1)].into()),
-            ("omar".to_string(), [(167, 1)].into()),
-        ]
-        .into();
-        let mut mix =
-            HeaderMix::of(Some(&shape), None, false, false, 7).expect("a benign model's mix");
-        let draws = 4000;
-        let headers: Vec<Header> = (0..draws)
-            .map(|_| {
-                let mut header = Header::default();
-                mix.fill(&mut header);
-                header
-            })
-            .collect();
-        let share = |wanted: fn(&Header) -> bool| {
-            headers.iter().filter(|h| wanted(h)).count() as f64 / draws as f64
-        };
-        let anna = share(|h| h.user.as_deref() == Some("anna"));
-        assert!(
-            (anna - 0.75).abs() < 0.03,
-            "anna drawn {anna:.3} of the time"
-        );
-        let anna_at_nine = share(|h| h.user.as_deref() == Some("anna") && h.hour == Some(9));
-        assert!(
-            (anna_at_nine - 0.5625).abs() < 0.03,
-            "anna at 09: {anna_at_nine:.3}"
-        );
-        assert!(headers.iter().all(|h| match h.user.as_deref() {
-            Some("anna") => h.weekday == Some(0) && matches!(h.hour, Some(9 | 10)),
-            _ => (h.weekday, h.hour) == (Some(6), Some(23)),
-        }));
-
-        // An asked-for user keeps their name and gets their own hours; one without
-        // training logs leaves the time to the model.
-        let mut omar = HeaderMix::of(Some(&shape), Some("omar"), false, false, 7).unwrap();
-        let mut header = Header::default();
-        omar.fill(&mut header);
-        assert_eq!(
-            (header.user.as_deref(), header.weekday, header.hour),
-            (Some("omar"), Some(6), Some(23))
-        );
-        assert!(HeaderMix::of(Some(&shape), Some("zoe"), false, false, 7).is_none());
-
-        // A technique's logs, and a red-team model's logs free to be an attack's, are
-        // the model's to give a user and time; a model without a mix keeps picking.
-        assert!(HeaderMix::of(Some(&shape), None, true, false, 7).is_none());
-        let tagged = [(&logs[0], ""), (&logs[1], "t=T1110")];
-        let mut red_team = Shape::fit_tagged("t", tagged);
-        red_team.users = shape.users.clone();
-        assert!(HeaderMix::of(Some(&red_team), None, false, false, 7).is_none());
-        assert!(HeaderMix::of(Some(&red_team), None, false, true, 7).is_some());
-        assert!(HeaderMix::of(Some(&Shape::fit(&logs)), None, false, false, 7).is_none());
     }
 
     #[test]
