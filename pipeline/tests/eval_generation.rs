@@ -109,6 +109,14 @@ fn copies_of_real_logs_and_broken_lines_get_exactly_their_figures() {
         .filter(|f| f["reference_tvd"].as_f64().unwrap() <= 0.05)
         .count();
     assert_eq!(source["reference_fields_within_target"], reference_within);
+    // The floor draws real logs themselves: a number for every field, and counted.
+    let floor_within = fields
+        .iter()
+        .map(|f| f["floor_tvd"].as_f64().unwrap_or_else(|| panic!("{f}")))
+        .inspect(|floor| assert!((0.0..=1.0).contains(floor), "{floor}"))
+        .filter(|&floor| floor <= 0.05)
+        .count();
+    assert_eq!(source["floor_fields_within_target"], floor_within);
 
     // The copies happen exactly when the real logs did; the two lines that are no log
     // have no time to count.

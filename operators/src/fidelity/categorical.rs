@@ -109,6 +109,11 @@ pub struct FieldFidelity {
     /// The same distance for as many real logs the model never saw (or, without a
     /// held-out set, a sample of the real ones): what sampling noise alone gives.
     pub reference_tvd: Option<f64>,
+    /// The mean distance of as many of the real logs themselves, drawn as the generated
+    /// ones were meant to be: what a model writing exactly the real distribution would
+    /// be at this count (sampling noise, without the drift a held-out stretch adds).
+    /// Above the target, the target cannot be judged on this field at this count.
+    pub floor_tvd: Option<f64>,
     /// Values with at least [`MISSING_SHARE`] of the real logs that no generated log holds.
     pub missing: Vec<String>,
     /// Share of generated logs holding a value no real log holds.
@@ -145,11 +150,24 @@ pub fn compare(
         path: path.to_string(),
         tvd: real.tvd(&generated),
         reference_tvd: reference.map(|logs| real.tvd(&Distribution::of(path, logs))),
+        floor_tvd: None,
         missing,
         unseen_share: unseen as f64 / generated.logs.max(1) as f64,
         real,
         generated,
     }
+}
+
+/// The mean TVD between `real` and the distribution of its field in each of `samples`;
+/// `None` for no samples.
+pub fn mean_tvd(real: &Distribution, path: &str, samples: &[Vec<&Value>]) -> Option<f64> {
+    (!samples.is_empty()).then(|| {
+        samples
+            .iter()
+            .map(|sample| real.tvd(&Distribution::of(path, sample)))
+            .sum::<f64>()
+            / samples.len() as f64
+    })
 }
 
 #[cfg(test)]
@@ -213,6 +231,10 @@ mod tests {
         assert_eq!(fidelity.missing, ["Edge", "Firefox"]);
         assert!((fidelity.unseen_share - 2.0 / 3.0).abs() < 1e-12);
         assert_eq!(fidelity.reference_tvd, Some(0.0));
+        let draws = [logs(&real), logs(&generated)];
+        let mean = mean_tvd(&fidelity.real, "browser", &draws).unwrap();
+        assert!((mean - expected / 2.0).abs() < 1e-12, "{mean}");
+        assert_eq!(mean_tvd(&fidelity.real, "browser", &[]), None);
         let same = Distribution::of("browser", &logs(&real));
         assert_eq!(same.tvd(&same), 0.0);
         let disjoint = Distribution::of("browser", &logs(&generated[1..2]));

@@ -16,7 +16,7 @@ pub mod time_of_week;
 pub mod validity;
 
 pub use agreement::{Agreement, Dependencies};
-pub use categorical::{Distribution, FieldFidelity, categorical_fields, compare};
+pub use categorical::{Distribution, FieldFidelity, categorical_fields, compare, mean_tvd};
 pub use locations::KnownLocations;
 pub use memorisation::{Nearest, RealLogIndex};
 pub use rule_firing::{Fired, FiringRate};

@@ -19,9 +19,12 @@ use operators::fidelity::rule_firing::rules_for;
 use operators::fidelity::time_of_week;
 use operators::fidelity::{
     Agreement, Dependencies, FieldFidelity, Fired, FiringRate, KnownLocations, Nearest,
-    RealLogIndex, RequiredFields, Validity, categorical_fields, compare, compare_times,
+    RealLogIndex, RequiredFields, Validity, categorical_fields, compare, compare_times, mean_tvd,
 };
 use operators::sigma::SigmaDetector;
+use rand::SeedableRng;
+use rand::seq::IndexedRandom;
+use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 use schemas::{Envelope, Source};
 use serde::Serialize;
@@ -32,12 +35,17 @@ use crate::commands::detect::sigma_detector;
 use crate::commands::generate::prompt_user;
 use crate::config::Config;
 use crate::files::{expand_inputs, read_labelled_logs, read_raw_logs};
+use crate::quota::by_quota;
 use crate::report::{Section, bar_chart, density_chart, write_page};
 
 /// The targets of the generation issue ([5/7]).
 const TARGET_SCHEMA_VALID: f64 = 0.99;
 const TARGET_TVD: f64 = 0.05;
 const TARGET_EXACT_COPIES: f64 = 0.01;
+
+/// How many draws of the real logs a field's floor TVD averages
+/// ([`FieldFidelity::floor_tvd`]).
+const FLOOR_DRAWS: usize = 10;
 /// Share of red-team logs that must fire a rule tagged with their technique.
 const TARGET_TECHNIQUE_RULE: f64 = 0.95;
 /// Values drawn per field chart.
@@ -128,6 +136,10 @@ struct SourceReport {
     /// Fields whose reference TVD (the held-out or sampled real logs) is within the
     /// target: how many the target can be met on at this sample size.
     reference_fields_within_target: usize,
+    /// Fields whose floor TVD (as many real logs, drawn user by user as `generate` draws
+    /// them) is within the target: how many a model writing exactly the real
+    /// distribution would have within it at this count.
+    floor_fields_within_target: usize,
     fields: Vec<FieldFidelity>,
     /// The hour of the day and the weekday of the event times, compared as fields are
     /// (not counted among `fields`: they are not fields of the logs).
@@ -466,9 +478,14 @@ fn judge_source<'a>(
             "a sample of the real logs",
         ),
     };
+    let floor_draws = draws_by_user(&real_of_prompt, generated_logs.len());
     let fields: Vec<FieldFidelity> = categorical_fields(source, &real_logs, args.max_categories)
         .iter()
-        .map(|path| compare(path, &real_logs, &generated_logs, Some(&reference)))
+        .map(|path| {
+            let mut field = compare(path, &real_logs, &generated_logs, Some(&reference));
+            field.floor_tvd = mean_tvd(&field.real, path, &floor_draws);
+            field
+        })
         .collect();
     let worst_tvd = fields.iter().map(|f| f.tvd).max_by(f64::total_cmp);
     let fields_within_target = fields
@@ -483,6 +500,10 @@ fn judge_source<'a>(
     let reference_fields_within_target = fields
         .iter()
         .filter(|f| f.reference_tvd.is_some_and(|tvd| tvd <= TARGET_TVD))
+        .count();
+    let floor_fields_within_target = fields
+        .iter()
+        .filter(|f| f.floor_tvd.is_some_and(|tvd| tvd <= TARGET_TVD))
         .count();
     let time_of_week = {
         let times = |logs: &[&Envelope]| -> Vec<DateTime<Utc>> {
@@ -537,6 +558,7 @@ fn judge_source<'a>(
         fields_within_target,
         fields_within_reference,
         reference_fields_within_target,
+        floor_fields_within_target,
         fields,
         time_of_week,
         agreement,
@@ -579,6 +601,34 @@ fn judge_rules(
         real_benign: FiringRate::of(of_source(&|of| of.is_none()), None),
         generated_rules,
     }
+}
+
+/// [`FLOOR_DRAWS`] samples of `count` real logs, each drawn as `generate` draws benign
+/// logs' users: every user (no user counting as one) by quota in their share of the logs
+/// ([`by_quota`]), then one of their logs at random, with replacement. Empty for no logs.
+fn draws_by_user<'a>(real: &[&'a Envelope], count: usize) -> Vec<Vec<&'a Value>> {
+    let mut by_user: BTreeMap<Option<&str>, Vec<&Value>> = BTreeMap::new();
+    for log in real {
+        by_user
+            .entry(log.user.as_deref())
+            .or_default()
+            .push(&log.json);
+    }
+    let users: Vec<&Vec<&Value>> = by_user.values().collect();
+    let weights: Vec<u32> = users
+        .iter()
+        .map(|logs| u32::try_from(logs.len()).unwrap_or(u32::MAX))
+        .collect();
+    let mut rng = ChaCha8Rng::seed_from_u64(0);
+    (0..FLOOR_DRAWS)
+        .map(|_| {
+            by_quota(&weights, count, &mut rng)
+                .into_iter()
+                .filter_map(|user| users[user].choose(&mut rng).copied())
+                .collect()
+        })
+        .filter(|draw: &Vec<&Value>| !draw.is_empty())
+        .collect()
 }
 
 /// Up to `count` items spread evenly over `items` (all of them when there are fewer).
@@ -767,11 +817,13 @@ fn print_summary(reports: &[SourceReport]) {
         println!("{}", rules_summary(r));
         println!("{}", time_of_week_summary(r));
         println!(
-            "{}: fields within {TARGET_TVD} or their reference TVD: {}/{} (the reference itself within {TARGET_TVD}: {}/{})",
+            "{}: fields within {TARGET_TVD} or their reference TVD: {}/{} (the reference itself within {TARGET_TVD}: {}/{}; as many real logs drawn by user, the floor: {}/{})",
             r.source,
             r.fields_within_reference,
             r.fields.len(),
             r.reference_fields_within_target,
+            r.fields.len(),
+            r.floor_fields_within_target,
             r.fields.len()
         );
     }
@@ -843,6 +895,7 @@ fn field_table(fields: &[&FieldFidelity]) -> Vec<Vec<String>> {
             "field",
             "TVD",
             "reference TVD",
+            "floor TVD",
             "values ≥ 1% never generated",
             "generated values never real",
         ]
@@ -854,6 +907,7 @@ fn field_table(fields: &[&FieldFidelity]) -> Vec<Vec<String>> {
             f.path.clone(),
             format!("{:.3}", f.tvd),
             optional(f.reference_tvd, |t| format!("{t:.3}")),
+            optional(f.floor_tvd, |t| format!("{t:.3}")),
             f.missing.join(", "),
             percent(f.unseen_share),
         ]);
@@ -926,8 +980,8 @@ fn write_report_page(out: &Path, reports: &[SourceReport]) -> anyhow::Result<()>
         sections.push(Section {
             heading: format!("{}: categorical fields", r.source),
             text: format!(
-                "{} generated against {} real logs; the reference TVD compares {} of {} with the real logs, the distance sampling noise alone gives.",
-                r.generated, r.real_logs, r.reference_logs, r.reference
+                "{} generated against {} real logs; the reference TVD compares {} of {} with the real logs, the distance another stretch of real logs is; the floor TVD is the mean distance of as many of the real logs themselves, drawn user by user in their shares as `generate` draws users: what sampling noise alone gives a model that writes exactly the real distribution ({} of {} fields within {TARGET_TVD} there).",
+                r.generated, r.real_logs, r.reference_logs, r.reference, r.floor_fields_within_target, r.fields.len()
             ),
             table: field_table(&fields),
             images: fields
@@ -1068,4 +1122,36 @@ fn write_report_page(out: &Path, reports: &[SourceReport]) -> anyhow::Result<()>
         "cyberlm: generation fidelity",
         &sections,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_floor_draws_each_user_in_their_share_of_the_real_logs() {
+        let log = |user: &str, i: usize| Envelope {
+            source: Source::Confluence,
+            event_time: DateTime::<Utc>::UNIX_EPOCH,
+            user: (!user.is_empty()).then(|| user.to_string()),
+            country: None,
+            event_id: format!("{user}-{i}"),
+            json: json!({ "user": user, "i": i }),
+        };
+        // Anna wrote 60 logs, Omar 30, and 10 name nobody.
+        let real: Vec<Envelope> = (0..60)
+            .map(|i| log("anna", i))
+            .chain((0..30).map(|i| log("omar", i)))
+            .chain((0..10).map(|i| log("", i)))
+            .collect();
+        let real: Vec<&Envelope> = real.iter().collect();
+        let draws = draws_by_user(&real, 10);
+        assert_eq!(draws.len(), FLOOR_DRAWS);
+        for draw in &draws {
+            let of = |user: &str| draw.iter().filter(|log| log["user"] == user).count();
+            assert_eq!((of("anna"), of("omar"), of("")), (6, 3, 1), "{draw:?}");
+        }
+        assert_ne!(draws[0], draws[1], "each draw takes its own logs");
+        assert!(draws_by_user(&[], 10).is_empty());
+    }
 }
