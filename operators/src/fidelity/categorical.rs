@@ -109,10 +109,11 @@ pub struct FieldFidelity {
     /// The same distance for as many real logs the model never saw (or, without a
     /// held-out set, a sample of the real ones): what sampling noise alone gives.
     pub reference_tvd: Option<f64>,
-    /// The mean distance of as many of the real logs themselves, drawn as the generated
-    /// ones were meant to be: what a model writing exactly the real distribution would
-    /// be at this count (sampling noise, without the drift a held-out stretch adds).
-    /// Above the target, the target cannot be judged on this field at this count.
+    /// The mean distance of as many of the real logs themselves, drawn user by user in
+    /// their shares as `generate` draws benign logs' users: what a model writing exactly
+    /// the real distribution would be at this count (sampling noise, without the drift a
+    /// held-out stretch adds). Above the target, the target cannot be judged on this
+    /// field at this count. (A technique's logs, whose users the model picks, vary more.)
     pub floor_tvd: Option<f64>,
     /// Values with at least [`MISSING_SHARE`] of the real logs that no generated log holds.
     pub missing: Vec<String>,
