@@ -19,19 +19,23 @@
 # Cases: CYBERLM_TECHNIQUES, `source:technique` words, `-` for benign (`generate --benign`;
 # default below). Modes: CYBERLM_REDTEAM_MODES (default `combinations detected
 # independent`; also `rule-guided`; `detected` and `rule-guided` are skipped for benign
-# cases).
+# cases). CYBERLM_CONFIG: a config file both `generate` and `eval generation` read (its
+# `[pii]` section for a model trained on pseudonymised logs; the key from
+# CYBERLM_PII_KEY as for training).
 # Run from the repository root (the Sigma rules' default path is relative to it).
 # Prints figures; asserts nothing. Outputs stay in the folder it names.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ $# -lt 4 ]; then
-  sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'
+  sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//'
   exit 2
 fi
 MODEL="$1"; REAL="$2"; LABELS="$3"; TAGGED="$4"; COUNT="${5:-32}"
 read -r -a CASES <<< "${CYBERLM_TECHNIQUES:-cloudtrail:T1562.008 cloudtrail:T1098.001 cloudtrail:T1580 azure:T1110.003 azure:T1078.004 cloudtrail:- azure:-}"
 read -r -a MODES <<< "${CYBERLM_REDTEAM_MODES:-combinations detected independent}"
 BIN="${CYBERLM_BIN:-target/release/cyberlm}"
+CONFIG=()
+[ -n "${CYBERLM_CONFIG:-}" ] && CONFIG=(--config "$CYBERLM_CONFIG")
 [ -x "$BIN" ] || cargo build --release -p pipeline --quiet
 WORK="${CYBERLM_REDTEAM_OUT:-$(mktemp -d /tmp/cyberlm-redteam.XXXXXX)}"
 mkdir -p "$WORK"
@@ -51,10 +55,10 @@ for case in "${CASES[@]}"; do
     [ "$mode" = rule-guided ] && flags=(--rule-guided)
     start=$SECONDS
     # A technique no rule-guided log can be written for fails generate; its row says so.
-    "$BIN" generate -m "$MODEL" "${prompt[@]}" "${flags[@]}" --count "$COUNT" \
+    "$BIN" generate -m "$MODEL" "${prompt[@]}" "${flags[@]}" "${CONFIG[@]}" --count "$COUNT" \
       -o "$run/generated.jsonl" > "$run/generate.log" 2>&1 || { echo "$case $mode: generate failed (see $run/generate.log)"; continue; }
     echo $((SECONDS - start)) > "$run/generate_seconds"
-    "$BIN" eval generation "$run/generated.jsonl" "${judge[@]}" --real "$REAL" \
+    "$BIN" eval generation "$run/generated.jsonl" "${judge[@]}" "${CONFIG[@]}" --real "$REAL" \
       --labels "$LABELS" --tagged "$TAGGED" -o "$run/eval" > "$run/eval.log" 2>&1
   done
 done
