@@ -42,12 +42,11 @@ use crate::report::{Section, bar_chart, density_chart, write_page};
 const TARGET_SCHEMA_VALID: f64 = 0.99;
 const TARGET_TVD: f64 = 0.05;
 const TARGET_EXACT_COPIES: f64 = 0.01;
-
+/// Share of red-team logs that must fire a rule tagged with their technique.
+const TARGET_TECHNIQUE_RULE: f64 = 0.95;
 /// How many draws of the real logs a field's floor TVD averages
 /// ([`FieldFidelity::floor_tvd`]).
 const FLOOR_DRAWS: usize = 10;
-/// Share of red-team logs that must fire a rule tagged with their technique.
-const TARGET_TECHNIQUE_RULE: f64 = 0.95;
 /// Values drawn per field chart.
 const CHART_VALUES: usize = 15;
 /// Held-out logs per source looked up against the training logs (each look-up is a pass

@@ -10,12 +10,8 @@
 //! generator could be judged within 0.05 there, and a detector retrained on the logs
 //! would learn a mix nobody had. By quota the same draws are 0.009 away.
 
-use std::collections::HashMap;
-
 use operators::text_format::{Header, Shape, header_mix};
 use rand::SeedableRng;
-use rand::distr::Distribution;
-use rand::distr::weighted::WeightedIndex;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 
@@ -30,14 +26,18 @@ pub const HEADER_STREAM: u64 = u64::MAX;
 /// both by quota over the call's logs ([`by_quota`]), unless a user is asked for (then
 /// only their hours). Its own random stream, so the draws do not move the sampling.
 pub struct HeaderMix {
-    /// The asked-for user, or `None` to draw one.
-    user: Option<String>,
+    /// The users logs go to (the asked-for one alone), and how many training logs each
+    /// had (1 for the asked-for one).
     users: Vec<String>,
-    weights: Option<WeightedIndex<u32>>,
-    /// Each user's hours of the week and their weights.
-    hours: HashMap<String, (Vec<u8>, WeightedIndex<u32>)>,
-    /// The call's planned headers, user and hour of the week, taken from the back.
-    planned: Vec<(String, Option<u8>)>,
+    logs: Vec<u32>,
+    /// Per user, the hours of the week of their training logs and how many fell in
+    /// each; empty where none says when.
+    hours: Vec<(Vec<u8>, Vec<u32>)>,
+    /// Logs a plan holds: the call's count.
+    count: usize,
+    /// The planned headers, user (index into `users`) and hour of the week, taken from
+    /// the back; planned again when spent (more logs than the call asked for).
+    planned: Vec<(usize, Option<u8>)>,
     rng: ChaCha8Rng,
 }
 
@@ -62,85 +62,76 @@ impl HeaderMix {
         if technique || (red_team && !benign) {
             return None;
         }
-        let hours: HashMap<String, (Vec<u8>, WeightedIndex<u32>)> = shape
-            .hours
+        let (users, logs): (Vec<String>, Vec<u32>) = match user {
+            Some(user) => (vec![user.to_string()], vec![1]),
+            None => shape
+                .users
+                .iter()
+                .map(|(name, &logs)| (name.clone(), logs))
+                .unzip(),
+        };
+        let hours: Vec<(Vec<u8>, Vec<u32>)> = users
             .iter()
-            .filter(|(name, _)| user.is_none_or(|user| user == name.as_str()))
-            .filter_map(|(name, hours)| {
-                let weights = WeightedIndex::new(hours.values().copied()).ok()?;
-                Some((name.clone(), (hours.keys().copied().collect(), weights)))
+            .map(|name| match shape.hours.get(name) {
+                Some(hours) => (
+                    hours.keys().copied().collect(),
+                    hours.values().copied().collect(),
+                ),
+                None => Default::default(),
             })
             .collect();
-        let weights = match user {
-            Some(_) if hours.is_empty() => return None,
-            Some(_) => None,
-            None => Some(WeightedIndex::new(shape.users.values().copied()).ok()?),
-        };
+        let timeless = |(_, counts): &(Vec<u8>, Vec<u32>)| counts.iter().all(|&n| n == 0);
+        if logs.iter().all(|&n| n == 0) || (user.is_some() && hours.iter().all(timeless)) {
+            return None;
+        }
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         rng.set_stream(HEADER_STREAM);
-        let users: Vec<String> = match user {
-            Some(user) => vec![user.to_string()],
-            None => shape.users.keys().cloned().collect(),
-        };
-        let logs_per_user: Vec<u32> = match user {
-            Some(_) => vec![1],
-            None => shape.users.values().copied().collect(),
-        };
-        let mut per_user = vec![0usize; users.len()];
-        for drawn in by_quota(&logs_per_user, count, &mut rng) {
-            per_user[drawn] += 1;
-        }
-        let mut planned = Vec::with_capacity(count);
-        for (name, logs) in users.iter().zip(per_user) {
-            match shape.hours.get(name) {
-                Some(hours) => {
-                    let weights: Vec<u32> = hours.values().copied().collect();
-                    let of_week: Vec<u8> = hours.keys().copied().collect();
-                    planned.extend(
-                        by_quota(&weights, logs, &mut rng)
-                            .into_iter()
-                            .map(|drawn| (name.clone(), Some(of_week[drawn]))),
-                    );
-                }
-                None => planned.extend((0..logs).map(|_| (name.clone(), None))),
-            }
-        }
-        planned.shuffle(&mut rng);
-        Some(HeaderMix {
-            user: user.map(str::to_string),
-            users: shape.users.keys().cloned().collect(),
-            weights,
+        let mut mix = HeaderMix {
+            users,
+            logs,
             hours,
-            planned,
+            count: count.max(1),
+            planned: Vec::new(),
             rng,
-        })
+        };
+        mix.plan();
+        Some(mix)
     }
 
-    /// Sets the header's user (unless asked for) and its weekday and hour (where the
-    /// user's training logs say when they work): the next planned, and past the plan
-    /// (more logs than the call asked for) drawn independently.
-    pub fn fill(&mut self, header: &mut Header) {
-        let (user, hour_of_week) = match self.planned.pop() {
-            Some(planned) => planned,
-            None => {
-                let user = match (&self.user, &self.weights) {
-                    (Some(user), _) => user.clone(),
-                    (None, Some(weights)) => self.users[weights.sample(&mut self.rng)].clone(),
-                    (None, None) => return,
-                };
-                let hour_of_week = self
-                    .hours
-                    .get(&user)
-                    .map(|(hours, weights)| hours[weights.sample(&mut self.rng)]);
-                (user, hour_of_week)
+    /// Plans the next [`Self::count`] headers: the users by quota over their training
+    /// logs, each user's share by quota over their hours, in a random order.
+    fn plan(&mut self) {
+        let mut per_user = vec![0usize; self.users.len()];
+        for drawn in by_quota(&self.logs, self.count, &mut self.rng) {
+            per_user[drawn] += 1;
+        }
+        for (user, logs) in per_user.into_iter().enumerate() {
+            let (of_week, counts) = &self.hours[user];
+            match by_quota(counts, logs, &mut self.rng) {
+                drawn if drawn.is_empty() => self.planned.extend((0..logs).map(|_| (user, None))),
+                drawn => self
+                    .planned
+                    .extend(drawn.into_iter().map(|at| (user, Some(of_week[at])))),
             }
+        }
+        self.planned.shuffle(&mut self.rng);
+    }
+
+    /// Sets the header's user and, where the user's training logs say when they work,
+    /// its weekday and hour: the next planned.
+    pub fn fill(&mut self, header: &mut Header) {
+        if self.planned.is_empty() {
+            self.plan();
+        }
+        let Some((user, hour_of_week)) = self.planned.pop() else {
+            return;
         };
         if let Some(hour_of_week) = hour_of_week {
             let (weekday, hour) = header_mix::weekday_and_hour(hour_of_week);
             header.weekday = Some(weekday);
             header.hour = Some(hour);
         }
-        header.user = Some(user);
+        header.user = Some(self.users[user].clone());
     }
 }
 
@@ -190,7 +181,7 @@ mod tests {
             Some("anna") => h.weekday == Some(0) && matches!(h.hour, Some(9 | 10)),
             _ => (h.weekday, h.hour) == (Some(6), Some(23)),
         }));
-        // Past the plan, each log is drawn on its own, from the same mix.
+        // Past the plan, the next plan, of the same mix.
         let beyond = headers(&mut mix, 4000);
         let anna = beyond
             .iter()
