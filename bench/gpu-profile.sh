@@ -4,15 +4,17 @@
 #
 #   CYBERLM_BIN=path/to/cuda/cyberlm bench/gpu-profile.sh [OUT_DIR]   (default gpu-profile)
 #
-# 1. seed-85m training with burn's attention split into blocks of 256 queries (the
-#    default) and unsplit (CYBERLM_QUERY_CHUNK=0), same windows, same steps.
+# 1. seed-85m training, scoring and decoding as they are by default (attention in blocks
+#    of 256 queries: run 2 found unsplit attention, CYBERLM_QUERY_CHUNK=0, 14% slower).
 # 2. The same run under cubecl's own profiler (every kernel timed, to standard error, by
 #    a cubecl.toml in the run's folder), split at bench-model's phase lines (training,
 #    scoring, decoding) and summed per kernel name within each phase. A kernel's first
 #    launch includes its compilation (NVRTC, 10-30 ms), so a phase full of slow first
 #    launches is compiling, not computing.
-# 3. Decoding on `tiny` with cubecl's autotuning at its default level and at `minimal`:
-#    whether decoding's cost is tuning new shapes rather than computing.
+# 3. Decoding on `tiny`: the key/value cache grown by buckets of 256 positions (the
+#    default since run 2), grown a position at a time as before (CYBERLM_KV_BUCKET=1),
+#    and buckets with cubecl's autotuning at `minimal`: whether fixed shapes remove the
+#    tuning and compiling that run 2 found decoding spends its time on.
 # Prints a summary last; each run's output is in OUT_DIR.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -35,17 +37,17 @@ bench() { # NAME LIMIT_S PRESET STEPS [ENV=VALUE...]
   env "$@" timeout "$limit" "$BIN" bench-model "$WORK/logs" --device cuda --preset "$preset" \
     --steps "$steps" > "$OUT/$name.log" 2>&1 || say "$name failed: $(tail -2 "$OUT/$name.log")"
 }
-bench chunk-256 120 seed-85m "$STEPS"
-bench chunk-none 120 seed-85m "$STEPS" CYBERLM_QUERY_CHUNK=0
+bench seed-85m 120 seed-85m "$STEPS"
 mkdir -p "$WORK/profiled"
 printf '[profiling.logger]\nlevel = "basic"\nstderr = true\n' > "$WORK/profiled/cubecl.toml"
 (cd "$WORK/profiled" && bench profiled 150 seed-85m 2)
-bench tiny-autotune-default 90 tiny 5
-bench tiny-autotune-minimal 90 tiny 5 CUBECL_AUTOTUNE_LEVEL=minimal
+bench tiny-kv-bucket-256 90 tiny 5
+bench tiny-kv-bucket-1 90 tiny 5 CYBERLM_KV_BUCKET=1
+bench tiny-kv-bucket-256-autotune-minimal 90 tiny 5 CUBECL_AUTOTUNE_LEVEL=minimal
 "$PY" - "$OUT" "$OUT/profiled.log" <<'PY'
 import collections, glob, json, os, re, sys
 out, log = sys.argv[1], sys.argv[2]
-print("\nrun                       train tok/s  score tok/s  gen/s KV  gen/s none")
+print("\nrun                                  train tok/s  score tok/s  gen/s KV  gen/s none")
 for path in sorted(glob.glob(f"{out}/*.log")):
     name = os.path.basename(path)[:-4]
     lines = [l for l in open(path, errors="replace") if l.startswith("{")]
@@ -57,7 +59,7 @@ for path in sorted(glob.glob(f"{out}/*.log")):
         continue
     if "train_tokens_per_s" not in r:
         continue
-    print(f"{name:24} {r['train_tokens_per_s']:12.0f} {r['score_tokens_per_s']:12.0f} "
+    print(f"{name:36} {r['train_tokens_per_s']:12.0f} {r['score_tokens_per_s']:12.0f} "
           f"{r['generate_logs_per_s_cached']:9.2f} {r['generate_logs_per_s_uncached']:10.2f}")
 units = {"ns": 1e-9, "µs": 1e-6, "us": 1e-6, "ms": 1e-3, "s": 1.0}
 timed = re.compile(r"^\|\s*([0-9.]+)(ns|µs|us|ms|s)\s*\|\s*(.+)$")

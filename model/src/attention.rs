@@ -1,5 +1,7 @@
 //! Causal multi-head self-attention, with the key/value cache incremental decoding needs.
 
+use std::sync::OnceLock;
+
 use burn::nn::{Dropout, DropoutConfig, Initializer, Linear, LinearConfig};
 use burn::prelude::*;
 use burn::tensor::module::attention;
@@ -18,20 +20,25 @@ pub struct CausalSelfAttention {
 }
 
 /// The keys and values one block has seen so far: on the CPU a host buffer appended in
-/// place, elsewhere burn tensors (`[batch, heads, seen, head_width]`) concatenated anew
-/// each step.
+/// place, elsewhere burn tensors of a capacity grown a bucket at a time.
 #[derive(Debug, Clone)]
 pub enum LayerCache {
     Host(cpu_kernels::KvBuffer),
     Tensors(Box<SeenTensors>),
 }
 
+/// Keys and values as burn tensors `[batch, heads, capacity, head_width]`, of which the
+/// first `seen` positions are filled. The capacity grows a bucket of positions at a
+/// time, so decoding asks the device for the same shapes for a bucket of steps in a
+/// row: a GPU compiles and tunes its kernels per shape, and a cache that grew by one
+/// position a byte spent decoding doing that (`bench/gpu-notes.md`, run 2).
 #[derive(Debug, Clone)]
 pub struct SeenTensors {
-    keys: Tensor<4>,
-    values: Tensor<4>,
+    /// Keys and values, `None` until the first positions arrive.
+    filled: Option<(Tensor<4>, Tensor<4>)>,
+    seen: usize,
+    bucket: usize,
 }
-
 impl CausalSelfAttention {
     /// A new layer; `residual_std` initialises the output projection, which GPT-2 scales
     /// down with depth so the residual stream does not grow with the number of blocks.
@@ -88,14 +95,10 @@ fn attend_cached(
     cache: &mut Option<LayerCache>,
 ) -> Tensor<4> {
     let mut buffer = match cache.take() {
-        Some(LayerCache::Tensors(seen)) => {
-            let keys = Tensor::cat(vec![seen.keys, keys], 2);
-            let values = Tensor::cat(vec![seen.values, values], 2);
-            *cache = Some(LayerCache::Tensors(Box::new(SeenTensors {
-                keys: keys.clone(),
-                values: values.clone(),
-            })));
-            return attend_causal(query, keys, values);
+        Some(LayerCache::Tensors(mut seen)) => {
+            let attended = seen.attend(query, keys, values);
+            *cache = Some(LayerCache::Tensors(seen));
+            return attended;
         }
         Some(LayerCache::Host(buffer)) => Some(buffer),
         None => None,
@@ -106,11 +109,82 @@ fn attend_cached(
         *cache = buffer.map(LayerCache::Host);
         return attended;
     }
-    *cache = Some(LayerCache::Tensors(Box::new(SeenTensors {
-        keys: keys.clone(),
-        values: values.clone(),
-    })));
-    attend_fresh(query, keys, values)
+    let mut seen = Box::new(SeenTensors::new(kv_bucket()));
+    let attended = seen.attend(query, keys, values);
+    *cache = Some(LayerCache::Tensors(seen));
+    attended
+}
+
+impl SeenTensors {
+    /// An empty cache whose capacity grows `bucket` positions at a time (at least one).
+    fn new(bucket: usize) -> Self {
+        SeenTensors {
+            filled: None,
+            seen: 0,
+            bucket: bucket.max(1),
+        }
+    }
+
+    /// Attention of the new positions over the cached ones and themselves; the new keys
+    /// and values are written into the cache, which grows to the next bucket when full.
+    fn attend(&mut self, query: Tensor<4>, keys: Tensor<4>, values: Tensor<4>) -> Tensor<4> {
+        let seen = self.seen;
+        let total = seen + keys.dims()[2];
+        let capacity = total.next_multiple_of(self.bucket);
+        let (all_keys, all_values) = match self.filled.take() {
+            None => (
+                with_capacity(keys.clone(), capacity),
+                with_capacity(values.clone(), capacity),
+            ),
+            Some((had_keys, had_values)) => (
+                written_at(had_keys, seen, keys.clone(), capacity),
+                written_at(had_values, seen, values.clone(), capacity),
+            ),
+        };
+        self.filled = Some((all_keys.clone(), all_values.clone()));
+        self.seen = total;
+        if seen == 0 {
+            return attend_fresh(query, keys, values);
+        }
+        if capacity == total {
+            return attend_causal(query, all_keys, all_values);
+        }
+        // The keys past `total` are the bucket's unfilled room: the shifted causal mask
+        // hides them with the new positions' own future.
+        let [batch, heads, new, _] = query.dims();
+        let mask = shifted_causal_mask(batch, heads, new, seen, capacity, &query.device());
+        attend(query, all_keys, all_values, Some(mask), false)
+    }
+}
+
+/// `filled` (its positions from 0) padded with zeros to `capacity` positions.
+fn with_capacity(filled: Tensor<4>, capacity: usize) -> Tensor<4> {
+    let [batch, heads, length, width] = filled.dims();
+    if length >= capacity {
+        return filled;
+    }
+    let room = Tensor::<4>::zeros(
+        [batch, heads, capacity - length, width],
+        (&filled.device(), filled.dtype()),
+    );
+    Tensor::cat(vec![filled, room], 2)
+}
+
+/// `buffer` with `new` written at positions `at..`, grown to `capacity` first if short.
+fn written_at(buffer: Tensor<4>, at: usize, new: Tensor<4>, capacity: usize) -> Tensor<4> {
+    let [batch, heads, count, width] = new.dims();
+    with_capacity(buffer, capacity)
+        .slice_assign([0..batch, 0..heads, at..at + count, 0..width], new)
+}
+
+/// Positions a device's key/value cache grows by (see [`SeenTensors`]).
+const KV_BUCKET: usize = 256;
+
+/// [`KV_BUCKET`], or `CYBERLM_KV_BUCKET` where set (1: grow a position at a time): a
+/// knob for the GPU benchmarks (`bench/gpu-profile.sh`), like [`query_chunk`].
+fn kv_bucket() -> usize {
+    static BUCKET: OnceLock<usize> = OnceLock::new();
+    benchmark_knob(&BUCKET, "CYBERLM_KV_BUCKET", KV_BUCKET)
 }
 
 /// Causal attention over a fresh sequence: the CPU's inference kernel where it applies,
@@ -131,12 +205,17 @@ const QUERY_CHUNK: usize = 256;
 /// [`QUERY_CHUNK`], or `CYBERLM_QUERY_CHUNK` where set (0: never split): a knob for the
 /// GPU benchmarks (`bench/gpu-profile.sh`), where the best split is still being measured.
 fn query_chunk() -> usize {
-    static CHUNK: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
-    *CHUNK.get_or_init(|| {
-        std::env::var("CYBERLM_QUERY_CHUNK")
+    static CHUNK: OnceLock<usize> = OnceLock::new();
+    benchmark_knob(&CHUNK, "CYBERLM_QUERY_CHUNK", QUERY_CHUNK)
+}
+
+/// `variable` parsed where set, else `default`: read once, on first use, into `cell`.
+fn benchmark_knob(cell: &OnceLock<usize>, variable: &str, default: usize) -> usize {
+    *cell.get_or_init(|| {
+        std::env::var(variable)
             .ok()
             .and_then(|value| value.parse().ok())
-            .unwrap_or(QUERY_CHUNK)
+            .unwrap_or(default)
     })
 }
 
@@ -175,6 +254,7 @@ fn attend_causal(query: Tensor<4>, keys: Tensor<4>, values: Tensor<4>) -> Tensor
                 heads,
                 new,
                 seen,
+                seen + new,
                 &query.device(),
             )),
             false,
@@ -207,27 +287,29 @@ fn causal_in_chunks(
     Tensor::cat(blocks, 2)
 }
 
-/// `true` where a new position must not look: keys after it. Built on the device from
-/// two position ranges, so a GPU never waits for a host-made mask (training at context
-/// 7000 would otherwise upload hundreds of megabytes of them per step).
+/// `true` where a new position (of `new` after `seen`) must not look among `keys`
+/// positions: those after it. Built on the device from two position ranges, so a GPU
+/// never waits for a host-made mask (training at context 7000 would otherwise upload
+/// hundreds of megabytes of them per step).
 fn shifted_causal_mask(
     batch: usize,
     heads: usize,
     new: usize,
     seen: usize,
+    keys: usize,
     device: &Device,
 ) -> Tensor<4, Bool> {
-    let total = seen + new;
     let positions = |range: std::ops::Range<usize>| {
         Tensor::<1, Int>::arange(range.start as i64..range.end as i64, device)
     };
-    let keys = positions(0..total).reshape([1, total]).expand([new, total]);
-    let queries = positions(seen..total)
+    let key_positions = positions(0..keys).reshape([1, keys]).expand([new, keys]);
+    let query_positions = positions(seen..seen + new)
         .reshape([new, 1])
-        .expand([new, total]);
-    keys.greater(queries)
-        .reshape([1, 1, new, total])
-        .expand([batch, heads, new, total])
+        .expand([new, keys]);
+    key_positions
+        .greater(query_positions)
+        .reshape([1, 1, new, keys])
+        .expand([batch, heads, new, keys])
 }
 
 #[cfg(test)]
@@ -251,7 +333,8 @@ mod tests {
             let (query, keys, values) = (random(new), random(seen + new), random(seen + new));
             let ours = cpu_kernels::causal_attention(&query, &keys, &values)
                 .expect("f32 on the CPU outside autodiff takes the kernel");
-            let mask = (seen > 0 && new > 1).then(|| shifted_causal_mask(2, 3, new, seen, &device));
+            let mask = (seen > 0 && new > 1)
+                .then(|| shifted_causal_mask(2, 3, new, seen, seen + new, &device));
             let burns = attend(query, keys, values, mask, seen == 0);
             let difference = (ours - burns).abs().max().into_scalar::<f32>();
             assert!(difference < 1e-5, "new {new}, seen {seen}: {difference}");
@@ -264,26 +347,37 @@ mod tests {
     fn the_host_cache_and_the_tensor_cache_attend_alike() {
         let device = Device::flex();
         let random = |length| two_rows_of_three_heads(length, &device);
-        // The GPU's cache, seeded empty so the CPU takes it too.
-        let empty = Tensor::<4>::zeros([2, 3, 0, 16], &device);
-        let mut tensors = Some(LayerCache::Tensors(Box::new(SeenTensors {
-            keys: empty.clone(),
-            values: empty,
-        })));
-        let mut host = None;
-        // A prefill, decoding steps past the host buffer's first room, a few at once.
-        for new in std::iter::once(40)
-            .chain(std::iter::repeat_n(1, 30))
-            .chain([5])
-        {
-            let (query, keys, values) = (random(new), random(new), random(new));
-            let from_tensors =
-                attend_cached(query.clone(), keys.clone(), values.clone(), &mut tensors);
-            let from_host = attend_cached(query, keys, values, &mut host);
-            let difference = (from_tensors - from_host).abs().max().into_scalar::<f32>();
-            assert!(difference < 1e-5, "{new} new positions: {difference}");
+        // The GPU's cache, seeded so the CPU takes it too: grown a position at a time,
+        // and by buckets of 16 that leave unfilled room the mask must hide.
+        for bucket in [1, 16] {
+            let mut tensors = Some(LayerCache::Tensors(Box::new(SeenTensors::new(bucket))));
+            let mut host = None;
+            // A prefill, decoding steps past the host buffer's first room and across
+            // buckets, a few at once.
+            for new in std::iter::once(40)
+                .chain(std::iter::repeat_n(1, 30))
+                .chain([5, 1])
+            {
+                let (query, keys, values) = (random(new), random(new), random(new));
+                let from_tensors =
+                    attend_cached(query.clone(), keys.clone(), values.clone(), &mut tensors);
+                let from_host = attend_cached(query, keys, values, &mut host);
+                let difference = (from_tensors - from_host).abs().max().into_scalar::<f32>();
+                assert!(
+                    difference < 1e-5,
+                    "bucket {bucket}, {new} new positions: {difference}"
+                );
+            }
+            assert!(matches!(host, Some(LayerCache::Host(ref buffer)) if buffer.seen() == 76));
+            let Some(LayerCache::Tensors(seen)) = tensors else {
+                panic!("the tensor cache stays a tensor cache")
+            };
+            let capacity = seen.filled.map(|(keys, _)| keys.dims()[2]);
+            assert_eq!(
+                (seen.seen, capacity),
+                (76, Some(76usize.next_multiple_of(bucket)))
+            );
         }
-        assert!(matches!(host, Some(LayerCache::Host(ref buffer)) if buffer.seen() == 75));
     }
 
     #[test]
@@ -309,7 +403,8 @@ mod tests {
             );
             let ours = cpu_kernels::causal_attention_for_training(&query, &keys, &values)
                 .expect("f32 on the CPU under autodiff takes the training kernel");
-            let mask = (seen > 0).then(|| shifted_causal_mask(2, 3, new, seen, &device));
+            let mask =
+                (seen > 0).then(|| shifted_causal_mask(2, 3, new, seen, seen + new, &device));
             let burns = attend(query.clone(), keys.clone(), values.clone(), mask, seen == 0);
             let largest = |tensor: Tensor<4>| tensor.abs().max().into_scalar::<f32>();
             let value_difference = largest(ours.clone() - burns.clone());
@@ -330,15 +425,18 @@ mod tests {
 
     #[test]
     fn shifted_mask_hides_exactly_the_keys_after_each_new_position() {
-        let (new, seen) = (3, 2);
-        let mask = shifted_causal_mask(2, 1, new, seen, &Device::flex());
-        assert_eq!(mask.dims(), [2, 1, new, seen + new]);
-        let values = mask.into_data().try_to_vec::<bool>().expect("a bool mask");
-        let expected: Vec<bool> = (0..2)
-            .flat_map(|_| {
-                (0..new).flat_map(move |row| (0..seen + new).map(move |col| col > seen + row))
-            })
-            .collect();
-        assert_eq!(values, expected);
+        // Without and with a bucket's unfilled room after the new positions.
+        for keys in [5, 8] {
+            let (new, seen) = (3, 2);
+            let mask = shifted_causal_mask(2, 1, new, seen, keys, &Device::flex());
+            assert_eq!(mask.dims(), [2, 1, new, keys]);
+            let values = mask.into_data().try_to_vec::<bool>().expect("a bool mask");
+            let expected: Vec<bool> = (0..2)
+                .flat_map(|_| {
+                    (0..new).flat_map(move |row| (0..keys).map(move |col| col > seen + row))
+                })
+                .collect();
+            assert_eq!(values, expected, "{keys} key positions");
+        }
     }
 }
