@@ -257,7 +257,10 @@ impl Trainer {
     /// the batch's real tokens, so the summed gradient is the whole batch's.
     pub fn step(&mut self, batches: &[Batch], learning_rate: f64) -> f32 {
         let mut accumulator = GradientsAccumulator::<Gpt>::new();
-        let mut loss_sum = 0.0;
+        // The loss stays on the device until the update is queued: read before the
+        // backward pass, it would make a GPU finish each forward pass while the host
+        // waits, and only then hear of the backward pass.
+        let mut loss_sum: Option<Tensor<1>> = None;
         let share = batches.len().max(1) as f32;
         let Some(model) = self.model.take() else {
             unreachable!("the trainer always holds its model between steps")
@@ -268,7 +271,7 @@ impl Trainer {
                 let (inputs, targets, weights) = tensors(shard, &self.device);
                 let weight = shard.real_tokens() as f32 / real / share;
                 let loss = model.loss(inputs, targets, weights) * weight;
-                let value = loss.clone().into_scalar::<f32>();
+                let value = loss.clone().detach();
                 (value, GradientsParams::from_grads(loss.backward(), model))
             };
             // Each shard on its own autodiff graph (a fork shares no node with the
@@ -279,7 +282,10 @@ impl Trainer {
                 _ => shard_grads(shard, &model.clone().fork(&self.device)),
             });
             for (value, grads) in results {
-                loss_sum += value;
+                loss_sum = Some(match loss_sum {
+                    Some(sum) => sum + value,
+                    None => value,
+                });
                 accumulator.accumulate(&model, grads);
             }
         }
@@ -287,7 +293,7 @@ impl Trainer {
             .params
             .clip_global_norm(accumulator.grads(), self.grad_clip);
         self.model = Some(self.optimizer.step(learning_rate, model, grads));
-        loss_sum
+        loss_sum.map_or(0.0, |loss| loss.into_scalar::<f32>())
     }
 
     /// A copy of the model for inference (no autodiff, dropout off).
@@ -528,7 +534,11 @@ impl ParamIds {
     }
 
     /// Scales all gradients by one factor so their global L2 norm is at most `max_norm`
-    /// (burn's own clipping works per tensor, which changes the update's direction).
+    /// (burn's own clipping works per tensor, which changes the update's direction). The
+    /// factor, `min(1, max_norm / norm)`, is computed on the device, as PyTorch's
+    /// `clip_grad_norm_` does: reading the norm on the host would drain a GPU's queue
+    /// every step. A norm that overflows to infinity gives a factor of 0 (the step leaves
+    /// the weights to AdamW's momentum) rather than an unclipped step.
     fn clip_global_norm(&self, mut grads: GradientsParams, max_norm: f32) -> GradientsParams {
         if max_norm <= 0.0 {
             return grads;
@@ -548,21 +558,18 @@ impl ParamIds {
             }
         }
         let Some(squares) = squares else { return grads };
-        let norm = squares.into_scalar::<f32>().sqrt();
-        if !norm.is_finite() || norm <= max_norm {
-            return grads;
-        }
-        let scale = f64::from(max_norm / norm);
+        let limit = squares.ones_like() * max_norm;
+        let scale = (limit / squares.sqrt()).clamp_max(1.0);
         for &(id, rank) in &self.0 {
             match rank {
                 1 => {
                     if let Some(g) = grads.remove::<1>(id) {
-                        grads.register(id, g * scale);
+                        grads.register(id, g * scale.clone());
                     }
                 }
                 2 => {
                     if let Some(g) = grads.remove::<2>(id) {
-                        grads.register(id, g * scale);
+                        grads.register(id, g * scale.clone().reshape([1, 1]));
                     }
                 }
                 _ => {}
@@ -576,6 +583,28 @@ impl ParamIds {
 mod tests {
     use super::*;
     use crate::corpus::TrainingLog;
+
+    #[test]
+    fn clipping_scales_every_gradient_by_one_factor_to_the_limit() {
+        let device = Device::flex();
+        let (vector, matrix) = (ParamId::new(), ParamId::new());
+        let ids = ParamIds(vec![(vector, 1), (matrix, 2)]);
+        let clipped = |first: f32, second: f32| {
+            let mut grads = GradientsParams::new();
+            grads.register(vector, Tensor::<1>::from_floats([first, 0.0], &device));
+            grads.register(matrix, Tensor::<2>::from_floats([[0.0, second]], &device));
+            let mut grads = ids.clip_global_norm(grads, 1.0);
+            let values = |data: TensorData| data.to_vec::<f32>().expect("f32 gradients");
+            let vector = values(grads.remove::<1>(vector).expect("kept").into_data());
+            let matrix = values(grads.remove::<2>(matrix).expect("kept").into_data());
+            [vector[0], matrix[1]]
+        };
+        // A norm of 5 against a limit of 1: each a fifth; a norm of 0.5: as they were.
+        assert_eq!(clipped(3.0, 4.0), [0.6, 0.8]);
+        assert_eq!(clipped(0.3, 0.4), [0.3, 0.4]);
+        // A norm that overflows: no step, rather than an unclipped one.
+        assert_eq!(clipped(f32::MAX, 1.0), [0.0, 0.0]);
+    }
 
     fn batch() -> Batch {
         let logs: Vec<TrainingLog> = (0..12)
