@@ -594,7 +594,7 @@ mod tests {
             grads.register(vector, Tensor::<1>::from_floats([first, 0.0], &device));
             grads.register(matrix, Tensor::<2>::from_floats([[0.0, second]], &device));
             let mut grads = ids.clip_global_norm(grads, 1.0);
-            let values = |data: TensorData| data.to_vec::<f32>().expect("f32 gradients");
+            let values = |data: TensorData| data.try_into_vec::<f32>().expect("f32 gradients");
             let vector = values(grads.remove::<1>(vector).expect("kept").into_data());
             let matrix = values(grads.remove::<2>(matrix).expect("kept").into_data());
             [vector[0], matrix[1]]
