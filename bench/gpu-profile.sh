@@ -4,8 +4,11 @@
 #
 #   CYBERLM_BIN=path/to/cuda/cyberlm bench/gpu-profile.sh [OUT_DIR]   (default gpu-profile)
 #
-# 1. seed-85m training, scoring and decoding as they are by default (attention in blocks
-#    of 256 queries: run 2 found unsplit attention, CYBERLM_QUERY_CHUNK=0, 14% slower).
+# 1. seed-85m training with burn's attention split into blocks of 256 queries (the
+#    default) and unsplit (CYBERLM_QUERY_CHUNK=0), same windows, same steps. Run 2 found
+#    unsplit 14% slower to train and 21% to score, but that build always took burn's
+#    attention fallback; with autotune, scoring's unsplit causal call may get a flash
+#    kernel (training's cannot: burn's autodiff decomposes attention).
 # 2. The same run under cubecl's own profiler (every kernel timed, to standard error, by
 #    a cubecl.toml in the run's folder), split at bench-model's phase lines (training,
 #    scoring, decoding) and summed per kernel name within each phase. A kernel's first
@@ -37,13 +40,14 @@ bench() { # NAME LIMIT_S PRESET STEPS [ENV=VALUE...]
   env "$@" timeout "$limit" "$BIN" bench-model "$WORK/logs" --device cuda --preset "$preset" \
     --steps "$steps" > "$OUT/$name.log" 2>&1 || say "$name failed: $(tail -2 "$OUT/$name.log")"
 }
-bench seed-85m 120 seed-85m "$STEPS"
+bench chunk-256 120 seed-85m "$STEPS"
+bench chunk-none 120 seed-85m "$STEPS" CYBERLM_QUERY_CHUNK=0
 mkdir -p "$WORK/profiled"
 printf '[profiling.logger]\nlevel = "basic"\nstderr = true\n' > "$WORK/profiled/cubecl.toml"
 (cd "$WORK/profiled" && bench profiled 150 seed-85m 2)
-bench tiny-kv-bucket-256 90 tiny 5
-bench tiny-kv-bucket-1 90 tiny 5 CYBERLM_KV_BUCKET=1
-bench tiny-kv-bucket-256-autotune-minimal 90 tiny 5 CUBECL_AUTOTUNE_LEVEL=minimal
+bench tiny-kv-bucket-256 60 tiny 5
+bench tiny-kv-bucket-1 60 tiny 5 CYBERLM_KV_BUCKET=1
+bench tiny-kv-bucket-256-autotune-minimal 60 tiny 5 CUBECL_AUTOTUNE_LEVEL=minimal
 "$PY" - "$OUT" "$OUT/profiled.log" <<'PY'
 import collections, glob, json, os, re, sys
 out, log = sys.argv[1], sys.argv[2]
