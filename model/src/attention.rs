@@ -39,6 +39,7 @@ pub struct SeenTensors {
     seen: usize,
     bucket: usize,
 }
+
 impl CausalSelfAttention {
     /// A new layer; `residual_std` initialises the output projection, which GPT-2 scales
     /// down with depth so the residual stream does not grow with the number of blocks.
