@@ -8,7 +8,8 @@
 # that cyberlm's GPU scores equal its CPU scores (a trained model, given as
 # PARITY_MODEL and PARITY_LOGS), then for each preset trains, scores and decodes with
 # cyberlm and with the PyTorch reference (bench/gpt_reference.py: eager float32, the
-# same arithmetic as cyberlm; eager TF32 and bf16 autocast; torch.compile) on the same
+# same arithmetic as cyberlm; eager TF32 and bf16 autocast; torch.compile; cyberlm also
+# in pure bf16 and mixed precision, `--float mixed`, the like of autocast) on the same
 # windows and batch. It prints one table last: tokens/s, MFU against the measured bf16
 # peak, peak GPU memory, scoring logs/s and decoding logs/s, and the seed's Table 2
 # workload (seed-120m, 39M characters, one epoch) projected from the training rate.
@@ -161,6 +162,8 @@ PY
 has() { [[ " ${PRESETS[*]} " == *" $1 "* ]]; }
 has seed-85m && { cyberlm seed-85m f32 240; torch seed-85m f32 120; }
 parity
+# Mixed precision (f32 weights, bf16 products): the like of PyTorch's bf16 autocast.
+has seed-85m && cyberlm seed-85m mixed 180
 has small && { cyberlm small f32 120; torch small f32 90; }
 has seed-120m && { cyberlm seed-120m f32 240; torch seed-120m f32 120; }
 has seed-85m && torch seed-85m f32 180 --compile

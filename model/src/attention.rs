@@ -8,6 +8,7 @@ use burn::tensor::module::attention;
 use burn::tensor::ops::AttentionModuleOptions;
 
 use crate::cpu_kernels;
+use crate::precision::{Products, linear};
 
 /// One block's attention: a fused query/key/value projection, burn's fused
 /// scaled-dot-product attention, and the output projection.
@@ -64,8 +65,14 @@ impl CausalSelfAttention {
     }
 
     /// Attends `input` (`[batch, new, width]`) over the cached positions and itself. With
-    /// a cache, the new keys and values are appended to it.
-    pub fn forward(&self, input: Tensor<3>, cache: Option<&mut Option<LayerCache>>) -> Tensor<3> {
+    /// a cache, the new keys and values are appended to it. The projections multiply as
+    /// `products` says; attention itself stays in the stored float type.
+    pub fn forward(
+        &self,
+        input: Tensor<3>,
+        cache: Option<&mut Option<LayerCache>>,
+        products: Products,
+    ) -> Tensor<3> {
         let [batch, new, width] = input.dims();
         let head_width = width / self.heads;
         let split = |tensor: Tensor<3>| {
@@ -73,7 +80,7 @@ impl CausalSelfAttention {
                 .reshape([batch, new, self.heads, head_width])
                 .swap_dims(1, 2)
         };
-        let qkv = self.qkv.forward(input);
+        let qkv = linear(&self.qkv, input, products);
         let query = split(qkv.clone().narrow(2, 0, width));
         let keys = split(qkv.clone().narrow(2, width, width));
         let values = split(qkv.narrow(2, 2 * width, width));
@@ -83,7 +90,7 @@ impl CausalSelfAttention {
             None => attend_fresh(query, keys, values),
         };
         let merged = attended.swap_dims(1, 2).reshape([batch, new, width]);
-        self.dropout.forward(self.output.forward(merged))
+        self.dropout.forward(linear(&self.output, merged, products))
     }
 }
 

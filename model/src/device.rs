@@ -54,6 +54,19 @@ pub enum Float {
     F32,
     /// bfloat16 everywhere: half the bytes, and the GPU's tensor cores for matrix products.
     Bf16,
+    /// Mixed precision: every tensor f32, the linear layers' products in bfloat16
+    /// ([`crate::precision`]), as PyTorch's autocast.
+    Mixed,
+}
+
+impl Float {
+    /// How a model on a device of this float type multiplies in its linear layers.
+    pub fn products(self) -> crate::precision::Products {
+        match self {
+            Float::Mixed => crate::precision::Products::Bf16,
+            Float::F32 | Float::Bf16 => crate::precision::Products::Stored,
+        }
+    }
 }
 
 /// Parses `cpu` (burn's flex backend) or `cuda[:N]`, computing in 32-bit floats.

@@ -11,6 +11,7 @@ use burn::tensor::activation::{gelu, log_softmax};
 
 use crate::attention::{CausalSelfAttention, LayerCache};
 use crate::config::GptConfig;
+use crate::precision::{Products, linear};
 
 /// A GPT over byte tokens.
 #[derive(Module, Debug)]
@@ -22,6 +23,9 @@ pub struct Gpt {
     final_norm: LayerNorm,
     head: Linear,
     context: usize,
+    /// How the linear layers multiply: a run-time choice, not stored with the weights.
+    #[module(skip)]
+    products: Products,
 }
 
 #[derive(Module, Debug)]
@@ -104,7 +108,15 @@ impl Gpt {
                 .with_initializer(normal(0.02))
                 .init(device),
             context: config.context,
+            products: Products::Stored,
         }
+    }
+
+    /// The model with its linear layers multiplying as `products` says (mixed precision:
+    /// [`Products::Bf16`]).
+    pub fn with_products(mut self, products: Products) -> Self {
+        self.products = products;
+        self
     }
 
     /// Transformer blocks.
@@ -154,9 +166,9 @@ impl Gpt {
         x = self.dropout.forward(x);
         for (index, block) in self.blocks.iter().enumerate() {
             let layer_cache = cache.as_deref_mut().map(|layers| &mut layers[index]);
-            x = block.forward(x, layer_cache);
+            x = block.forward(x, layer_cache, self.products);
         }
-        self.head.forward(self.final_norm.forward(x))
+        linear(&self.head, self.final_norm.forward(x), self.products)
     }
 
     /// Mean negative log-likelihood (nats per token) of `targets` given `tokens`, over
@@ -187,19 +199,25 @@ impl Gpt {
 }
 
 impl Block {
-    fn forward(&self, x: Tensor<3>, cache: Option<&mut Option<LayerCache>>) -> Tensor<3> {
+    fn forward(
+        &self,
+        x: Tensor<3>,
+        cache: Option<&mut Option<LayerCache>>,
+        products: Products,
+    ) -> Tensor<3> {
         let x = x.clone()
             + self
                 .attention
-                .forward(self.attention_norm.forward(x), cache);
-        x.clone() + self.mlp.forward(self.mlp_norm.forward(x))
+                .forward(self.attention_norm.forward(x), cache, products);
+        x.clone() + self.mlp.forward(self.mlp_norm.forward(x), products)
     }
 }
 
 impl Mlp {
-    fn forward(&self, x: Tensor<3>) -> Tensor<3> {
-        let expanded = self.expand.forward(x);
+    fn forward(&self, x: Tensor<3>, products: Products) -> Tensor<3> {
+        let expanded = linear(&self.expand, x, products);
         let activated = crate::cpu_kernels::gelu(&expanded).unwrap_or_else(|| gelu(expanded));
-        self.dropout.forward(self.project.forward(activated))
+        self.dropout
+            .forward(linear(&self.project, activated, products))
     }
 }

@@ -33,6 +33,7 @@ mod json_constraint;
 mod llvm_stubs;
 mod log_constraint;
 mod long_logs;
+pub mod precision;
 pub mod registry;
 pub mod score;
 mod tokenizer;

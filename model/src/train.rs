@@ -296,6 +296,12 @@ impl Trainer {
         loss_sum.map_or(0.0, |loss| loss.into_scalar::<f32>())
     }
 
+    /// The trainer with its model's linear layers multiplying as `products` says.
+    pub fn with_products(mut self, products: crate::precision::Products) -> Self {
+        self.model = self.model.map(|model| model.with_products(products));
+        self
+    }
+
     /// A copy of the model for inference (no autodiff, dropout off).
     pub fn inference_model(&self) -> Gpt {
         self.model().valid()
@@ -583,6 +589,7 @@ impl ParamIds {
 mod tests {
     use super::*;
     use crate::corpus::TrainingLog;
+    use crate::precision::Products;
 
     #[test]
     fn clipping_scales_every_gradient_by_one_factor_to_the_limit() {
@@ -660,18 +667,52 @@ mod tests {
         assert!(!always.keeps(&state(2800, 2600), 0.23));
     }
 
-    #[test]
-    fn a_step_on_shards_is_the_step_on_the_whole_batch() {
+    /// Two trainers of `tiny` at a context of 128 on the CPU, starting from the same
+    /// weights: one model drawn, then copied. Making each with `Trainer::new` would seed
+    /// the device's one generator and draw from it each time, and tests running beside
+    /// draw from it too.
+    fn twin_trainers() -> ([Trainer; 2], Device) {
         let config = GptConfig {
             context: 128,
             ..GptConfig::preset("tiny").unwrap()
         };
         let train = TrainConfig::default();
         let device = Device::flex();
+        let drawn = Trainer::new(&config, &train, &device).model().clone();
+        let trainers = std::array::from_fn(|_| {
+            let optimizer = adamw(&train).init();
+            let autodiff = device.clone().autodiff();
+            Trainer::from_parts(drawn.clone(), optimizer, &config, &train, autodiff)
+        });
+        (trainers, device)
+    }
+
+    #[test]
+    fn mixed_precision_learns_as_f32_does() {
+        let ([exact, mixed], _) = twin_trainers();
+        let batch = batch();
+        let curve = |mut trainer: Trainer| {
+            (0..30)
+                .map(|_| trainer.step(std::slice::from_ref(&batch), 3e-3))
+                .collect::<Vec<f32>>()
+        };
+        let (exact, mixed) = (curve(exact), curve(mixed.with_products(Products::Bf16)));
+        assert!(exact[29] < 0.5 * exact[0], "f32 learns: {exact:?}");
+        // Same initialisation and batches: the curves part only by bf16's rounding.
+        for (step, (exact, mixed)) in exact.iter().zip(&mixed).enumerate() {
+            assert!(
+                (exact - mixed).abs() < 0.01 * exact,
+                "step {step}: f32 {exact}, mixed {mixed}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_step_on_shards_is_the_step_on_the_whole_batch() {
+        let (trainers, device) = twin_trainers();
         let batch = batch();
         let mut outcomes = Vec::new();
-        for workers in [1, 3] {
-            let mut trainer = Trainer::new(&config, &train, &device);
+        for (mut trainer, workers) in trainers.into_iter().zip([1, 3]) {
             trainer.workers = workers;
             let loss = trainer.step(std::slice::from_ref(&batch), 1e-2);
             let after =

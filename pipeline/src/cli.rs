@@ -214,7 +214,8 @@ pub struct BenchModelArgs {
     /// `cpu`, or `cuda[:N]` in a CUDA build.
     #[arg(long, default_value = "cpu")]
     pub device: String,
-    /// The float type of every tensor: `f32`, or `bf16` (weights and optimizer state too).
+    /// The float type of every tensor: `f32`, `bf16` (weights and optimizer state too), or
+    /// `mixed` (f32 tensors, bf16 products in the linear layers).
     #[arg(long, value_enum, default_value_t = FloatArg::F32)]
     pub float: FloatArg,
 }
@@ -226,6 +227,8 @@ pub enum FloatArg {
     F32,
     /// bfloat16.
     Bf16,
+    /// f32 tensors, bfloat16 products.
+    Mixed,
 }
 
 impl From<FloatArg> for model::device::Float {
@@ -233,6 +236,7 @@ impl From<FloatArg> for model::device::Float {
         match float {
             FloatArg::F32 => model::device::Float::F32,
             FloatArg::Bf16 => model::device::Float::Bf16,
+            FloatArg::Mixed => model::device::Float::Mixed,
         }
     }
 }

@@ -54,7 +54,8 @@ pub fn run(args: &BenchModelArgs) -> anyhow::Result<ExitCode> {
     }
 
     let train_config = TrainConfig::default();
-    let mut trainer = Trainer::new(&config, &train_config, &device);
+    let float: model::device::Float = args.float.into();
+    let mut trainer = Trainer::new(&config, &train_config, &device).with_products(float.products());
     phase("train-warm-up");
     for batch in &batches[..WARM_UP] {
         trainer.step(std::slice::from_ref(batch), 1e-3);

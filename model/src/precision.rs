@@ -1,0 +1,72 @@
+//! Mixed precision: weights, activations and optimizer state stay in the device's float
+//! type (f32), and the linear layers multiply in bfloat16, as PyTorch's autocast to bf16
+//! does. A GPU's tensor cores then do the bulk of the arithmetic at bf16 speed while
+//! AdamW's small updates are still added to f32 weights, which pure bf16 (every tensor,
+//! `--float bf16`) loses to rounding.
+
+use burn::nn::Linear;
+use burn::prelude::*;
+use burn::tensor::FloatDType;
+
+/// The float type the linear layers' matrix products are computed in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Products {
+    /// In the device's float type, as the weights are stored.
+    #[default]
+    Stored,
+    /// In bfloat16: inputs, weight and bias cast down, the result cast back up.
+    Bf16,
+}
+
+/// `layer` applied to `input`, its product computed as `products` says. The casts are
+/// differentiable, so gradients reach the f32 weights through them.
+pub fn linear<const D: usize>(layer: &Linear, input: Tensor<D>, products: Products) -> Tensor<D> {
+    match products {
+        Products::Stored => layer.forward(input),
+        Products::Bf16 => {
+            let stored = input.dtype();
+            let down = |tensor: Tensor<D>| tensor.cast(FloatDType::BF16);
+            let weight = layer.weight.val().cast(FloatDType::BF16);
+            let bias = layer
+                .bias
+                .as_ref()
+                .map(|bias| bias.val().cast(FloatDType::BF16));
+            burn::tensor::module::linear(down(input), weight, bias).cast(stored)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::nn::LinearConfig;
+
+    #[test]
+    fn bf16_products_agree_with_f32_to_bf16_precision_and_pass_gradients() {
+        let device = Device::flex().autodiff();
+        device.seed(3);
+        let layer = LinearConfig::new(64, 32).init(&device);
+        let normal = burn::tensor::Distribution::Normal(0.0, 1.0);
+        let input = Tensor::<3>::random([2, 5, 64], normal, &device).require_grad();
+        let exact = linear(&layer, input.clone(), Products::Stored);
+        let mixed = linear(&layer, input.clone(), Products::Bf16);
+        assert_eq!(mixed.dtype(), burn::tensor::DType::F32, "cast back up");
+        let largest = |tensor: Tensor<3>| tensor.abs().max().into_scalar::<f32>();
+        // bf16 keeps 8 bits of mantissa: a relative error near 2^-8 per term.
+        let relative = largest(mixed.clone() - exact.clone()) / largest(exact.clone());
+        assert!(relative < 0.02, "relative difference {relative}");
+        assert!(relative > 0.0, "the product was not computed in bf16");
+        let weight_gradient = |output: Tensor<3>| {
+            let gradients = output.sum().backward();
+            layer.weight.grad(&gradients).expect("a weight gradient")
+        };
+        let (exact, mixed) = (weight_gradient(exact), weight_gradient(mixed));
+        assert_eq!(mixed.dtype(), burn::tensor::DType::F32, "f32 gradients");
+        let difference = (mixed - exact.clone()).abs().max().into_scalar::<f32>();
+        let scale = exact.abs().max().into_scalar::<f32>();
+        assert!(
+            difference / scale < 0.02,
+            "gradient {difference} of {scale}"
+        );
+    }
+}
