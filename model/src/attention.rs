@@ -65,8 +65,9 @@ impl CausalSelfAttention {
     }
 
     /// Attends `input` (`[batch, new, width]`) over the cached positions and itself. With
-    /// a cache, the new keys and values are appended to it. The projections multiply as
-    /// `products` says; attention itself stays in the stored float type.
+    /// a cache, the new keys and values are appended to it. The projections and the
+    /// attention multiply as `products` says: under mixed precision attention runs in
+    /// bf16 (its keys and values cached so), as PyTorch's autocast runs it.
     pub fn forward(
         &self,
         input: Tensor<3>,
@@ -80,7 +81,7 @@ impl CausalSelfAttention {
                 .reshape([batch, new, self.heads, head_width])
                 .swap_dims(1, 2)
         };
-        let qkv = linear(&self.qkv, input, products);
+        let qkv = products.operand(linear(&self.qkv, input, products));
         let query = split(qkv.clone().narrow(2, 0, width));
         let keys = split(qkv.clone().narrow(2, width, width));
         let values = split(qkv.narrow(2, 2 * width, width));

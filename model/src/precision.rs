@@ -6,7 +6,7 @@
 
 use burn::nn::Linear;
 use burn::prelude::*;
-use burn::tensor::FloatDType;
+use burn::tensor::{DType, FloatDType};
 
 /// The float type the linear layers' matrix products are computed in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -18,20 +18,29 @@ pub enum Products {
     Bf16,
 }
 
-/// `layer` applied to `input`, its product computed as `products` says. The casts are
-/// differentiable, so gradients reach the f32 weights through them.
+impl Products {
+    /// `tensor` as an operand of these products: cast down to bf16 for [`Products::Bf16`]
+    /// (unless it is already), as it is otherwise.
+    pub fn operand<const D: usize>(self, tensor: Tensor<D>) -> Tensor<D> {
+        match self {
+            Products::Bf16 if tensor.dtype() != DType::BF16 => tensor.cast(FloatDType::BF16),
+            Products::Bf16 | Products::Stored => tensor,
+        }
+    }
+}
+
+/// `layer` applied to `input`, its product computed as `products` says and returned in
+/// the layer's stored float type. The casts are differentiable, so gradients reach the
+/// f32 weights through them.
 pub fn linear<const D: usize>(layer: &Linear, input: Tensor<D>, products: Products) -> Tensor<D> {
     match products {
         Products::Stored => layer.forward(input),
         Products::Bf16 => {
-            let stored = input.dtype();
-            let down = |tensor: Tensor<D>| tensor.cast(FloatDType::BF16);
-            let weight = layer.weight.val().cast(FloatDType::BF16);
-            let bias = layer
-                .bias
-                .as_ref()
-                .map(|bias| bias.val().cast(FloatDType::BF16));
-            burn::tensor::module::linear(down(input), weight, bias).cast(stored)
+            let weight = layer.weight.val();
+            let stored = weight.dtype();
+            let bias = layer.bias.as_ref().map(|bias| products.operand(bias.val()));
+            let input = products.operand(input);
+            burn::tensor::module::linear(input, products.operand(weight), bias).cast(stored)
         }
     }
 }

@@ -701,7 +701,7 @@ mod tests {
         // Same initialisation and batches: the curves part only by bf16's rounding.
         for (step, (exact, mixed)) in exact.iter().zip(&mixed).enumerate() {
             assert!(
-                (exact - mixed).abs() < 0.01 * exact,
+                (exact - mixed).abs() < 0.02 * exact,
                 "step {step}: f32 {exact}, mixed {mixed}"
             );
         }
