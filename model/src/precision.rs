@@ -1,14 +1,14 @@
-//! Mixed precision: weights, activations and optimizer state stay in the device's float
-//! type (f32), and the linear layers multiply in bfloat16, as PyTorch's autocast to bf16
-//! does. A GPU's tensor cores then do the bulk of the arithmetic at bf16 speed while
-//! AdamW's small updates are still added to f32 weights, which pure bf16 (every tensor,
-//! `--float bf16`) loses to rounding.
+//! Mixed precision: weights, the residual stream, layer norms, the loss and optimizer
+//! state stay in the device's float type (f32), and the linear layers and attention
+//! multiply in bfloat16, as PyTorch's autocast to bf16 does. A GPU's tensor cores then do
+//! the bulk of the arithmetic at bf16 speed while AdamW's small updates are still added
+//! to f32 weights, which pure bf16 (every tensor, `--float bf16`) loses to rounding.
 
 use burn::nn::Linear;
 use burn::prelude::*;
 use burn::tensor::{DType, FloatDType};
 
-/// The float type the linear layers' matrix products are computed in.
+/// The float type the linear layers and attention multiply in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Products {
     /// In the device's float type, as the weights are stored.
