@@ -54,13 +54,14 @@ pub enum Float {
     F32,
     /// bfloat16 everywhere: half the bytes, and the GPU's tensor cores for matrix products.
     Bf16,
-    /// Mixed precision: every tensor f32, the linear layers' products in bfloat16
-    /// ([`crate::precision`]), as PyTorch's autocast.
+    /// Mixed precision: every tensor f32, the linear layers and attention computed in
+    /// bfloat16 ([`crate::precision`]), as PyTorch's autocast.
     Mixed,
 }
 
 impl Float {
-    /// How a model on a device of this float type multiplies in its linear layers.
+    /// How a model on a device of this float type multiplies in its linear layers and
+    /// attention.
     pub fn products(self) -> crate::precision::Products {
         match self {
             Float::Mixed => crate::precision::Products::Bf16,

@@ -23,7 +23,8 @@ pub struct Gpt {
     final_norm: LayerNorm,
     head: Linear,
     context: usize,
-    /// How the linear layers multiply: a run-time choice, not stored with the weights.
+    /// How the linear layers and attention multiply: a run-time choice, not stored with
+    /// the weights.
     #[module(skip)]
     products: Products,
 }
@@ -112,8 +113,8 @@ impl Gpt {
         }
     }
 
-    /// The model with its linear layers multiplying as `products` says (mixed precision:
-    /// [`Products::Bf16`]).
+    /// The model with its linear layers and attention multiplying as `products` says
+    /// (mixed precision: [`Products::Bf16`]).
     pub fn with_products(mut self, products: Products) -> Self {
         self.products = products;
         self

@@ -296,7 +296,8 @@ impl Trainer {
         loss_sum.map_or(0.0, |loss| loss.into_scalar::<f32>())
     }
 
-    /// The trainer with its model's linear layers multiplying as `products` says.
+    /// The trainer with its model's linear layers and attention multiplying as `products`
+    /// says.
     pub fn with_products(mut self, products: crate::precision::Products) -> Self {
         self.model = self.model.map(|model| model.with_products(products));
         self

@@ -215,7 +215,7 @@ pub struct BenchModelArgs {
     #[arg(long, default_value = "cpu")]
     pub device: String,
     /// The float type of every tensor: `f32`, `bf16` (weights and optimizer state too), or
-    /// `mixed` (f32 tensors, bf16 products in the linear layers).
+    /// `mixed` (f32 tensors, the linear layers and attention computed in bf16).
     #[arg(long, value_enum, default_value_t = FloatArg::F32)]
     pub float: FloatArg,
 }
@@ -227,7 +227,7 @@ pub enum FloatArg {
     F32,
     /// bfloat16.
     Bf16,
-    /// f32 tensors, bfloat16 products.
+    /// f32 tensors, the linear layers and attention in bfloat16.
     Mixed,
 }
 

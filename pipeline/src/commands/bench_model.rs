@@ -21,7 +21,8 @@ const WARM_UP: usize = 3;
 /// `cyberlm bench-model`.
 pub fn run(args: &BenchModelArgs) -> anyhow::Result<ExitCode> {
     let config = preset(&args.preset)?;
-    let device = model::device::open(&args.device, args.float.into())?;
+    let float: model::device::Float = args.float.into();
+    let device = model::device::open(&args.device, float)?;
     let dead_letter_path = std::env::temp_dir().join("cyberlm-bench-dead-letter.jsonl");
     let logs: Vec<TrainingLog> = read_envelopes(&args.inputs, None, &dead_letter_path)?
         .0
@@ -54,7 +55,6 @@ pub fn run(args: &BenchModelArgs) -> anyhow::Result<ExitCode> {
     }
 
     let train_config = TrainConfig::default();
-    let float: model::device::Float = args.float.into();
     let mut trainer = Trainer::new(&config, &train_config, &device).with_products(float.products());
     phase("train-warm-up");
     for batch in &batches[..WARM_UP] {
