@@ -20,7 +20,8 @@
 # steps per run), PARITY_CPU_SCORES (the CPU's scores, computed ahead elsewhere), DEVICE
 # (cuda; `cpu` dry-runs the script on a machine without a GPU), PYTHON (python3),
 # BATCH_<preset> (windows per batch: 16, 16, 1 by default; seed-120m's context of 7000
-# with burn's attention fallback, which keeps the score matrices, holds one window).
+# held one window while burn's autodiff kept every score matrix; since its patched
+# attention backward (vendor/README.md) it may hold more, for cyberlm and PyTorch alike).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT="${1:-gpu-bench}"

@@ -273,11 +273,11 @@ fn attend_causal(query: Tensor<4>, keys: Tensor<4>, values: Tensor<4>) -> Tensor
 }
 
 /// Causal attention over a fresh sequence, computed a block of queries at a time, each
-/// against the keys up to its last position only. Neither burn 0.22's autodiff (which
-/// has no attention backward of its own and runs a fallback that materialises the whole
-/// `[batch, heads, T, T]` score matrix, mask and softmax) nor the CPU backend's fused
-/// attention skips the masked upper triangle; blocks do (3/8 of the work at T = 1024)
-/// and keep each block's scores small enough to stay in cache.
+/// against the keys up to its last position only. The CPU backend's fused attention
+/// (the forward pass of training's, under `--float mixed` or `bf16`) does not skip the
+/// masked upper triangle; blocks do (3/8 of the work at T = 1024) and keep each block's
+/// scores small enough to stay in cache. The backward pass (burn's autodiff, patched in
+/// `vendor/burn-autodiff`) recomputes its scores in blocks of its own either way.
 fn causal_in_chunks(
     query: Tensor<4>,
     keys: Tensor<4>,
@@ -427,6 +427,73 @@ mod tests {
                 assert!(
                     difference < 1e-4,
                     "{name} gradient (new {new}, seen {seen}): {difference}"
+                );
+            }
+        }
+    }
+
+    /// burn's attention under autodiff takes the patched backward pass
+    /// (`vendor/burn-autodiff`), which recomputes the probabilities a block of queries at
+    /// a time; its gradients must be those of the plain decomposition. The shapes are
+    /// large enough (8 heads × 2,600 keys) that the queries span two blocks of 2²⁵ scores.
+    #[test]
+    fn attention_backward_in_blocks_matches_the_decomposition() {
+        let device = Device::flex().autodiff();
+        let width = 8;
+        let random = |length, seed: u64| {
+            device.seed(seed);
+            Tensor::<4>::random(
+                [2, 4, length, width],
+                burn::tensor::Distribution::Normal(0.0, 1.0),
+                &device,
+            )
+            .require_grad()
+        };
+        // A fresh causal sequence; new positions after a cache (shifted mask); one new
+        // position seeing every key.
+        for (new, seen) in [(2600, 0), (1800, 800), (1, 40)] {
+            let (query, keys, values) =
+                (random(new, 1), random(seen + new, 2), random(seen + new, 3));
+            device.seed(4);
+            let weights = Tensor::<4>::random(
+                [2, 4, new, width],
+                burn::tensor::Distribution::Normal(0.0, 1.0),
+                &device,
+            );
+            let mask = (seen > 0 && new > 1)
+                .then(|| shifted_causal_mask(2, 4, new, seen, seen + new, &device));
+            let patched = attend(
+                query.clone(),
+                keys.clone(),
+                values.clone(),
+                mask.clone(),
+                seen == 0,
+            );
+            let mut scores = query
+                .clone()
+                .matmul(keys.clone().swap_dims(2, 3))
+                .div_scalar((width as f64).sqrt());
+            if let Some(mask) = mask {
+                scores = scores.mask_fill(mask, f32::NEG_INFINITY);
+            }
+            if seen == 0 {
+                let future = shifted_causal_mask(2, 4, new, 0, new, &device);
+                scores = scores.mask_fill(future, f32::NEG_INFINITY);
+            }
+            let decomposed = burn::tensor::activation::softmax(scores, 3).matmul(values.clone());
+            let largest = |tensor: Tensor<4>| tensor.abs().max().into_scalar::<f32>();
+            let value_difference = largest(patched.clone() - decomposed.clone());
+            assert!(value_difference < 1e-5, "values: {value_difference}");
+            let patched_grads = (patched * weights.clone()).sum().backward();
+            let decomposed_grads = (decomposed * weights).sum().backward();
+            for (name, input) in [("query", &query), ("keys", &keys), ("values", &values)] {
+                let patched = input.grad(&patched_grads).expect("a gradient");
+                let decomposed = input.grad(&decomposed_grads).expect("a gradient");
+                let scale = largest(decomposed.clone());
+                let difference = largest(patched - decomposed);
+                assert!(
+                    scale > 0.0 && difference < 1e-4 * scale.max(1.0),
+                    "{name} gradient (new {new}, seen {seen}): {difference} of {scale}"
                 );
             }
         }
