@@ -222,3 +222,62 @@ impl Mlp {
             .forward(linear(&self.project, activated, products))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::tensor::Distribution;
+
+    /// burn's layer norm under autodiff takes the patched backward pass
+    /// (`vendor/burn-autodiff`), which keeps the input and recomputes the row statistics;
+    /// its values and gradients must be those of the plain decomposition.
+    #[test]
+    fn layer_norm_backward_matches_the_decomposition() {
+        let device = Device::flex().autodiff();
+        device.seed(7);
+        let normal = Distribution::Normal(0.0, 1.0);
+        // Rows of a wide offset and spread, as a residual stream has.
+        let input = Tensor::<3>::random([3, 17, 48], Distribution::Normal(2.0, 5.0), &device)
+            .require_grad();
+        let gamma = Tensor::<1>::random([48], normal, &device).require_grad();
+        let beta = Tensor::<1>::random([48], normal, &device).require_grad();
+        let weights = Tensor::<3>::random([3, 17, 48], normal, &device);
+        let epsilon = 1e-5;
+
+        let patched = burn::tensor::module::layer_norm(
+            input.clone(),
+            gamma.clone(),
+            Some(beta.clone()),
+            epsilon,
+        );
+        let centred = input.clone() - input.clone().mean_dim(2);
+        let variance = (centred.clone() * centred.clone()).mean_dim(2);
+        let decomposed = centred / (variance + epsilon).sqrt() * gamma.clone().reshape([1, 1, 48])
+            + beta.clone().reshape([1, 1, 48]);
+
+        let largest = |tensor: Tensor<3>| tensor.abs().max().into_scalar::<f32>();
+        let value_difference = largest(patched.clone() - decomposed.clone());
+        assert!(value_difference < 1e-5, "values: {value_difference}");
+        let patched_grads = (patched * weights.clone()).sum().backward();
+        let decomposed_grads = (decomposed * weights).sum().backward();
+        let input_grads = [&patched_grads, &decomposed_grads]
+            .map(|grads| input.grad(grads).expect("an input gradient"));
+        let [patched_input, decomposed_input] = input_grads;
+        let scale = largest(decomposed_input.clone());
+        let difference = largest(patched_input - decomposed_input);
+        assert!(
+            scale > 0.0 && difference < 1e-5 * scale.max(1.0),
+            "input gradient: {difference} of {scale}"
+        );
+        for (name, parameter) in [("gamma", &gamma), ("beta", &beta)] {
+            let [patched, decomposed] = [&patched_grads, &decomposed_grads]
+                .map(|grads| parameter.grad(grads).expect("a parameter gradient"));
+            let scale = decomposed.clone().abs().max().into_scalar::<f32>();
+            let difference = (patched - decomposed).abs().max().into_scalar::<f32>();
+            assert!(
+                scale > 0.0 && difference < 1e-5 * scale.max(1.0),
+                "{name} gradient: {difference} of {scale}"
+            );
+        }
+    }
+}

@@ -5,6 +5,7 @@ mod base;
 mod bool_tensor;
 mod distributed;
 mod int_tensor;
+mod layer_norm;
 mod module;
 mod qtensor;
 mod tensor;

@@ -2030,6 +2030,15 @@ impl<B: Backend, C: CheckpointStrategy> ModuleOps<Autodiff<B, C>> for Autodiff<B
         super::attention::attention::<B, C>(query, key, value, mask, attn_bias, options)
     }
 
+    fn layer_norm(
+        tensor: FloatTensor<Autodiff<B, C>>,
+        gamma: FloatTensor<Autodiff<B, C>>,
+        beta: Option<FloatTensor<Autodiff<B, C>>>,
+        epsilon: f64,
+    ) -> FloatTensor<Autodiff<B, C>> {
+        super::layer_norm::layer_norm::<B, C>(tensor, gamma, beta, epsilon)
+    }
+
     fn ctc_loss(
         log_probs: FloatTensor<Autodiff<B, C>>,
         targets: IntTensor<Autodiff<B, C>>,
