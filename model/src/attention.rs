@@ -404,31 +404,51 @@ mod tests {
         for (new, seen) in [(40, 0), (5, 30)] {
             let (query, keys, values) =
                 (random(new, 1), random(seen + new, 2), random(seen + new, 3));
-            // A loss that weighs every output element differently.
-            let weights = Tensor::<4>::random(
-                [2, 3, new, 8],
-                burn::tensor::Distribution::Normal(0.0, 1.0),
-                &device,
-            );
             let ours = cpu_kernels::causal_attention_for_training(&query, &keys, &values)
                 .expect("f32 on the CPU under autodiff takes the training kernel");
             let mask =
                 (seen > 0).then(|| shifted_causal_mask(2, 3, new, seen, seen + new, &device));
             let burns = attend(query.clone(), keys.clone(), values.clone(), mask, seen == 0);
-            let largest = |tensor: Tensor<4>| tensor.abs().max().into_scalar::<f32>();
-            let value_difference = largest(ours.clone() - burns.clone());
-            assert!(value_difference < 1e-5, "values: {value_difference}");
-            let ours_grads = (ours * weights.clone()).sum().backward();
-            let burns_grads = (burns * weights).sum().backward();
-            for (name, input) in [("query", &query), ("keys", &keys), ("values", &values)] {
-                let ours = input.grad(&ours_grads).expect("a gradient");
-                let burns = input.grad(&burns_grads).expect("a gradient");
-                let difference = (ours - burns).abs().max().into_scalar::<f32>();
-                assert!(
-                    difference < 1e-4,
-                    "{name} gradient (new {new}, seen {seen}): {difference}"
-                );
-            }
+            assert_same_values_and_gradients(
+                ours,
+                burns,
+                [&query, &keys, &values],
+                &format!("new {new}, seen {seen}"),
+            );
+        }
+    }
+
+    /// Asserts that `ours` has the values of `reference` (within 1e-5) and, under a loss
+    /// that weighs every output element differently, the same gradients for the query,
+    /// keys and values (within 1e-4 of the largest, or of 1 if that is smaller).
+    fn assert_same_values_and_gradients(
+        ours: Tensor<4>,
+        reference: Tensor<4>,
+        inputs: [&Tensor<4>; 3],
+        case: &str,
+    ) {
+        let weights = Tensor::<4>::random(
+            ours.dims(),
+            burn::tensor::Distribution::Normal(0.0, 1.0),
+            &ours.device(),
+        );
+        let largest = |tensor: Tensor<4>| tensor.abs().max().into_scalar::<f32>();
+        let value_difference = largest(ours.clone() - reference.clone());
+        assert!(
+            value_difference < 1e-5,
+            "{case}: values differ by {value_difference}"
+        );
+        let ours_grads = (ours * weights.clone()).sum().backward();
+        let reference_grads = (reference * weights).sum().backward();
+        for (name, input) in ["query", "keys", "values"].into_iter().zip(inputs) {
+            let ours = input.grad(&ours_grads).expect("a gradient");
+            let reference = input.grad(&reference_grads).expect("a gradient");
+            let scale = largest(reference.clone());
+            let difference = largest(ours - reference);
+            assert!(
+                scale > 0.0 && difference < 1e-4 * scale.max(1.0),
+                "{case}: {name} gradient differs by {difference} of {scale}"
+            );
         }
     }
 
@@ -454,12 +474,6 @@ mod tests {
         for (new, seen) in [(2600, 0), (1800, 800), (1, 40)] {
             let (query, keys, values) =
                 (random(new, 1), random(seen + new, 2), random(seen + new, 3));
-            device.seed(4);
-            let weights = Tensor::<4>::random(
-                [2, 4, new, width],
-                burn::tensor::Distribution::Normal(0.0, 1.0),
-                &device,
-            );
             let mask = (seen > 0 && new > 1)
                 .then(|| shifted_causal_mask(2, 4, new, seen, seen + new, &device));
             let patched = attend(
@@ -481,21 +495,12 @@ mod tests {
                 scores = scores.mask_fill(future, f32::NEG_INFINITY);
             }
             let decomposed = burn::tensor::activation::softmax(scores, 3).matmul(values.clone());
-            let largest = |tensor: Tensor<4>| tensor.abs().max().into_scalar::<f32>();
-            let value_difference = largest(patched.clone() - decomposed.clone());
-            assert!(value_difference < 1e-5, "values: {value_difference}");
-            let patched_grads = (patched * weights.clone()).sum().backward();
-            let decomposed_grads = (decomposed * weights).sum().backward();
-            for (name, input) in [("query", &query), ("keys", &keys), ("values", &values)] {
-                let patched = input.grad(&patched_grads).expect("a gradient");
-                let decomposed = input.grad(&decomposed_grads).expect("a gradient");
-                let scale = largest(decomposed.clone());
-                let difference = largest(patched - decomposed);
-                assert!(
-                    scale > 0.0 && difference < 1e-4 * scale.max(1.0),
-                    "{name} gradient (new {new}, seen {seen}): {difference} of {scale}"
-                );
-            }
+            assert_same_values_and_gradients(
+                patched,
+                decomposed,
+                [&query, &keys, &values],
+                &format!("new {new}, seen {seen}"),
+            );
         }
     }
 
