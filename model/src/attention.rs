@@ -244,12 +244,10 @@ fn attend(
 }
 
 /// Attention of the `new` positions of `query` that follow `seen` cached ones, over
-/// `keys` and `values` (`seen + new` positions): training's CPU kernel where it applies,
-/// burn's attention elsewhere.
+/// `keys` and `values` (`seen + new` positions), with burn's attention: under autodiff,
+/// on every device, its backward pass is the patched one (`vendor/burn-autodiff`), which
+/// keeps no score matrix.
 fn attend_causal(query: Tensor<4>, keys: Tensor<4>, values: Tensor<4>) -> Tensor<4> {
-    if let Some(attended) = cpu_kernels::causal_attention_for_training(&query, &keys, &values) {
-        return attended;
-    }
     let [batch, heads, new, _] = query.dims();
     let seen = keys.dims()[2] - new;
     // A fresh sequence is plainly causal; one new token may see everything cached;
@@ -274,10 +272,10 @@ fn attend_causal(query: Tensor<4>, keys: Tensor<4>, values: Tensor<4>) -> Tensor
 
 /// Causal attention over a fresh sequence, computed a block of queries at a time, each
 /// against the keys up to its last position only. The CPU backend's fused attention
-/// (the forward pass of training's, under `--float mixed` or `bf16`) does not skip the
-/// masked upper triangle; blocks do (3/8 of the work at T = 1024) and keep each block's
-/// scores small enough to stay in cache. The backward pass (burn's autodiff, patched in
-/// `vendor/burn-autodiff`) recomputes its scores in blocks of its own either way.
+/// (training's forward pass) does not skip the masked upper triangle; blocks do (3/8 of
+/// the work at T = 1024) and keep each block's scores small enough to stay in cache. The
+/// backward pass (burn's autodiff, patched in `vendor/burn-autodiff`) recomputes its
+/// scores in blocks of its own either way.
 fn causal_in_chunks(
     query: Tensor<4>,
     keys: Tensor<4>,
@@ -385,35 +383,6 @@ mod tests {
             assert_eq!(
                 (seen.seen, capacity),
                 (76, Some(76usize.next_multiple_of(bucket)))
-            );
-        }
-    }
-
-    #[test]
-    fn training_attention_has_burns_values_and_gradients() {
-        let device = Device::flex().autodiff();
-        let random = |length, seed: u64| {
-            device.seed(seed);
-            Tensor::<4>::random(
-                [2, 3, length, 8],
-                burn::tensor::Distribution::Normal(0.0, 1.0),
-                &device,
-            )
-            .require_grad()
-        };
-        for (new, seen) in [(40, 0), (5, 30)] {
-            let (query, keys, values) =
-                (random(new, 1), random(seen + new, 2), random(seen + new, 3));
-            let ours = cpu_kernels::causal_attention_for_training(&query, &keys, &values)
-                .expect("f32 on the CPU under autodiff takes the training kernel");
-            let mask =
-                (seen > 0).then(|| shifted_causal_mask(2, 3, new, seen, seen + new, &device));
-            let burns = attend(query.clone(), keys.clone(), values.clone(), mask, seen == 0);
-            assert_same_values_and_gradients(
-                ours,
-                burns,
-                [&query, &keys, &values],
-                &format!("new {new}, seen {seen}"),
             );
         }
     }

@@ -173,21 +173,6 @@ fn product(dst: &mut [f32], lhs: Matrix, rhs: Matrix, scale: f32) {
     }
 }
 
-/// [`causal_softmax`] of every head's `[queries, keys]` block of `scores`, the heads spread
-/// over the cores: query `i` sees keys `0 ..= keys - queries + i`.
-pub fn causal_softmax_per_head(scores: &mut [f32], queries: usize, keys: usize) {
-    assert!(
-        queries <= keys,
-        "{queries} new positions cannot attend over {keys}"
-    );
-    if queries == 0 {
-        return;
-    }
-    scores
-        .par_chunks_mut(queries * keys)
-        .for_each(|head| causal_softmax(head, keys, keys - queries));
-}
-
 /// Softmax of each `visible`-wide row of `scores` over its first `sees + row + 1` scores
 /// (the keys that row's query may see); the rest of the row becomes 0.
 #[multiversion(targets("x86_64+avx512f", "x86_64+avx2+fma"))]

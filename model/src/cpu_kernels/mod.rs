@@ -1,8 +1,9 @@
 //! Kernels for the CPU, where `perf` showed burn-flex's own spending most of the time in
 //! scalar code: causal [`attention`] for inference (scoring, calibration, detection, a
-//! generation's prompt), the softmax inside training's attention, and [`gelu`] for both. They
-//! apply to f32 tensors on the CPU; the GPU and bf16 keep burn's operations. Each entry
-//! point answers `None` where it does not apply.
+//! generation's prompt), and [`gelu`] for inference and training. They apply to f32
+//! tensors on the CPU; the GPU and bf16 keep burn's operations. Each entry point answers
+//! `None` where it does not apply. Training's attention is burn's: its patched backward
+//! (`vendor/burn-autodiff`) keeps half the memory this crate's softmax kernel did.
 
 mod attention;
 mod gelu;
@@ -110,40 +111,6 @@ pub fn gelu<const D: usize>(x: &Tensor<D>) -> Option<Tensor<D>> {
     let values = Tensor::<D>::from_data(TensorData::new(values, shape), &device);
     let delta = x.clone() - x.clone().detach();
     Some(values + slopes * delta)
-}
-
-/// Causal attention as [`causal_attention`] computes it, for training: burn's matrix
-/// products and elementwise operations carry the gradient, and the softmax's values come
-/// from the vectorised kernel. burn's own softmax runs libm's scalar `expf` twice (its
-/// `exp`, and again in that op's backward): 11–13% of `small`'s training by `perf`. With
-/// `P` the kernel's probabilities (constants) and `δ = s − detach(s)` (zero, gradient
-/// one), `P + P∘(δ − Σ P∘δ)` is `P` in value and has the softmax's exact Jacobian,
-/// `∂p_i/∂s_k = P_i (1[i = k] − P_k)`. `None` outside autodiff on the CPU.
-pub fn causal_attention_for_training(
-    query: &Tensor<4>,
-    keys: &Tensor<4>,
-    values: &Tensor<4>,
-) -> Option<Tensor<4>> {
-    let device = query.device();
-    if !applies(&device, query.dtype(), true) {
-        return None;
-    }
-    let [batch, heads, queries, head_width] = query.dims();
-    let total = keys.dims()[2];
-    let scores = query
-        .clone()
-        .matmul(keys.clone().swap_dims(2, 3))
-        .mul_scalar(1.0 / (head_width as f64).sqrt());
-    let mut probabilities = host(&scores.clone().detach())?;
-    attention::causal_softmax_per_head(&mut probabilities, queries, total);
-    let probabilities = Tensor::<4>::from_data(
-        TensorData::new(probabilities, [batch, heads, queries, total]),
-        &device,
-    );
-    let delta = scores.clone() - scores.detach();
-    let centred = delta.clone() - (probabilities.clone() * delta).sum_dim(3);
-    let weights = probabilities.clone() + probabilities * centred;
-    Some(weights.matmul(values.clone()))
 }
 
 #[cfg(test)]
