@@ -164,11 +164,11 @@ fn attention_backward<B: Backend>(
             query_grads.push(B::float_zeros(shape, &device, query.dtype().into()));
             continue;
         }
-        let block_query = along::<B>(query.clone(), 2, start..end);
-        let block_keys = along::<B>(key.clone(), 2, 0..visible);
-        let block_values = along::<B>(value.clone(), 2, 0..visible);
-        let block_output_grad = along::<B>(output_grad.clone(), 2, start..end);
-        let block_terms = along::<B>(row_terms.clone(), 2, start..end);
+        let block_query = narrowed::<B>(query.clone(), start..end);
+        let block_keys = narrowed::<B>(key.clone(), 0..visible);
+        let block_values = narrowed::<B>(value.clone(), 0..visible);
+        let block_output_grad = narrowed::<B>(output_grad.clone(), start..end);
+        let block_terms = narrowed::<B>(row_terms.clone(), start..end);
 
         let scores = B::float_mul_scalar(
             B::float_matmul(block_query.clone(), B::float_transpose(block_keys.clone())),
@@ -207,23 +207,31 @@ fn attention_backward<B: Backend>(
     [B::float_cat(query_grads, 2), key_grad, value_grad]
 }
 
-/// `tensor` restricted to `range` along `dim`.
-fn along<B: Backend>(
+/// The slices of a `[batch, heads, positions, last]` tensor of shape `dims` that keep
+/// `positions` along dimension 2 and `last` along dimension 3, the rest whole.
+fn window(
+    dims: [usize; 4],
+    positions: core::ops::Range<usize>,
+    last: core::ops::Range<usize>,
+) -> [Slice; 4] {
+    [
+        Slice::from(0..dims[0]),
+        Slice::from(0..dims[1]),
+        Slice::from(positions),
+        Slice::from(last),
+    ]
+}
+
+/// `tensor` (`[batch, heads, positions, width]`) restricted to `positions`.
+fn narrowed<B: Backend>(
     tensor: FloatTensor<B>,
-    dim: usize,
-    range: core::ops::Range<usize>,
+    positions: core::ops::Range<usize>,
 ) -> FloatTensor<B> {
     let dims = tensor.shape().dims::<4>();
-    if range.start == 0 && range.end == dims[dim] {
+    if positions == (0..dims[2]) {
         return tensor;
     }
-    let slices: Vec<Slice> = (0..4)
-        .map(|axis| match axis == dim {
-            true => Slice::from(range.clone()),
-            false => Slice::from(0..dims[axis]),
-        })
-        .collect();
-    B::float_slice(tensor, &slices)
+    B::float_slice(tensor, &window(dims, positions, 0..dims[3]))
 }
 
 /// The rows `rows` and first `visible` keys of a `[batch, heads, queries, keys]` mask
@@ -233,17 +241,11 @@ fn bool_block<B: Backend>(
     rows: core::ops::Range<usize>,
     visible: usize,
 ) -> BoolTensor<B> {
-    let [batch, heads, queries, keys] = mask.shape().dims::<4>();
-    if rows.start == 0 && rows.end == queries && visible == keys {
+    let dims = mask.shape().dims::<4>();
+    if rows == (0..dims[2]) && visible == dims[3] {
         return mask;
     }
-    let slices = [
-        Slice::from(0..batch),
-        Slice::from(0..heads),
-        Slice::from(rows),
-        Slice::from(0..visible),
-    ];
-    B::bool_slice(mask, &slices)
+    B::bool_slice(mask, &window(dims, rows, 0..visible))
 }
 
 /// `true` where query `row` (of `rows`) must not see key `col` (of the first `visible`):
@@ -298,12 +300,7 @@ fn add_to_prefix<B: Backend>(
     if length == dims[2] {
         return B::float_add(total, part);
     }
-    let slices = [
-        Slice::from(0..dims[0]),
-        Slice::from(0..dims[1]),
-        Slice::from(0..length),
-        Slice::from(0..dims[3]),
-    ];
-    let sum = B::float_add(B::float_slice(total.clone(), &slices), part);
-    B::float_slice_assign(total, &slices, sum)
+    let prefix = window(dims, 0..length, 0..dims[3]);
+    let sum = B::float_add(B::float_slice(total.clone(), &prefix), part);
+    B::float_slice_assign(total, &prefix, sum)
 }
