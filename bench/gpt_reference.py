@@ -8,8 +8,16 @@ attention and MLP outputs; 0.1 in the seed presets); AdamW (beta2 0.95, eps 1e-8
 gradient-norm clipping at 1.0. Windows are read from the token file cyberlm wrote
 (`cyberlm bench-model --export-windows`), so both sides train on the same bytes.
 
+Initialisation is cyberlm's (model/src/gpt.rs): normal(0, 0.02) for the embeddings and
+the linear layers, biases included (burn draws a linear layer's bias from its weight's
+initializer), the residual projections at 0.02 / sqrt(2 * layers). With `--init` the
+reference starts from the very weights cyberlm started from (`bench-model
+--export-init`, safetensors, read here without the safetensors package, which a GPU host
+may lack); with dropout off on both sides (`--dropout 0`), the two then follow the same
+losses step by step, up to float rounding, which is what `"losses"` is for.
+
     python bench/gpt_reference.py --preset tiny --windows W.bin --steps 20 [--compile]
-        [--device cuda] [--precision f32|tf32|bf16]
+        [--device cuda] [--precision f32|tf32|bf16] [--init W.safetensors] [--dropout P]
 
 On a GPU (`bench/gpu.sh`), `--precision` picks plain float32 matrix products (PyTorch's
 default, the same arithmetic as cyberlm), TF32 tensor cores, or bf16 autocast; every
@@ -80,6 +88,12 @@ class Gpt(nn.Module):
         self.blocks = nn.ModuleList([Block(width, heads, dropout) for _ in range(layers)])
         self.final_norm = nn.LayerNorm(width)
         self.head = nn.Linear(width, VOCAB)
+        residual_std = 0.02 / math.sqrt(2 * layers)
+        for name, parameter in self.named_parameters():
+            if "norm" in name:
+                continue  # ones and zeros, as PyTorch's and burn's layer norms start
+            residual = name.split(".")[-2] in ("output", "project")
+            nn.init.normal_(parameter, 0.0, residual_std if residual else 0.02)
 
     def forward(self, tokens, caches=None, start=0):
         t = tokens.shape[1]
@@ -88,6 +102,54 @@ class Gpt(nn.Module):
         for i, block in enumerate(self.blocks):
             x = block(x, None if caches is None else caches[i])
         return self.head(self.final_norm(x))
+
+
+def read_safetensors(path):
+    """Name -> float32 array of a safetensors file (F32 or BF16 tensors): an 8-byte
+    little-endian header length, a JSON header of names, dtypes, shapes and byte ranges,
+    then the data."""
+    raw = open(path, "rb").read()
+    length = int.from_bytes(raw[:8], "little")
+    header = json.loads(raw[8 : 8 + length])
+    data = memoryview(raw)[8 + length :]
+    tensors = {}
+    for name, entry in header.items():
+        if name == "__metadata__":
+            continue
+        begin, end = entry["data_offsets"]
+        if entry["dtype"] == "F32":
+            values = np.frombuffer(data[begin:end], dtype="<f4")
+        elif entry["dtype"] == "BF16":  # the upper half of a float32
+            values = (np.frombuffer(data[begin:end], dtype="<u2").astype(np.uint32) << 16).view(np.float32)
+        else:
+            raise SystemExit(f"{path}: tensor {name} is {entry['dtype']}; only F32 and BF16 are read")
+        tensors[name] = values.reshape(entry["shape"])
+    return tensors
+
+
+def load_cyberlm_weights(model, path):
+    """Copies cyberlm's weights into `model`, every parameter exactly once. cyberlm's names
+    nest the block's layers one level deeper (`blocks.0.attention.qkv`, `blocks.0.mlp.expand`)
+    and call a layer norm's parameters gamma and beta; burn stores a linear layer's weight
+    as [inputs, outputs], PyTorch as [outputs, inputs]."""
+    ours = dict(model.named_parameters())
+    loaded = set()
+    for name, values in read_safetensors(path).items():
+        target = name.replace(".attention.", ".").replace(".mlp.", ".")
+        target = target.replace(".gamma", ".weight").replace(".beta", ".bias")
+        if target not in ours:
+            raise SystemExit(f"{path}: cyberlm's {name} has no counterpart ({target}) in the reference")
+        if values.ndim == 2 and "embedding" not in name:
+            values = values.T
+        parameter = ours[target]
+        if tuple(values.shape) != tuple(parameter.shape):
+            raise SystemExit(f"{path}: {name} is {values.shape}, the reference's {target} {tuple(parameter.shape)}")
+        with torch.no_grad():
+            parameter.copy_(torch.from_numpy(np.array(values, dtype=np.float32)))
+        loaded.add(target)
+    missing = sorted(set(ours) - loaded)
+    if missing:
+        raise SystemExit(f"{path}: no weights for {', '.join(missing)}")
 
 
 def windows(path, batch, context):
@@ -112,6 +174,8 @@ def main():
     parser.add_argument("--threads", type=int, default=0)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--precision", choices=["f32", "tf32", "bf16"], default="f32")
+    parser.add_argument("--init", help="cyberlm's initial weights (bench-model --export-init)")
+    parser.add_argument("--dropout", type=float, help="instead of the preset's")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -126,8 +190,13 @@ def main():
             torch.cuda.synchronize()
 
     torch.manual_seed(0)
-    p = PRESETS[args.preset]
-    model = Gpt(**p).to(device)
+    p = dict(PRESETS[args.preset])
+    if args.dropout is not None:
+        p["dropout"] = args.dropout
+    model = Gpt(**p)
+    if args.init:
+        load_cyberlm_weights(model, args.init)
+    model = model.to(device)
     rows = windows(args.windows, args.batch, p["context"])
     step_model = torch.compile(model) if args.compile else model
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3, betas=(0.9, 0.95), eps=1e-8, weight_decay=0.01)
@@ -151,14 +220,18 @@ def main():
         optimizer.step()
         return loss.item(), int(weights.sum())
 
+    # Every step's loss, warm-up included, as cyberlm reports them. The loss is read to
+    # the host every step here too; cyberlm reads its own once a step.
+    losses = []
     for i in range(3):  # warm-up (and compilation)
-        train_step(i)
+        losses.append(train_step(i)[0])
     if gpu:
         torch.cuda.reset_peak_memory_stats()
     tokens = 0
     start = time.perf_counter()
-    for i in range(args.steps):
+    for i in range(3, 3 + args.steps):
         loss, n = train_step(i)
+        losses.append(loss)
         tokens += n
     train_s = time.perf_counter() - start
 
@@ -210,6 +283,9 @@ def main():
         "preset": args.preset,
         "train_tokens_per_s": tokens / train_s,
         "final_loss": loss,
+        "losses": losses,
+        "init": args.init or "own",
+        "dropout": p["dropout"],
         "score_tokens_per_s": score_tokens / score_s,
         "score_logs_per_s": score_logs / score_s,
         "generate_logs_per_s_cached": args.generate / cached_s,

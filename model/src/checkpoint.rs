@@ -337,6 +337,19 @@ pub fn load(dir: &Path, device: &Device) -> Result<LoadedModel, CheckpointError>
     })
 }
 
+/// Writes `model`'s weights to `path` as safetensors, atomically: burn's parameter names
+/// (`blocks.0.attention.qkv.weight`, a layer norm's `gamma` and `beta`) and layouts (a
+/// linear layer's weight is `[inputs, outputs]`), the file a checkpoint's
+/// [`WEIGHTS`] is.
+pub fn save_weights(model: &Gpt, path: &Path) -> Result<(), CheckpointError> {
+    write_atomically(path, |tmp| {
+        let mut store = SafetensorsStore::from_file(tmp).overwrite(true);
+        model
+            .save_into(&mut store)
+            .map_err(|e| weights_error(tmp, e))
+    })
+}
+
 /// Reads a checkpoint's best weights onto the autodiff `device` to train further, after
 /// checking they are of the shape `config` asks for.
 pub(crate) fn load_for_training(
@@ -500,14 +513,7 @@ pub(crate) fn save(
         optimizer.save(tmp).map_err(|e| weights_error(tmp, e))
     })?;
     if best {
-        let weights = dir.join(WEIGHTS);
-        write_atomically(&weights, |tmp| {
-            let mut store = SafetensorsStore::from_file(tmp).overwrite(true);
-            model
-                .valid()
-                .save_into(&mut store)
-                .map_err(|e| weights_error(tmp, e))
-        })?;
+        save_weights(&model.valid(), &dir.join(WEIGHTS))?;
     }
     write_json(&dir.join(MANIFEST), manifest, |path, reason| {
         CheckpointError::Manifest { path, reason }

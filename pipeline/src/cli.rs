@@ -211,6 +211,14 @@ pub struct BenchModelArgs {
     /// Write the batches (int64 inputs and targets per window) for the PyTorch reference.
     #[arg(long)]
     pub export_windows: Option<PathBuf>,
+    /// Write the freshly initialised weights (safetensors, before the first step), so the
+    /// PyTorch reference can start from the same ones (`gpt_reference.py --init`).
+    #[arg(long)]
+    pub export_init: Option<PathBuf>,
+    /// Dropout probability instead of the preset's; 0 for a step-by-step loss comparison
+    /// with the reference (the two sides draw different masks).
+    #[arg(long)]
+    pub dropout: Option<f64>,
     /// `cpu`, or `cuda[:N]` in a CUDA build.
     #[arg(long, default_value = "cpu")]
     pub device: String,

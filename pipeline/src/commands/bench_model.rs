@@ -1,6 +1,7 @@
 //! `cyberlm bench-model`: training, scoring and decoding throughput of one preset on this
 //! machine, printed as one JSON object. With `--export-windows` it also writes the exact
-//! windows it trained on, so `bench/gpt_reference.py` (PyTorch) times the same batches.
+//! windows it trained on, so `bench/gpt_reference.py` (PyTorch) times the same batches, and
+//! with `--export-init` the weights it started from, so the reference can start there too.
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -20,7 +21,14 @@ const WARM_UP: usize = 3;
 
 /// `cyberlm bench-model`.
 pub fn run(args: &BenchModelArgs) -> anyhow::Result<ExitCode> {
-    let config = preset(&args.preset)?;
+    let mut config = preset(&args.preset)?;
+    if let Some(dropout) = args.dropout {
+        anyhow::ensure!(
+            (0.0..1.0).contains(&dropout),
+            "--dropout {dropout} is not a probability in [0, 1)"
+        );
+        config.dropout = dropout;
+    }
     let float: model::device::Float = args.float.into();
     let device = model::device::open(&args.device, float)?;
     let dead_letter_path = std::env::temp_dir().join("cyberlm-bench-dead-letter.jsonl");
@@ -56,16 +64,23 @@ pub fn run(args: &BenchModelArgs) -> anyhow::Result<ExitCode> {
 
     let train_config = TrainConfig::default();
     let mut trainer = Trainer::new(&config, &train_config, &device).with_products(float.products());
+    if let Some(path) = &args.export_init {
+        model::checkpoint::save_weights(&trainer.inference_model(), path).with_context(|| {
+            format!("failed to write the initial weights to {}", path.display())
+        })?;
+    }
+    // Every step's loss, warm-up included: the reference started from the same weights
+    // (`--export-init`) should follow them step by step.
+    let mut losses = Vec::with_capacity(batches.len());
     phase("train-warm-up");
     for batch in &batches[..WARM_UP] {
-        trainer.step(std::slice::from_ref(batch), 1e-3);
+        losses.push(trainer.step(std::slice::from_ref(batch), 1e-3));
     }
     phase("train");
     let started = Instant::now();
     let mut tokens = 0;
-    let mut loss = f32::NAN;
     for batch in &batches[WARM_UP..] {
-        loss = trainer.step(std::slice::from_ref(batch), 1e-3);
+        losses.push(trainer.step(std::slice::from_ref(batch), 1e-3));
         tokens += batch.real_tokens();
     }
     let train_s = started.elapsed().as_secs_f64();
@@ -111,7 +126,8 @@ pub fn run(args: &BenchModelArgs) -> anyhow::Result<ExitCode> {
         "threads": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
         "preset": args.preset,
         "train_tokens_per_s": tokens as f64 / train_s,
-        "final_loss": loss,
+        "final_loss": losses.last(),
+        "losses": losses,
         "score_tokens_per_s": score_tokens as f64 / score_s,
         "score_logs_per_s": score_logs as f64 / score_s,
         "generate_logs_per_s_cached": args.generate as f64 / cached.as_secs_f64(),
@@ -129,20 +145,23 @@ fn phase(name: &str) {
     tracing::info!("bench-model phase: {name}");
 }
 
-/// Writes each window as int64 inputs then int64 targets (padding id 258), the layout
-/// `bench/gpt_reference.py` reads.
+/// Writes each window as int64 inputs then int64 targets, the layout
+/// `bench/gpt_reference.py` reads. The reference counts a target towards the loss unless
+/// it is padding, so a target of weight 0 (a pinned header's) is written as padding.
 fn export(path: &std::path::Path, batches: &[Batch]) -> anyhow::Result<()> {
     let mut out = std::io::BufWriter::new(
         std::fs::File::create(path)
             .with_context(|| format!("failed to create {}", path.display()))?,
     );
+    let pad = i64::from(model::Special::Pad as u16);
     for batch in batches {
         for row in 0..batch.size {
             let span = row * batch.context..(row + 1) * batch.context;
-            for value in batch.inputs[span.clone()]
+            let targets = batch.targets[span.clone()]
                 .iter()
-                .chain(&batch.targets[span])
-            {
+                .zip(&batch.weights[span.clone()])
+                .map(|(&target, &weight)| if weight > 0.0 { target } else { pad });
+            for value in batch.inputs[span].iter().copied().chain(targets) {
                 out.write_all(&value.to_le_bytes())?;
             }
         }
