@@ -439,8 +439,9 @@ mod tests {
             .require_grad()
         };
         // A fresh causal sequence; new positions after a cache (shifted mask); one new
-        // position seeing every key.
-        for (new, seen) in [(2600, 0), (1800, 800), (1, 40)] {
+        // position seeing every key; a short fresh one, whose forward pass is burn-flex's
+        // naive kernel (patched to leave a causal row's hidden keys out), not its tiled one.
+        for (new, seen) in [(2600, 0), (1800, 800), (1, 40), (300, 0)] {
             let (query, keys, values) =
                 (random(new, 1), random(seen + new, 2), random(seen + new, 3));
             let mask = (seen > 0 && new > 1)
@@ -471,6 +472,42 @@ mod tests {
                 &format!("new {new}, seen {seen}"),
             );
         }
+    }
+
+    /// burn-flex's `exp` is patched to a vectorised one (`vendor/burn-flex`): the
+    /// attention backward's probabilities and the loss's softmax go through it.
+    #[test]
+    fn the_cpu_backends_exp_is_expf_across_the_range() {
+        let device = Device::flex();
+        let inputs: Vec<f32> = (0..20_000).map(|i| -110.0 + 0.01 * i as f32).collect();
+        let tensor = Tensor::<1>::from_floats(inputs.as_slice(), &device);
+        // In place (the tensor is its own) and into a copy (a clone shares it).
+        let shared = tensor.clone();
+        for (case, result) in [("copy", shared.clone().exp()), ("in place", tensor.exp())] {
+            let values = result.into_data().try_into_vec::<f32>().expect("f32");
+            let mut worst = 0.0f64;
+            for (&x, &got) in inputs.iter().zip(&values) {
+                let exact = f64::from(x).exp();
+                if exact > f64::from(f32::MIN_POSITIVE) && exact < f64::from(f32::MAX) {
+                    worst = worst.max((f64::from(got) - exact).abs() / exact);
+                } else if exact < f64::from(f32::MIN_POSITIVE) {
+                    assert!(got < f32::MIN_POSITIVE, "{case}: e^{x} = {got}");
+                } else {
+                    assert_eq!(got, f32::INFINITY, "{case}: e^{x}");
+                }
+            }
+            assert!(worst < 3e-7, "{case}: relative error {worst}");
+        }
+        let special =
+            Tensor::<1>::from_floats([f32::NEG_INFINITY, f32::INFINITY, f32::NAN, 0.0], &device);
+        let special = special
+            .exp()
+            .into_data()
+            .try_into_vec::<f32>()
+            .expect("f32");
+        assert_eq!(special[..2], [0.0, f32::INFINITY]);
+        assert!(special[2].is_nan());
+        assert_eq!(special[3], 1.0);
     }
 
     #[test]

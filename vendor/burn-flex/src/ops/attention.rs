@@ -647,12 +647,7 @@ fn flash_attention_head<T: FlashGemm>(
                 tile_max
             };
 
-            let mut tile_sum = T::zero();
-            for score in score_row.iter_mut() {
-                let e = (*score - new_max).exp();
-                *score = e;
-                tile_sum += e;
-            }
+            let tile_sum = exp_shifted_sum(score_row, new_max);
 
             let correction = if row_max[qi] == neg_inf {
                 T::zero()
@@ -909,6 +904,46 @@ where
     )
 }
 
+/// `x = e^(x - shift)` over a softmax row, returning the sum: f32 through the
+/// vectorised exp (cyberlm's patch), other types element by element.
+fn exp_shifted_sum<T: FlashGemm>(row: &mut [T], shift: T) -> T {
+    #[cfg(feature = "simd")]
+    if core::any::TypeId::of::<T>() == core::any::TypeId::of::<f32>() {
+        let values: &mut [f32] = bytemuck::cast_slice_mut(row);
+        let sum = crate::simd::softmax::exp_shifted_sum_f32(values, bytemuck::cast(shift));
+        return bytemuck::cast(sum);
+    }
+    let mut sum = T::zero();
+    for s in row.iter_mut() {
+        let e = (*s - shift).exp();
+        *s = e;
+        sum += e;
+    }
+    sum
+}
+
+/// `s = s · scale`, or -inf where the mask hides the key, returning the row's largest:
+/// f32 vectorised (cyberlm's patch), other types element by element.
+fn scale_and_mask<T: FlashGemm>(row: &mut [T], mask: Option<&[u8]>, scale: T) -> T {
+    #[cfg(feature = "simd")]
+    if core::any::TypeId::of::<T>() == core::any::TypeId::of::<f32>() {
+        let values: &mut [f32] = bytemuck::cast_slice_mut(row);
+        let max = crate::simd::softmax::scale_mask_max_f32(values, mask, bytemuck::cast(scale));
+        return bytemuck::cast(max);
+    }
+    let mut row_max = T::neg_infinity();
+    for (ki, s) in row.iter_mut().enumerate() {
+        *s = match mask.is_some_and(|m| m[ki] != 0) {
+            true => T::neg_infinity(),
+            false => *s * scale,
+        };
+        if *s > row_max {
+            row_max = *s;
+        }
+    }
+    row_max
+}
+
 /// Process a single (batch, head) pair with naive (non-tiled) attention.
 ///
 /// 1. scores[seq_q, seq_kv] = Q @ K^T              (one gemm)
@@ -958,48 +993,49 @@ fn naive_attention_head<T: FlashGemm>(
 
     for qi in 0..seq_q {
         let row = &mut scores[qi * seq_kv..(qi + 1) * seq_kv];
+        // cyberlm's patch: a causal row's keys after its query are left out of the
+        // softmax's arithmetic (zeros), not computed and then masked.
+        let visible = causal_offset.map_or(seq_kv, |offset| {
+            (qi as isize + offset + 1).clamp(0, seq_kv as isize) as usize
+        });
+        let (row, hidden) = row.split_at_mut(visible);
+        hidden.fill(T::zero());
 
-        let mut row_max = neg_inf;
-        for (ki, s) in row.iter_mut().enumerate() {
-            let mut val = *s * scale;
+        let mask_row = mask.map(|m| &m[qi * seq_kv..qi * seq_kv + visible]);
+        let row_max = match (softcap, bias) {
+            (None, None) => scale_and_mask(row, mask_row, scale),
+            _ => {
+                let mut row_max = neg_inf;
+                for (ki, s) in row.iter_mut().enumerate() {
+                    let mut val = *s * scale;
 
-            if let Some(cap) = softcap {
-                val = cap * (val / cap).tanh();
+                    if let Some(cap) = softcap {
+                        val = cap * (val / cap).tanh();
+                    }
+
+                    if mask_row.is_some_and(|m| m[ki] != 0) {
+                        val = neg_inf;
+                    }
+
+                    if let Some(b) = bias {
+                        val += b[qi * seq_kv + ki];
+                    }
+
+                    *s = val;
+                    if val > row_max {
+                        row_max = val;
+                    }
+                }
+                row_max
             }
-
-            if let Some(m) = mask
-                && m[qi * seq_kv + ki] != 0
-            {
-                val = neg_inf;
-            }
-
-            if let Some(offset) = causal_offset
-                && (ki as isize) > (qi as isize) + offset
-            {
-                val = neg_inf;
-            }
-
-            if let Some(b) = bias {
-                val += b[qi * seq_kv + ki];
-            }
-
-            *s = val;
-            if val > row_max {
-                row_max = val;
-            }
-        }
+        };
 
         if row_max == neg_inf {
             row.fill(T::zero());
             continue;
         }
 
-        let mut sum = T::zero();
-        for s in row.iter_mut() {
-            let e = (*s - row_max).exp();
-            *s = e;
-            sum += e;
-        }
+        let sum = exp_shifted_sum(row, row_max);
 
         let inv_sum = T::one() / sum;
         for s in row.iter_mut() {

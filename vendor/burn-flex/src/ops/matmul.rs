@@ -261,30 +261,28 @@ fn matmul_2d_strided<T: GemmScalar>(lhs: FlexTensor, rhs: FlexTensor) -> FlexTen
     let rhs_ptr = unsafe { rhs_data.as_ptr().add(rhs.layout().start_offset()) };
 
     let out_shape = Shape::from(vec![m, n]);
-    let mut output = FlexTensor::empty(out_shape, T::dtype());
-    let out_data: &mut [T] = output.storage_mut();
-
     let parallelism = get_parallelism(m, n, k);
 
+    // SAFETY: `gemm_call` writes the whole output (cyberlm's patch: not zeroed first).
     unsafe {
-        gemm_call(
-            m,
-            n,
-            k,
-            out_data.as_mut_ptr(),
-            1,
-            n as isize,
-            lhs_ptr,
-            lhs_col_stride,
-            lhs_row_stride,
-            rhs_ptr,
-            rhs_col_stride,
-            rhs_row_stride,
-            parallelism,
-        );
+        FlexTensor::for_overwrite::<T>(out_shape, T::dtype(), |out| {
+            gemm_call(
+                m,
+                n,
+                k,
+                out,
+                1,
+                n as isize,
+                lhs_ptr,
+                lhs_col_stride,
+                lhs_row_stride,
+                rhs_ptr,
+                rhs_col_stride,
+                rhs_row_stride,
+                parallelism,
+            );
+        })
     }
-
-    output
 }
 
 /// Strided gemm call for one matrix. Wraps `gemm::gemm` with GemmScalar zero/one.
@@ -364,13 +362,10 @@ fn matmul_batched_gemm<T: GemmScalar>(lhs: FlexTensor, rhs: FlexTensor) -> FlexT
     out_dims.push(n);
     let out_shape = Shape::from(out_dims);
 
-    let mut output = FlexTensor::empty(out_shape, T::dtype());
-
     let lhs_data: &[T] = lhs.storage();
     let rhs_data: &[T] = rhs.storage();
     let lhs_start = lhs.layout().start_offset() as isize;
     let rhs_start = rhs.layout().start_offset() as isize;
-    let out_data: &mut [T] = output.storage_mut();
 
     let per_matrix_ops = m.saturating_mul(n).saturating_mul(k);
 
@@ -397,53 +392,66 @@ fn matmul_batched_gemm<T: GemmScalar>(lhs: FlexTensor, rhs: FlexTensor) -> FlexT
         }
     };
 
-    // Strategy:
-    // 1. Large matrices: let gemm parallelize internally
-    // 2. Small matrices, large batch: parallelize batch loop
-    // 3. Small total work: single-threaded
-    #[cfg(feature = "rayon")]
-    {
-        let total_ops = batch_size.saturating_mul(per_matrix_ops);
-        let prefer_batch_parallel = batch_size >= 4 && total_ops >= BATCH_PARALLEL_THRESHOLD;
+    // Writes every batch's matrix, each once, through the output's raw pointer (cyberlm's
+    // patch: the output is not zeroed first, and no slice of it exists before it is
+    // written).
+    let write_all = |out: *mut T| {
+        let out = DisjointWrites(out);
+        // Strategy:
+        // 1. Large matrices: let gemm parallelize internally
+        // 2. Small matrices, large batch: parallelize batch loop
+        // 3. Small total work: single-threaded
+        #[cfg(feature = "rayon")]
+        {
+            let total_ops = batch_size.saturating_mul(per_matrix_ops);
+            let prefer_batch_parallel =
+                batch_size >= 4 && total_ops >= BATCH_PARALLEL_THRESHOLD;
 
-        if per_matrix_ops >= PARALLEL_THRESHOLD && !prefer_batch_parallel {
-            let parallelism = gemm::Parallelism::Rayon(0);
-            for b in 0..batch_size {
-                run_one(out_data[b * out_matrix_size..].as_mut_ptr(), b, parallelism);
-            }
-        } else if total_ops >= BATCH_PARALLEL_THRESHOLD && batch_size > 1 {
-            use rayon::prelude::*;
+            if per_matrix_ops >= PARALLEL_THRESHOLD && !prefer_batch_parallel {
+                let parallelism = gemm::Parallelism::Rayon(0);
+                for b in 0..batch_size {
+                    run_one(out.at(b * out_matrix_size), b, parallelism);
+                }
+            } else if total_ops >= BATCH_PARALLEL_THRESHOLD && batch_size > 1 {
+                use rayon::prelude::*;
 
-            out_data
-                .par_chunks_mut(out_matrix_size)
-                .enumerate()
-                .for_each(|(b, out_chunk)| {
-                    run_one(out_chunk.as_mut_ptr(), b, gemm::Parallelism::None);
+                (0..batch_size).into_par_iter().for_each(|b| {
+                    run_one(out.at(b * out_matrix_size), b, gemm::Parallelism::None);
                 });
-        } else {
-            for b in 0..batch_size {
-                run_one(
-                    out_data[b * out_matrix_size..].as_mut_ptr(),
-                    b,
-                    gemm::Parallelism::None,
-                );
+            } else {
+                for b in 0..batch_size {
+                    run_one(out.at(b * out_matrix_size), b, gemm::Parallelism::None);
+                }
             }
         }
-    }
 
-    #[cfg(not(feature = "rayon"))]
-    {
-        let _ = per_matrix_ops;
-        for b in 0..batch_size {
-            run_one(
-                out_data[b * out_matrix_size..].as_mut_ptr(),
-                b,
-                gemm::Parallelism::None,
-            );
+        #[cfg(not(feature = "rayon"))]
+        {
+            let _ = per_matrix_ops;
+            for b in 0..batch_size {
+                run_one(out.at(b * out_matrix_size), b, gemm::Parallelism::None);
+            }
         }
-    }
+    };
 
-    output
+    // SAFETY: `write_all` writes every batch's matrix whole.
+    unsafe { FlexTensor::for_overwrite::<T>(out_shape, T::dtype(), write_all) }
+}
+
+/// The output of a batched product, shared by the tasks that write it: each writes its
+/// own matrix, so no two touch the same element (cyberlm's patch).
+#[derive(Clone, Copy)]
+struct DisjointWrites<T>(*mut T);
+
+// SAFETY: the tasks write disjoint matrices of one allocation that outlives them.
+unsafe impl<T> Send for DisjointWrites<T> {}
+unsafe impl<T> Sync for DisjointWrites<T> {}
+
+impl<T> DisjointWrites<T> {
+    /// The element `offset` places past the start.
+    fn at(self, offset: usize) -> *mut T {
+        self.0.wrapping_add(offset)
+    }
 }
 
 // ============================================================================

@@ -163,6 +163,27 @@ where
 
 /// Exponential: e^x
 pub fn exp(tensor: FlexTensor) -> FlexTensor {
+    // cyberlm's patch: f32 through the vectorised exp, in place where the tensor is its
+    // own, else into a fresh contiguous copy.
+    #[cfg(feature = "simd")]
+    if tensor.dtype() == DType::F32 && tensor.layout().is_contiguous() {
+        let n = tensor.layout().num_elements();
+        let start = tensor.layout().start_offset();
+        if tensor.is_unique() && start == 0 {
+            let mut tensor = tensor;
+            let storage: &mut [f32] = tensor.storage_mut();
+            crate::simd::softmax::exp_inplace_f32(&mut storage[..n]);
+            return tensor;
+        }
+        let source: &[f32] = tensor.storage();
+        let mut values = source[start..start + n].to_vec();
+        crate::simd::softmax::exp_inplace_f32(&mut values);
+        return FlexTensor::new(
+            Bytes::from_elems(values),
+            Layout::contiguous(tensor.layout().shape().clone()),
+            DType::F32,
+        );
+    }
     unary_op(tensor, |x| x.exp(), |x| x.exp())
 }
 

@@ -13,6 +13,10 @@
 #[cfg(feature = "simd")]
 pub mod kernels;
 
+// Vectorised e^x and softmax rows (cyberlm's patch)
+#[cfg(feature = "simd")]
+pub mod softmax;
+
 // SIMD-aligned memory allocation
 #[cfg(feature = "simd")]
 pub mod aligned;
