@@ -220,8 +220,7 @@ def main():
         optimizer.step()
         return loss.item(), int(weights.sum())
 
-    # Every step's loss, warm-up included, as cyberlm reports them. The loss is read to
-    # the host every step here too; cyberlm reads its own once a step.
+    # Every step's loss, warm-up included, as cyberlm reports them.
     losses = []
     for i in range(3):  # warm-up (and compilation)
         losses.append(train_step(i)[0])

@@ -135,10 +135,13 @@ cyberlm() { # PRESET FLOAT LIMIT_S
 }
 torch() { # PRESET PRECISION LIMIT_S [--compile]
   [ -s "$WORK/$1.bin" ] || return 0
+  # cyberlm's initial weights, if its run got as far as writing them (else PyTorch draws
+  # its own, and the loss gap is not a check of the arithmetic).
+  local init=(); [ -s "$WORK/$1.safetensors" ] && init=(--init "$WORK/$1.safetensors")
   local name="$1-torch-$([ "${4:-}" = --compile ] && echo compile || echo eager)-$2"
   run "$name" "$3" "$PY" bench/gpt_reference.py --preset "$1" --windows "$WORK/$1.bin" \
     --steps "$STEPS" --batch "$(batch_of "$1")" --device "$DEVICE" --precision "$2" \
-    --init "$WORK/$1.safetensors" ${4:+"$4"}
+    "${init[@]}" ${4:+"$4"}
 }
 # A trained model's scores on the device against the CPU's (PARITY_CPU_SCORES, or
 # computed here), log by log; also `cyberlm score`'s end-to-end rate on the device.
