@@ -7,17 +7,14 @@ use std::fs;
 mod common;
 use common::{cyberlm, ok, path, simulate};
 
-/// The `tiny` preset's shape (model/src/config.rs).
-const LAYERS: usize = 2;
-const WIDTH: usize = 64;
-const CONTEXT: usize = 256;
-const VOCAB: usize = 259;
-const PAD: i64 = 258;
 /// Steps bench-model runs before it starts timing.
 const WARM_UP: usize = 3;
 
 #[test]
 fn bench_model_exports_the_windows_and_weights_the_reference_starts_from() {
+    let tiny = model::GptConfig::preset("tiny").expect("a preset");
+    let (layers, width, context, vocab) = (tiny.layers, tiny.width, tiny.context, tiny.vocab_size);
+    let pad = i64::from(model::Special::Pad as u16);
     let dir = tempfile::tempdir().unwrap();
     let logs = dir.path().join("logs");
     simulate(&logs, 3, 1, &[]);
@@ -56,30 +53,30 @@ fn bench_model_exports_the_windows_and_weights_the_reference_starts_from() {
         .map(|loss| loss.as_f64().expect("a number"))
         .collect();
     assert_eq!(losses.len(), WARM_UP + 2);
-    assert!((losses[0] - (VOCAB as f64).ln()).abs() < 0.2, "{losses:?}");
+    assert!((losses[0] - (vocab as f64).ln()).abs() < 0.2, "{losses:?}");
     assert_eq!(report["final_loss"].as_f64(), losses.last().copied());
 
-    // Windows: for each batch and window, `CONTEXT` int64 inputs then as many targets;
+    // Windows: for each batch and window, `context` int64 inputs then as many targets;
     // each target is the next input wherever both are real bytes.
     let tokens: Vec<i64> = fs::read(&windows)
         .unwrap()
         .chunks_exact(8)
         .map(|bytes| i64::from_le_bytes(bytes.try_into().unwrap()))
         .collect();
-    assert_eq!(tokens.len(), (WARM_UP + 2) * 2 * 2 * CONTEXT);
+    assert_eq!(tokens.len(), (WARM_UP + 2) * 2 * 2 * context);
     let mut followed = 0;
-    for window in tokens.chunks_exact(2 * CONTEXT) {
-        let (inputs, targets) = window.split_at(CONTEXT);
-        assert!(window.iter().all(|&id| (0..VOCAB as i64).contains(&id)));
-        for position in 0..CONTEXT - 1 {
-            if targets[position] != PAD && inputs[position + 1] != PAD {
+    for window in tokens.chunks_exact(2 * context) {
+        let (inputs, targets) = window.split_at(context);
+        assert!(window.iter().all(|&id| (0..vocab as i64).contains(&id)));
+        for position in 0..context - 1 {
+            if targets[position] != pad && inputs[position + 1] != pad {
                 assert_eq!(targets[position], inputs[position + 1], "{position}");
                 followed += 1;
             }
         }
     }
     assert!(
-        followed > CONTEXT,
+        followed > context,
         "too few real bytes to check: {followed}"
     );
 
@@ -93,12 +90,12 @@ fn bench_model_exports_the_windows_and_weights_the_reference_starts_from() {
         assert_eq!(entry["dtype"], "F32", "{name}");
         serde_json::from_value(entry["shape"].clone()).expect(name)
     };
-    assert_eq!(shape("token_embedding.weight"), [VOCAB, WIDTH]);
-    assert_eq!(shape("position_embedding.weight"), [CONTEXT, WIDTH]);
-    assert_eq!(shape("blocks.1.attention.qkv.weight"), [WIDTH, 3 * WIDTH]);
-    assert_eq!(shape("blocks.1.mlp.project.weight"), [4 * WIDTH, WIDTH]);
-    assert_eq!(shape("final_norm.gamma"), [WIDTH]);
-    assert_eq!(shape("head.weight"), [WIDTH, VOCAB]);
+    assert_eq!(shape("token_embedding.weight"), [vocab, width]);
+    assert_eq!(shape("position_embedding.weight"), [context, width]);
+    assert_eq!(shape("blocks.1.attention.qkv.weight"), [width, 3 * width]);
+    assert_eq!(shape("blocks.1.mlp.project.weight"), [4 * width, width]);
+    assert_eq!(shape("final_norm.gamma"), [width]);
+    assert_eq!(shape("head.weight"), [width, vocab]);
     let tensors: Vec<&String> = header
         .as_object()
         .unwrap()
@@ -106,7 +103,7 @@ fn bench_model_exports_the_windows_and_weights_the_reference_starts_from() {
         .filter(|name| *name != "__metadata__")
         .collect();
     // Per block: two norms, qkv, output, expand and project, each with two tensors.
-    assert_eq!(tensors.len(), 2 + LAYERS * 12 + 2 + 2, "{tensors:?}");
+    assert_eq!(tensors.len(), 2 + layers * 12 + 2 + 2, "{tensors:?}");
     let elements: usize = tensors
         .iter()
         .map(|name| shape(name).iter().product::<usize>())
