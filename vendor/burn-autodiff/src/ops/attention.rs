@@ -5,10 +5,11 @@
 //! softmax's exponentials and quotient) is a tracked node kept until the backward pass,
 //! several `[batch, heads, queries, keys]` tensors per layer. Here the forward pass is the
 //! inner backend's own `attention` (a fused or flash kernel where it has one) and keeps
-//! only the query, keys, values and output; the backward pass recomputes the
-//! probabilities a block of queries at a time, as FlashAttention's backward does, so at
-//! most one block's scores are alive at once, and a causal block skips the keys after
-//! its last query.
+//! only the query, keys, values and output; the backward pass is the inner backend's
+//! `attention_backward` where it has one (burn-flex's for f32, also patched), else it
+//! recomputes the probabilities a block of queries at a time with the backend's tensor
+//! operations, as FlashAttention's backward does, so at most one block's scores are
+//! alive at once, and a causal block skips the keys after its last query.
 
 use crate::Autodiff;
 use crate::checkpoint::base::Checkpointer;
@@ -66,12 +67,23 @@ pub(crate) fn attention<B: Backend, C: CheckpointStrategy>(
             let [node_query, node_key, node_value] = ops.parents;
             let output_grad = grads.consume::<B>(&ops.node);
             let (query_state, key_state, value_state, output, mask, options) = ops.state;
-            let query = checkpointer.retrieve_node_output(query_state);
-            let key = checkpointer.retrieve_node_output(key_state);
-            let value = checkpointer.retrieve_node_output(value_state);
+            let query: FloatTensor<B> = checkpointer.retrieve_node_output(query_state);
+            let key: FloatTensor<B> = checkpointer.retrieve_node_output(key_state);
+            let value: FloatTensor<B> = checkpointer.retrieve_node_output(value_state);
 
-            let [query_grad, key_grad, value_grad] =
-                attention_backward::<B>(query, key, value, output, output_grad, mask, options);
+            // The backend's fused kernel where it has one, else blocks of tensor ops.
+            let [query_grad, key_grad, value_grad] = B::attention_backward(
+                query.clone(),
+                key.clone(),
+                value.clone(),
+                output.clone(),
+                output_grad.clone(),
+                mask.clone(),
+                options,
+            )
+            .unwrap_or_else(|| {
+                attention_backward::<B>(query, key, value, output, output_grad, mask, options)
+            });
             for (node, grad) in [
                 (node_query, query_grad),
                 (node_key, key_grad),

@@ -19,6 +19,9 @@ use num_traits::Float;
 
 use crate::{FlexTensor, Layout};
 
+#[cfg(feature = "simd")]
+mod blocks;
+
 /// KV tile size for flash attention.
 ///
 /// Chosen so the score row (TILE_KV * 4 bytes for f32) and the V tile
@@ -66,12 +69,55 @@ pub fn attention(
         "attention: key must be 4D, got {}D",
         key.layout().shape().num_dims()
     );
+    // cyberlm's patch: causal f32 attention a block of queries at a time, each block
+    // against the keys it sees (`attention/blocks.rs`).
+    #[cfg(feature = "simd")]
+    if options.is_causal
+        && blocks::applies(
+            &query,
+            &key,
+            &value,
+            mask.is_some() || attn_bias.is_some(),
+            &options,
+        )
+    {
+        return blocks::forward(query, key, value, options);
+    }
     let seq_q = query.layout().shape()[2];
     let seq_kv = key.layout().shape()[2];
     if seq_q * seq_kv <= NAIVE_SCORE_BUDGET {
         return attention_naive(query, key, value, mask, attn_bias, options);
     }
     attention_flash(query, key, value, mask, attn_bias, options)
+}
+
+/// The gradients of [`attention`] with respect to the query, key and value in one fused
+/// pass, where `attention/blocks.rs` computes these inputs (cyberlm's patch); `None`
+/// otherwise, and autodiff computes them with tensor operations.
+pub fn attention_backward(
+    query: FlexTensor,
+    key: FlexTensor,
+    value: FlexTensor,
+    output: FlexTensor,
+    output_grad: FlexTensor,
+    mask: Option<FlexTensor>,
+    options: AttentionModuleOptions,
+) -> Option<[FlexTensor; 3]> {
+    #[cfg(feature = "simd")]
+    if blocks::applies(&query, &key, &value, mask.is_some(), &options)
+        && output_grad.dtype() == DType::F32
+    {
+        return Some(blocks::backward(
+            query,
+            key,
+            value,
+            output,
+            output_grad,
+            options,
+        ));
+    }
+    let _ = (query, key, value, output, output_grad, mask, options);
+    None
 }
 
 /// Dispatch attention by dtype, casting f16/bf16 to f32 for computation.

@@ -731,6 +731,26 @@ impl ModuleOps<Flex> for Flex {
         crate::ops::attention::attention(query, key, value, mask, attn_bias, options)
     }
 
+    fn attention_backward(
+        query: FloatTensor<Flex>,
+        key: FloatTensor<Flex>,
+        value: FloatTensor<Flex>,
+        output: FloatTensor<Flex>,
+        output_grad: FloatTensor<Flex>,
+        mask: Option<BoolTensor<Flex>>,
+        options: AttentionModuleOptions,
+    ) -> Option<[FloatTensor<Flex>; 3]> {
+        crate::ops::attention::attention_backward(
+            query,
+            key,
+            value,
+            output,
+            output_grad,
+            mask,
+            options,
+        )
+    }
+
     fn embedding(weights: FloatTensor<Flex>, indices: IntTensor<Flex>) -> FloatTensor<Flex> {
         let [batch_size, seq_length] = indices.shape().dims();
         let [_, d_model] = weights.shape().dims();
