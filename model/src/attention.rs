@@ -197,18 +197,22 @@ fn kv_bucket() -> usize {
 }
 
 /// Causal attention over a fresh sequence: the CPU's inference kernel where it applies,
-/// else in blocks of queries when the sequence is long, else burn's attention.
+/// else in chunks of queries when the sequence is long and the backend does not work in
+/// blocks itself, else burn's attention.
 fn attend_fresh(query: Tensor<4>, keys: Tensor<4>, values: Tensor<4>) -> Tensor<4> {
     let chunk = query_chunk();
     let new = query.dims()[2];
     match cpu_kernels::causal_attention(&query, &keys, &values) {
         Some(attended) => attended,
-        None if chunk > 0 && new > chunk => causal_in_chunks(query, keys, values, chunk),
+        None if chunk > 0 && new > chunk && !cpu_kernels::attends_in_blocks(&query) => {
+            causal_in_chunks(query, keys, values, chunk)
+        }
         None => attend_causal(query, keys, values),
     }
 }
 
-/// Queries per chunk when training attention is split (see [`causal_in_chunks`]).
+/// Queries per chunk when training attention is split (see [`causal_in_chunks`]); the
+/// CPU's f32 attention never is.
 const QUERY_CHUNK: usize = 256;
 
 /// [`QUERY_CHUNK`], or `CYBERLM_QUERY_CHUNK` where set (0: never split): a knob for the
@@ -270,12 +274,14 @@ fn attend_causal(query: Tensor<4>, keys: Tensor<4>, values: Tensor<4>) -> Tensor
     attend(query, keys, values, mask, is_causal)
 }
 
-/// Causal attention over a fresh sequence, computed a block of queries at a time, each
-/// against the keys up to its last position only. The CPU backend's fused attention
-/// (training's forward pass) does not skip the masked upper triangle; blocks do (3/8 of
-/// the work at T = 1024) and keep each block's scores small enough to stay in cache. The
-/// backward pass (burn's autodiff, patched in `vendor/burn-autodiff`) recomputes its
-/// scores in blocks of its own either way.
+/// Causal attention over a fresh sequence, computed a chunk of queries at a time, each
+/// against the keys up to its last position only. A backend's fused attention that
+/// computes the masked upper triangle skips 3/8 of the work at T = 1024 this way, and a
+/// chunk's scores are small enough to stay in cache. The backward pass (burn's
+/// autodiff, patched in `vendor/burn-autodiff`) recomputes its scores in blocks of its
+/// own either way. The CPU's f32 attention skips the triangle itself, forward and
+/// backward, and the chunks' masks would only take it off that kernel
+/// ([`cpu_kernels::attends_in_blocks`]).
 fn causal_in_chunks(
     query: Tensor<4>,
     keys: Tensor<4>,
@@ -421,10 +427,11 @@ mod tests {
         }
     }
 
-    /// burn's attention under autodiff takes the patched backward pass
-    /// (`vendor/burn-autodiff`), which recomputes the probabilities a block of queries at
-    /// a time; its gradients must be those of the plain decomposition. The shapes are
-    /// large enough (8 heads × 2,600 keys) that the queries span two blocks of 2²⁵ scores.
+    /// burn's attention under autodiff takes a patched backward pass: burn-flex's fused
+    /// kernel for f32 without a mask (`vendor/burn-flex`, a block of 64 queries at a
+    /// time), else autodiff's own, which recomputes the probabilities in blocks of 2²⁵
+    /// scores with tensor operations (`vendor/burn-autodiff`; the GPU's path, taken here
+    /// by the masked cases). Both must give the plain decomposition's gradients.
     #[test]
     fn attention_backward_in_blocks_matches_the_decomposition() {
         let device = Device::flex().autodiff();
@@ -438,14 +445,24 @@ mod tests {
             )
             .require_grad()
         };
-        // A fresh causal sequence; new positions after a cache (shifted mask); one new
-        // position seeing every key; a short fresh one, whose forward pass is burn-flex's
-        // naive kernel (patched to leave a causal row's hidden keys out), not its tiled one.
-        for (new, seen) in [(2600, 0), (1800, 800), (1, 40), (300, 0)] {
+        // (new positions, cached ones, whether a mask is given):
+        // - a fresh causal sequence, fused;
+        // - the same with its causal mask given too, so autodiff's blocks take it (two
+        //   blocks: 8 heads × 2,600 keys leave 1,613 queries a block);
+        // - new positions after a cache (shifted mask), autodiff's blocks;
+        // - one new position seeing every key, fused and not causal;
+        // - a short masked one, whose forward pass is burn-flex's naive kernel (patched to
+        //   leave a causal row's hidden keys out), not its tiled one.
+        for (new, seen, masked) in [
+            (2600, 0, false),
+            (2600, 0, true),
+            (1800, 800, true),
+            (1, 40, false),
+            (300, 0, true),
+        ] {
             let (query, keys, values) =
                 (random(new, 1), random(seen + new, 2), random(seen + new, 3));
-            let mask = (seen > 0 && new > 1)
-                .then(|| shifted_causal_mask(2, 4, new, seen, seen + new, &device));
+            let mask = masked.then(|| shifted_causal_mask(2, 4, new, seen, seen + new, &device));
             let patched = attend(
                 query.clone(),
                 keys.clone(),
@@ -469,7 +486,7 @@ mod tests {
                 patched,
                 decomposed,
                 [&query, &keys, &values],
-                &format!("new {new}, seen {seen}"),
+                &format!("new {new}, seen {seen}, masked {masked}"),
             );
         }
     }

@@ -2,8 +2,8 @@
 //! scalar code: causal [`attention`] for inference (scoring, calibration, detection, a
 //! generation's prompt), and [`gelu`] for inference and training. They apply to f32
 //! tensors on the CPU; the GPU and bf16 keep burn's operations. Each entry point answers
-//! `None` where it does not apply. Training's attention is burn's: its patched backward
-//! (`vendor/burn-autodiff`) keeps half the memory this crate's softmax kernel did.
+//! `None` where it does not apply. Training's attention is burn's: burn-flex's, patched
+//! to work a block of queries at a time with a fused backward pass (`vendor/README.md`).
 
 mod attention;
 mod gelu;
@@ -21,6 +21,13 @@ fn applies(device: &Device, dtype: burn::tensor::DType, autodiff: bool) -> bool 
     device.is_autodiff() == autodiff
         && *device == Device::flex()
         && dtype == burn::tensor::DType::F32
+}
+
+/// Whether burn's CPU backend computes causal attention over `query` a block of queries
+/// at a time itself, forward and backward, each block against the keys it sees (f32,
+/// unmasked: `vendor/burn-flex`, `src/ops/attention/blocks.rs`).
+pub fn attends_in_blocks(query: &Tensor<4>) -> bool {
+    query.device().inner() == Device::flex() && query.dtype() == burn::tensor::DType::F32
 }
 
 /// `tensor`'s values, row-major, `None` if they are not f32.
