@@ -29,7 +29,8 @@ use crate::{FlexTensor, Layout};
 const QUERY_BLOCK: usize = 64;
 
 /// Whether these inputs are ones this module computes: f32, no mask, bias or softcap,
-/// as many key heads as query heads.
+/// as many key heads as query heads, a query width of at least one (upstream's kernels
+/// refuse zero).
 pub(crate) fn applies(
     query: &FlexTensor,
     key: &FlexTensor,
@@ -37,11 +38,12 @@ pub(crate) fn applies(
     masked: bool,
     options: &AttentionModuleOptions,
 ) -> bool {
-    let heads = |tensor: &FlexTensor| tensor.layout().shape()[1];
+    let dim = |tensor: &FlexTensor, dim: usize| tensor.layout().shape()[dim];
     !masked
         && options.softcap.is_none()
         && [query, key, value].iter().all(|t| t.dtype() == DType::F32)
-        && heads(query) == heads(key)
+        && dim(query, 1) == dim(key, 1)
+        && dim(query, 3) > 0
 }
 
 /// `softmax(scale · Q Kᵗ) V` over `[batch, heads, positions, width]` tensors.
@@ -523,28 +525,64 @@ mod tests {
         }
     }
 
+    /// The `[batch, heads, rows, columns]` values of `data` as a tensor, contiguous or
+    /// (`strided`) as a view of positions first, each row padded with NaN on both sides
+    /// (a start offset, a row stride over all heads): how the query, key and value lie
+    /// once split from one projection and swapped to heads first.
+    fn laid_out(
+        data: &[f32],
+        [batch, heads, rows, columns]: [usize; 4],
+        strided: bool,
+    ) -> FlexTensor {
+        if !strided {
+            return tensor(data.to_vec(), [batch, heads, rows, columns]);
+        }
+        let padded = columns + 2;
+        let mut buffer = vec![f32::NAN; batch * rows * heads * padded];
+        for b in 0..batch {
+            for h in 0..heads {
+                for r in 0..rows {
+                    for c in 0..columns {
+                        buffer[((b * rows + r) * heads + h) * padded + 1 + c] =
+                            data[((b * heads + h) * rows + r) * columns + c];
+                    }
+                }
+            }
+        }
+        let layout = Layout::contiguous(burn_std::Shape::from(vec![batch, rows, heads, padded]))
+            .narrow(3, 1, columns)
+            .transpose(1, 2);
+        FlexTensor::new(Bytes::from_elems(buffer), layout, DType::F32)
+    }
+
     /// Forward and backward against the dense definitions, for causal sequences that
     /// span several blocks and end in a partial one, with more keys than queries (a
-    /// cache) and fewer (queries that see nothing), and without the causal mask.
+    /// cache) and fewer (queries that see nothing), and without the causal mask; the
+    /// inputs contiguous, and strided views.
     #[test]
     fn blocks_match_the_dense_definitions() {
         let (batch, heads, width, value_width) = (2, 3, 8, 5);
-        for (queries, keys, causal) in [
+        let cases = [
             (150, 150, true),
             (130, 170, true),
             (170, 130, true),
             (70, 90, false),
             (1, 33, false),
             (3, 0, false),
-        ] {
-            let label = format!("{queries} queries, {keys} keys, causal {causal}");
+        ];
+        for ((queries, keys, causal), strided) in cases
+            .into_iter()
+            .flat_map(|case| [(case, false), (case, true)])
+        {
+            let label =
+                format!("{queries} queries, {keys} keys, causal {causal}, strided {strided}");
             let count = batch * heads;
             let q = values(count * queries * width, 1);
             let k = values(count * keys * width, 2);
             let v = values(count * keys * value_width, 3);
             let d_o = values(count * queries * value_width, 4);
             let flex = |data: &[f32], rows: usize, columns: usize| {
-                tensor(data.to_vec(), [batch, heads, rows, columns])
+                laid_out(data, [batch, heads, rows, columns], strided)
             };
             let options = AttentionModuleOptions {
                 scale: None,
