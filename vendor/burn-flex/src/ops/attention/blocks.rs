@@ -365,19 +365,22 @@ fn product(
     (lhs, lhs_row_stride, lhs_col_stride): (&[f32], usize, usize),
     (rhs, rhs_row_stride, rhs_col_stride): (&[f32], usize, usize),
 ) {
-    let last = |rows: usize, cols: usize, row_stride: usize, col_stride: usize| {
-        (rows.max(1) - 1) * row_stride + (cols.max(1) - 1) * col_stride
-    };
-    // What makes the raw pointers below sound: every element gemm touches is in its slice.
-    assert!(
-        last(rows, cols, dst_row_stride, 1) < dst.len().max(1)
-            && last(rows, inner, lhs_row_stride, lhs_col_stride) < lhs.len().max(1)
-            && last(inner, cols, rhs_row_stride, rhs_col_stride) < rhs.len().max(1),
-        "attention block product out of its buffers"
-    );
     if rows == 0 || cols == 0 {
         return;
     }
+    // Whether a `[rows, cols]` matrix of these strides lies in `len` elements.
+    let fits = |len: usize, rows: usize, cols: usize, row_stride: usize, col_stride: usize| {
+        (rows - 1) * row_stride + (cols - 1) * col_stride < len
+    };
+    // What makes the raw pointers below sound: every element gemm touches is in its
+    // slice (with no inner dimension it reads no operand, and writes zeros or nothing).
+    assert!(
+        fits(dst.len(), rows, cols, dst_row_stride, 1)
+            && (inner == 0
+                || fits(lhs.len(), rows, inner, lhs_row_stride, lhs_col_stride)
+                    && fits(rhs.len(), inner, cols, rhs_row_stride, rhs_col_stride)),
+        "attention block product out of its buffers"
+    );
     // SAFETY: the pointers are valid for the extents checked above, and `dst` is a
     // unique borrow that overlaps neither operand.
     unsafe {
