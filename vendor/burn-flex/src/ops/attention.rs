@@ -990,6 +990,15 @@ fn scale_and_mask<T: FlashGemm>(row: &mut [T], mask: Option<&[u8]>, scale: T) ->
     row_max
 }
 
+/// The keys query `row` sees of `keys`: all of them, or with `causal_offset`
+/// (`keys - queries`) those up to `row + offset`, the last query aligned with the last
+/// key (cyberlm's patch; the naive kernel and `attention/blocks.rs` cut rows there).
+fn visible_keys(row: usize, causal_offset: Option<isize>, keys: usize) -> usize {
+    causal_offset.map_or(keys, |offset| {
+        (row as isize + offset + 1).clamp(0, keys as isize) as usize
+    })
+}
+
 /// Process a single (batch, head) pair with naive (non-tiled) attention.
 ///
 /// 1. scores[seq_q, seq_kv] = Q @ K^T              (one gemm)
@@ -1041,9 +1050,7 @@ fn naive_attention_head<T: FlashGemm>(
         let row = &mut scores[qi * seq_kv..(qi + 1) * seq_kv];
         // cyberlm's patch: a causal row's keys after its query are left out of the
         // softmax's arithmetic (zeros), not computed and then masked.
-        let visible = causal_offset.map_or(seq_kv, |offset| {
-            (qi as isize + offset + 1).clamp(0, seq_kv as isize) as usize
-        });
+        let visible = visible_keys(qi, causal_offset, seq_kv);
         let (row, hidden) = row.split_at_mut(visible);
         hidden.fill(T::zero());
 

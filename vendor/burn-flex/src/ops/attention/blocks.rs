@@ -263,9 +263,7 @@ struct Block {
 impl Dims {
     /// The keys query `row` sees.
     fn visible(&self, row: usize) -> usize {
-        self.causal_offset.map_or(self.keys, |offset| {
-            (row as isize + offset + 1).clamp(0, self.keys as isize) as usize
-        })
+        super::visible_keys(row, self.causal_offset, self.keys)
     }
 
     /// The blocks of queries that see a key at all: a query that sees none attends to
