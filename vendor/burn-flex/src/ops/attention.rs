@@ -2,11 +2,14 @@
 //!
 //! Computes: softmax(Q @ K^T * scale + bias) @ V
 //!
-//! Two strategies, auto-selected by `attention()` based on sequence length:
+//! Three strategies, auto-selected by `attention()`:
 //!
-//! - **Naive** (seq_kv <= 8*TILE_KV): materializes full score matrix, two
-//!   large gemm calls per (batch, head). Faster for short sequences.
-//! - **Flash** (seq_kv > 8*TILE_KV): tiles over KV with online softmax,
+//! - **Blocks** (cyberlm's patch, `attention/blocks.rs`): causal f32 attention
+//!   without a mask, bias or softcap, a block of queries at a time against the
+//!   keys it sees; it also gives the fused backward pass ([`attention_backward`]).
+//! - **Naive** (seq_q * seq_kv <= NAIVE_SCORE_BUDGET): materializes full score
+//!   matrix, two large gemm calls per (batch, head). Faster for short sequences.
+//! - **Flash** (larger shapes): tiles over KV with online softmax,
 //!   O(TILE_KV) scratch per row. Better cache behavior for long sequences.
 
 use alloc::vec;
