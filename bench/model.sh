@@ -20,6 +20,10 @@ PRESETS=("${@:-tiny small}")
 read -r -a PRESETS <<< "${PRESETS[*]}"
 STEPS="${BENCH_STEPS:-20}"
 ROUNDS="${BENCH_ROUNDS:-1}"
+if ! [[ "$ROUNDS" =~ ^[1-9][0-9]*$ ]]; then
+  echo "BENCH_ROUNDS must be a whole number of 1 or more, not '$ROUNDS'" >&2
+  exit 2
+fi
 WORK="$(mktemp -d /tmp/cyberlm-model-bench.XXXXXX)"
 VENV="${CYBERLM_TORCH_VENV:-$HOME/.cache/cyberlm/torch-venv}"
 trap 'rm -rf "$WORK"' EXIT
