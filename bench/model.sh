@@ -39,9 +39,12 @@ echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB, $(grep -
 
 for round in $(seq 1 "$ROUNDS"); do
   for preset in "${PRESETS[@]}"; do
-    # Every round exports the same windows and weights (both are deterministic).
-    "$BIN" bench-model "$WORK/logs" --preset "$preset" --steps "$STEPS" \
-      --export-windows "$WORK/$preset.bin" --export-init "$WORK/$preset.safetensors" \
+    # The windows and weights are deterministic: the first round exports them for all.
+    export=()
+    if [ "$round" = 1 ]; then
+      export=(--export-windows "$WORK/$preset.bin" --export-init "$WORK/$preset.safetensors")
+    fi
+    "$BIN" bench-model "$WORK/logs" --preset "$preset" --steps "$STEPS" "${export[@]}" \
       > "$WORK/$preset.$round.cyberlm.json"
     "$VENV/bin/python" bench/gpt_reference.py --preset "$preset" --steps "$STEPS" \
       --windows "$WORK/$preset.bin" --init "$WORK/$preset.safetensors" \
